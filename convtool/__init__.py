@@ -1,0 +1,24 @@
+"""convtool: image filtering with a vectorized multi-channel convolution engine.
+
+The core (this package minus :mod:`convtool.cli`) is pure numpy and knows nothing of the terminal.
+
+>>> import numpy as np
+>>> from convtool import correlate
+>>> correlate(np.arange(9.0).reshape(3, 3), np.array([[0.0, 1.0], [2.0, 3.0]]), border="valid")
+array([[19., 25.],
+       [37., 43.]])
+"""
+
+from .engine import BORDER_MODES, EngineError, convolve, correlate
+from .kernels import Kernel, KernelError, Magnitude, parse_kernel
+
+__all__ = [
+    "BORDER_MODES",
+    "EngineError",
+    "Kernel",
+    "KernelError",
+    "Magnitude",
+    "convolve",
+    "correlate",
+    "parse_kernel",
+]

@@ -1,0 +1,5 @@
+"""``python -m convtool``."""
+
+from .cli import main
+
+main()

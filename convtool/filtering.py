@@ -1,0 +1,178 @@
+"""Apply a chain of kernels to an image: alpha handling, normalization, scaling (pure numpy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import EngineError, RunInfo, convolve, correlate, make_plan, pad_image
+from .kernels import Kernel, Magnitude
+
+__all__ = ["ALPHA_MODES", "FilterOptions", "apply_chain", "normalize_weights"]
+
+ALPHA_MODES = ("keep", "premultiply", "filter", "drop")
+
+
+@dataclass
+class FilterOptions:
+    """Settings shared by every kernel of a chain (see ``convtool filter --help``)."""
+
+    border: str = "reflect"
+    cval: float = 0.0
+    convolve: bool = False
+    stride: int = 1
+    dilation: int = 1
+    normalize: bool = False
+    scale: float = 1.0
+    bias: float = 0.0
+    alpha: str = "keep"
+    strategy: str = "auto"
+    runs: list[tuple[str, RunInfo]] = field(default_factory=list)
+
+
+def normalize_weights(weights: np.ndarray) -> np.ndarray:
+    """Divide a kernel by the sum of its weights (per output channel for 4-D kernels).
+
+    A zero-sum kernel (edge detectors) is divided by the sum of its positive weights instead, so
+    that its response to a unit step is at most 1 (ImageMagick's ``convolve:scale=!``).
+
+    Examples
+    --------
+    >>> normalize_weights(np.array([[1.0, 2.0, 1.0]]))
+    array([[0.25, 0.5 , 0.25]])
+    >>> normalize_weights(np.array([[-1.0, 0.0, 1.0]]))
+    array([[-1.,  0.,  1.]])
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    axes = (0, 1, 2) if w.ndim == 4 else (0, 1)
+    total = w.sum(axis=axes, keepdims=True)
+    positive = np.where(w > 0, w, 0).sum(axis=axes, keepdims=True)
+    tiny = 1e-12 * np.abs(w).sum(axis=axes, keepdims=True)
+    divisor = np.where(np.abs(total) > tiny, total, positive)
+    divisor = np.where(divisor == 0, 1.0, divisor)
+    return w / divisor
+
+
+def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
+    weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
+    fn = convolve if opts.convolve else correlate
+    info = RunInfo()
+    out = fn(
+        image,
+        weights,
+        border=opts.border,
+        cval=opts.cval,
+        stride=opts.stride,
+        dilation=opts.dilation,
+        bias=kernel.bias,
+        strategy=opts.strategy,
+        info=info,
+    )
+    opts.runs.append((kernel.name, info))
+    return out
+
+
+def _apply_step(image: np.ndarray, step: Kernel | Magnitude, opts: FilterOptions) -> np.ndarray:
+    if isinstance(step, Magnitude):
+        gx = _correlate_step(image, step.gx, opts)
+        gy = _correlate_step(image, step.gy, opts)
+        np.multiply(gx, gx, out=gx)
+        gx += gy * gy
+        return np.sqrt(gx, out=gx)
+    return _correlate_step(image, step, opts)
+
+
+def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: FilterOptions):
+    """Crop / subsample an untouched channel (alpha) the way a kernel step moves the pixels."""
+    probe = np.zeros(kernel_shape)
+    plan = make_plan(
+        channel,
+        probe,
+        border=opts.border,
+        cval=0.0,
+        stride=opts.stride,
+        dilation=opts.dilation,
+        flip=opts.convolve,
+    )
+    # Output pixel (i, j) is anchored at padded-input pixel (i*sy + ah*dy, j*sx + aw*dx), the
+    # anchor tap of the (flipped, for convolution) kernel.
+    kh, kw = kernel_shape
+    ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
+    aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
+    y0, x0 = ah * plan.dilation[0], aw * plan.dilation[1]
+    padded = pad_image(plan)
+    oh, ow = plan.out_shape
+    sy, sx = plan.stride
+    return padded[y0 : y0 + (oh - 1) * sy + 1 : sy, x0 : x0 + (ow - 1) * sx + 1 : sx, 0]
+
+
+def _kernel_shape(step: Kernel | Magnitude) -> tuple[int, int]:
+    k = step.gx if isinstance(step, Magnitude) else step
+    return k.weights.shape[0], k.weights.shape[1]
+
+
+def apply_chain(
+    image: np.ndarray,
+    steps: Sequence[Kernel | Magnitude],
+    opts: FilterOptions,
+    *,
+    has_alpha: bool = False,
+) -> np.ndarray:
+    """Filter ``image`` by each step in turn, then apply ``opts.scale`` and ``opts.bias``.
+
+    With ``has_alpha`` the last channel is alpha and ``opts.alpha`` says what happens to it:
+    ``keep`` passes it through untouched (only moved by stride/valid geometry), ``premultiply``
+    filters colour premultiplied by alpha and alpha itself (no dark fringes around cut-outs),
+    ``filter`` treats it as one more channel, ``drop`` removes it.
+
+    Examples
+    --------
+    >>> from convtool.kernels import Kernel
+    >>> img = np.array([[0.0, 1.0, 0.0]])
+    >>> apply_chain(img, [Kernel("k", np.array([[1.0, 2.0, 3.0]]))], FilterOptions(border="constant"))
+    array([[2., 4., 2.]], dtype=float32)
+    """
+    if opts.alpha not in ALPHA_MODES:
+        raise EngineError(
+            f"unknown alpha mode {opts.alpha!r} (choose from {', '.join(ALPHA_MODES)})"
+        )
+    if not steps:
+        raise EngineError("no kernel given")
+    alpha = None
+    work = image
+    if has_alpha and image.ndim == 3 and opts.alpha != "filter":
+        work, alpha = image[:, :, :-1], image[:, :, -1]
+        if work.shape[2] == 1:
+            work = work[:, :, 0]
+        if opts.alpha == "drop":
+            alpha = None
+        elif opts.alpha == "premultiply":
+            colour = work * (alpha if work.ndim == 2 else alpha[:, :, None])
+            work = np.concatenate(
+                [colour if colour.ndim == 3 else colour[:, :, None], alpha[:, :, None]], axis=2
+            )
+    for step in steps:
+        if alpha is not None and opts.alpha == "keep":
+            alpha = _follow_geometry(alpha, _kernel_shape(step), opts)
+        work = _apply_step(work, step, opts)
+    if has_alpha and opts.alpha == "premultiply":
+        if work.ndim != 3 or work.shape[2] < 2:
+            raise EngineError("--alpha premultiply needs kernels that keep the channel count")
+        colour, a = work[:, :, :-1], work[:, :, -1]
+        safe = np.where(a > 1e-6, a, 1.0)
+        colour = np.where(a[:, :, None] > 1e-6, colour / safe[:, :, None], 0.0)
+        work = np.concatenate([colour, a[:, :, None]], axis=2).astype(work.dtype, copy=False)
+        alpha = None
+    if opts.scale != 1.0:
+        work = work * work.dtype.type(opts.scale)
+    if opts.bias:
+        if alpha is not None or (has_alpha and opts.alpha == "premultiply"):
+            work[..., : work.shape[-1] - (0 if alpha is not None else 1)] += opts.bias
+        else:
+            work = work + work.dtype.type(opts.bias)
+    if alpha is not None:
+        colour = work if work.ndim == 3 else work[:, :, None]
+        work = np.concatenate([colour, alpha[:, :, None].astype(work.dtype)], axis=2)
+    return work
