@@ -131,8 +131,9 @@ def apply_chain(
     --------
     >>> from convtool.kernels import Kernel
     >>> img = np.array([[0.0, 1.0, 0.0]])
-    >>> apply_chain(img, [Kernel("k", np.array([[1.0, 2.0, 3.0]]))], FilterOptions(border="constant"))
-    array([[2., 4., 2.]], dtype=float32)
+    >>> k = Kernel("k", np.array([[1.0, 2.0, 3.0]]))
+    >>> apply_chain(img, [k], FilterOptions(border="constant"))
+    array([[3., 2., 1.]])
     """
     if opts.alpha not in ALPHA_MODES:
         raise EngineError(

@@ -220,7 +220,7 @@ def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") ->
     >>> to_output_array(np.array([-0.5, 0.25, 2.0]), depth="8", mapping="abs")
     array([128,  64, 255], dtype=uint8)
     >>> to_output_array(np.array([-0.5, 0.25, 2.0]), depth="8", mapping="rescale")
-    array([  0,  85, 255], dtype=uint8)
+    array([  0,  76, 255], dtype=uint8)
     """
     work = np.asarray(values)
     if mapping == "abs":
