@@ -83,7 +83,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
 
 @cli.command(name="filter")
-@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True, dir_okay=False))
+@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
 @click.option(
     "-k",
     "--kernel",

@@ -273,7 +273,7 @@ def encode_image(
             arr = to_output_array(
                 values, depth="float", mapping=mapping if mapping != "clip" else "none"
             )
-            return _pil_save(Image.fromarray(arr.astype(np.float32), mode="F"), fmt)
+            return _pil_save(Image.fromarray(arr.astype(np.float32)), fmt)
         depth = "16" if (channels == 1 and fmt in ("png", "tiff")) else "8"
     if depth == "16" and not (channels == 1 and fmt in ("png", "tiff")):
         depth = "8"  # Pillow stores 16 bits only for single-channel PNG and TIFF
@@ -282,11 +282,8 @@ def encode_image(
             "JPEG cannot store an alpha channel; write PNG, WebP or TIFF, or use --alpha drop"
         )
     arr = to_output_array(values, depth=depth, mapping=mapping)
-    if depth == "16":
-        img = Image.fromarray(arr, mode="I;16")
-    else:
-        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
-        img = Image.fromarray(arr, mode=mode)
+    # Pillow infers the mode from dtype and shape: uint16 2-D is I;16, uint8 gives L/LA/RGB/RGBA.
+    img = Image.fromarray(np.ascontiguousarray(arr))
     if fmt == "bmp" and channels == 2:
         img = img.convert("RGBA")
     return _pil_save(img, fmt)
@@ -354,7 +351,7 @@ def draw_boxes(
     color: tuple[int, int, int] = (255, 0, 0),
 ) -> np.ndarray:
     """Draw rectangles ``(x, y, w, h, label)`` on an 8-bit RGB array; returns a new array."""
-    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
     width = max(1, round(min(img.size) / 300))
