@@ -308,7 +308,14 @@ def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | No
     """
     if str(dest) == "-":
         stream = stdout if stdout is not None else sys.stdout.buffer
-        stream.write(data)
+        # A buffered write into a pipe whose reader has gone can report a short count instead
+        # of raising; keep writing so that the closed pipe surfaces as BrokenPipeError.
+        view = memoryview(data)
+        while view:
+            written = stream.write(view)
+            if not written:
+                raise BrokenPipeError("short write to standard output")
+            view = view[written:]
         stream.flush()
         return
     path = Path(dest)
