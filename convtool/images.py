@@ -291,7 +291,10 @@ def encode_image(
 
 def _pil_save(img: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
-    options = {"quality": 95} if fmt in ("jpeg", "webp") else {}
+    # JPEG is lossy by nature (quality 95); WebP can be lossless, so it is.
+    options: dict[str, object] = {"quality": 95} if fmt == "jpeg" else {}
+    if fmt == "webp":
+        options["lossless"] = True
     if fmt == "png":
         options["compress_level"] = 6
     try:
@@ -368,3 +371,79 @@ def draw_boxes(
             ty = y - 12 if y >= 12 else y + h + 1
             draw.text((x + 1, ty), label, fill=color, font=font)
     return np.asarray(img)
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of an image file as :func:`read_image` would decode it.
+
+    Reads only the header (Pillow opens images lazily; ``.npy`` headers are parsed without the
+    data), so it is cheap for any size. Channels follow :func:`decode_image`'s conversions
+    (palette images become RGB or RGBA, 1-bit images grey, ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "probe.png")
+    >>> Image.new("RGBA", (5, 3)).save(path)
+    >>> probe_image(path)
+    (3, 5, 4)
+    """
+    name = str(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+                fh.seek(0)
+                try:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                except ValueError as exc:
+                    raise ImageIOError(f"{name}: not a valid .npy array ({exc})") from None
+                if dtype.kind not in "uifb":
+                    raise ImageIOError(
+                        f"{name}: .npy must hold a real numeric array, got dtype {dtype}"
+                    )
+                if len(shape) not in (2, 3) or 0 in shape:
+                    raise ImageIOError(
+                        f"{name}: .npy array must be (H, W) or (H, W, C), got {shape}"
+                    )
+                return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+            fh.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(fh)
+                width, height = img.size
+                mode, palette_alpha = img.mode, "transparency" in img.info
+    except ImageIOError:
+        raise
+    except FileNotFoundError:
+        raise ImageIOError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ImageIOError(f"{name}: is a directory, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageIOError(
+            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
+            f"{Image.MAX_IMAGE_PIXELS} pixels)"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageIOError(f"{name}: not an image Pillow can read") from None
+    except (SyntaxError, ValueError, EOFError) as exc:
+        raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
+    except OSError as exc:
+        raise ImageIOError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    # The same conversions as decode_image, decided from the mode alone.
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;"):
+        channels = 1
+    elif mode in ("P", "PA"):
+        channels = 4 if (mode == "PA" or palette_alpha) else 3
+    elif mode in ("LA", "La"):
+        channels = 2
+    elif mode in ("RGBA", "RGBa"):
+        channels = 4
+    else:
+        channels = 4 if "A" in mode else 3
+    return (height, width, channels)

@@ -1,0 +1,139 @@
+"""Image I/O: decoding to normalized floats and encoding back, checked with Pillow directly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convtool.images import (
+    ImageInfo,
+    ImageIOError,
+    decode_image,
+    encode_image,
+    format_for_path,
+    to_output_array,
+    write_bytes,
+)
+
+
+def pil_bytes(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mode", "shape", "alpha"),
+    [
+        ("L", (5, 6), False),
+        ("LA", (5, 6, 2), True),
+        ("RGB", (5, 6, 3), False),
+        ("RGBA", (5, 6, 4), True),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_lossless_round_trip_by_mode(mode, shape, alpha, fmt):
+    if fmt == "WEBP" and mode in ("L", "LA"):
+        pytest.skip("WebP stores colour only")
+    arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    data = pil_bytes(Image.fromarray(arr), fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    values, info = decode_image(data)
+    assert info.alpha is alpha
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values * 255, arr, atol=1e-4)
+    back = encode_image(values, info, fmt.lower())
+    with Image.open(io.BytesIO(back)) as im:
+        np.testing.assert_array_equal(np.asarray(im), arr)
+
+
+def test_bmp_and_jpeg_are_read():
+    arr = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    values, info = decode_image(pil_bytes(Image.fromarray(arr), "BMP"))
+    assert info.format == "bmp"
+    np.testing.assert_allclose(values * 255, arr, atol=1e-4)
+    values, info = decode_image(pil_bytes(Image.fromarray(arr), "JPEG"))
+    assert info.format == "jpeg"
+    assert values.shape == (8, 8, 3)
+
+
+def test_sixteen_bit_grey_is_normalized_by_65535():
+    arr = np.array([[0, 1, 65535, 32768]], dtype=np.uint16)
+    values, info = decode_image(pil_bytes(Image.fromarray(arr), "PNG"))
+    assert info.depth == "16"
+    np.testing.assert_allclose(values, arr / 65535, rtol=1e-6)
+    with Image.open(io.BytesIO(encode_image(values, info, "png"))) as im:
+        assert im.mode.startswith("I;16")
+        np.testing.assert_array_equal(np.asarray(im), arr)
+
+
+def test_sixteen_bit_colour_png_is_flagged():
+    cv2 = pytest.importorskip("cv2")
+    ok, buf = cv2.imencode(".png", np.full((2, 2, 3), 4000, np.uint16))
+    assert ok
+    _, info = decode_image(buf.tobytes())
+    assert info.notes and "16-bit colour PNG" in info.notes[0]
+
+
+def test_one_bit_and_cmyk_are_converted():
+    arr = (np.arange(16).reshape(4, 4) % 2).astype(bool)
+    values, _ = decode_image(pil_bytes(Image.fromarray(arr), "PNG"))
+    np.testing.assert_array_equal(values, arr.astype(np.float32))
+    cmyk = Image.new("CMYK", (3, 2), (0, 255, 255, 0))
+    values, _ = decode_image(pil_bytes(cmyk, "JPEG", quality=100))
+    assert values.shape == (2, 3, 3)
+    assert values[..., 0].min() > 0.9 and values[..., 1:].max() < 0.1  # red
+
+
+def test_palette_with_transparency_becomes_rgba():
+    img = Image.new("P", (2, 2), 0)
+    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    img.putpixel((1, 1), 1)
+    img.info["transparency"] = 1
+    values, info = decode_image(pil_bytes(img, "PNG", transparency=1))
+    assert info.alpha and values.shape == (2, 2, 4)
+    assert values[1, 1, 3] == 0 and values[0, 0, 3] == 1
+
+
+def test_npy_kinds():
+    buf = io.BytesIO()
+    np.save(buf, np.array([[0, 255]], np.uint8))
+    values, info = decode_image(buf.getvalue())
+    assert info.depth == "8" and values.tolist() == [[0.0, 1.0]]
+    buf = io.BytesIO()
+    np.save(buf, np.array([[np.nan, 1.0]]))
+    with pytest.raises(ImageIOError, match="NaN or infinite"):
+        decode_image(buf.getvalue(), "a.npy")
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 2, 2, 2)))
+    with pytest.raises(ImageIOError, match=r"must be \(H, W\) or \(H, W, C\)"):
+        decode_image(buf.getvalue(), "a.npy")
+
+
+def test_to_output_array_rounds_half_to_even_and_clips():
+    vals = np.array([-1.0, 0.5 / 255, 1.5 / 255, 254.5 / 255, 2.0])
+    np.testing.assert_array_equal(to_output_array(vals, depth="8"), [0, 0, 2, 254, 255])
+    assert to_output_array(np.zeros(3), depth="8", mapping="rescale").tolist() == [0, 0, 0]
+
+
+def test_format_for_path():
+    assert format_for_path("a/b.JPG") == "jpeg"
+    assert format_for_path("x.tiff") == "tiff"
+    assert format_for_path("x", fallback="png") == "png"
+    with pytest.raises(ImageIOError, match="cannot tell the output format"):
+        format_for_path("x.gif")
+
+
+def test_too_many_channels_for_an_image_format():
+    with pytest.raises(ImageIOError, match="cannot store 5 channels as PNG"):
+        encode_image(np.zeros((2, 2, 5)), ImageInfo(), "png")
+
+
+def test_write_bytes_replaces_atomically(tmp_path):
+    target = tmp_path / "o.bin"
+    target.write_bytes(b"old")
+    write_bytes(b"new", target)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
