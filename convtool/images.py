@@ -294,7 +294,7 @@ def _pil_save(img: Image.Image, fmt: str) -> bytes:
     # JPEG is lossy by nature (quality 95); WebP can be lossless, so it is.
     options: dict[str, object] = {"quality": 95} if fmt == "jpeg" else {}
     if fmt == "webp":
-        options["lossless"] = True
+        options.update(lossless=True, exact=True)  # exact: keep RGB under transparent pixels
     if fmt == "png":
         options["compress_level"] = 6
     try:
