@@ -39,7 +39,9 @@ def test_lossless_round_trip_by_mode(mode, shape, alpha, fmt):
     if fmt == "WEBP" and mode in ("L", "LA"):
         pytest.skip("WebP stores colour only")
     arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    data = pil_bytes(Image.fromarray(arr), fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    data = pil_bytes(
+        Image.fromarray(arr), fmt, **({"lossless": True, "exact": True} if fmt == "WEBP" else {})
+    )
     values, info = decode_image(data)
     assert info.alpha is alpha
     assert values.dtype == np.float32
