@@ -29,6 +29,7 @@ scales them so that a unit step gives a response of 1.
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import math
 import os
@@ -754,9 +755,12 @@ def _load_json(label: str, data: bytes) -> Kernel:
     return _finish(label, weights, bias=bias, normalize=normalize)
 
 
-def _load_npy(label: str, path: Path) -> Kernel:
+def _load_npy(label: str, data: bytes) -> Kernel:
+    if not data.startswith(_NPY_MAGIC):
+        # np.load would take any other bytes for a pickle and blame allow_pickle.
+        raise KernelError(f"{label}: not a .npy file (no NUMPY header)")
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise KernelError(f"{label}: .npy holds Python objects; refusing to unpickle") from None
@@ -779,7 +783,7 @@ def _load_file(label: str, path: Path) -> Kernel:
         raise KernelError(f"{label}: cannot read ({exc.strerror or exc})") from None
     suffix = path.suffix.lower()
     if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and data.startswith(_NPY_MAGIC)):
-        return _load_npy(label, path)
+        return _load_npy(label, data)
     if suffix == ".json" or (suffix != ".txt" and data.lstrip()[:1] in (b"{", b"[")):
         return _load_json(label, data)
     return _load_text(label, data)
@@ -850,7 +854,8 @@ def parse_kernel(spec: str | os.PathLike[str]) -> Kernel | Magnitude:
         named = _NAMED[key]
         values = _parse_params(key, named.params, args if colon else None)
         canonical = key + (":" + ",".join(t.strip() for t in args.split(",")) if colon else "")
-        kernel = named.build(canonical, *values)
+        with np.errstate(all="ignore"):  # extreme parameters are caught by the check below
+            kernel = named.build(canonical, *values)
         parts = (kernel.gx, kernel.gy) if isinstance(kernel, Magnitude) else (kernel,)
         if not all(np.all(np.isfinite(k.weights)) for k in parts):
             raise KernelError(f"{key}: parameters {args.strip()} give infinite weights")
@@ -897,7 +902,8 @@ def separable_factors(
     u, s, vt = np.linalg.svd(w)
     if len(s) > 1 and s[1] > rtol * s[0]:
         return None
-    col, row = u[:, 0] * s[0], vt[0]
+    # Scale split evenly, so a symmetric kernel such as a Gaussian gets two equal factors.
+    col, row = u[:, 0] * np.sqrt(s[0]), vt[0] * np.sqrt(s[0])
     # Flip both so that the larger-magnitude end of the row is positive (a stable, readable sign).
     if row[np.argmax(np.abs(row))] < 0:
         col, row = -col, -row
