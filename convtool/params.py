@@ -159,13 +159,13 @@ def _parse_dims(text: str, what: str, example: str, counts: tuple[int, ...]) -> 
     for p in parts:
         # int() refuses over 4300 digits with its own message; anything this long is too big.
         if len(p.strip()) > 30:
-            raise ParamsError(f"{what} {text!r} is too large (at most {MAX_DIM} per dimension)")
+            raise ParamsError(f"{what} {text!r}: {p.strip()} is too large (at most {MAX_DIM})")
     values = tuple(int(p) for p in parts)
     for v in values:
         if v < 1:
-            raise ParamsError(f"{what} {text!r} must be positive integers, got {v}")
+            raise ParamsError(f"{what} {text!r}: every dimension must be positive, got {v}")
         if v > MAX_DIM:
-            raise ParamsError(f"{what} {text!r} is too large (at most {MAX_DIM} per dimension)")
+            raise ParamsError(f"{what} {text!r}: {v} is too large (at most {MAX_DIM})")
     return values
 
 
