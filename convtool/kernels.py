@@ -193,7 +193,8 @@ PREWITT_Y = _grid(
     ]
 )
 
-# Sum 1, so flat areas keep their intensity and edges facing the bottom right are lit.
+# Sum 1, so flat areas keep their intensity; lit from the top left (slopes rising towards the
+# bottom right brighten).
 EMBOSS = _grid(
     [
         [-2, -1, 0],
