@@ -32,8 +32,12 @@ Border modes (scipy.ndimage names, OpenCV aliases accepted)
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -172,7 +176,7 @@ def make_plan(
         k = k[:, :, None]
         depthwise = True
         if c > 1:
-            k = np.broadcast_to(k, k.shape[:2] + (c,))
+            k = np.broadcast_to(k, (*k.shape[:2], c))
     elif k.ndim == 3:
         if k.shape[2] != c:
             raise EngineError(
@@ -261,13 +265,640 @@ def _direct(plan: Plan) -> np.ndarray:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Fast strategies
+# ---------------------------------------------------------------------------------------------
+# Every strategy pads the image once (pad_image), then computes a 'valid' correlation of the
+# padded image with a primitive that fills ``dst`` (n, ow, Cout) from ``src``, the rows of the
+# padded image those n output rows need. Output rows are cut into tasks for a small thread pool;
+# tasks share only read-only data (the padded image, Toeplitz matrices, kernel spectra), so they
+# need no locks. numpy's ufuncs, matmul and FFTs release the GIL.
+
+# Two workers: the machine this was tuned on has 2 cores, and OpenBLAS adds its own threads.
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+# Working-set targets so that one pass over a block stays in L2 (2 MiB per core here).
+_STRIP_BYTES = 256 * 1024
+_GEMM_BYTES = 768 * 1024
+_pool_lock = threading.Lock()
+_pool_instance: ThreadPoolExecutor | None = None
+
+Primitive = Callable[[np.ndarray, np.ndarray], None]
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _pool_instance
+    with _pool_lock:
+        if _pool_instance is None:
+            _pool_instance = ThreadPoolExecutor(_THREADS, thread_name_prefix="convtool")
+        return _pool_instance
+
+
+class _Geometry(NamedTuple):
+    kh: int
+    kw: int
+    sy: int
+    sx: int
+    dy: int
+    dx: int
+    eh: int  # dilated kernel extent
+    ew: int
+    cout: int
+
+
+def _geometry(plan: Plan) -> _Geometry:
+    kh, kw = plan.kernel.shape[:2]
+    sy, sx = plan.stride
+    dy, dx = plan.dilation
+    cout = plan.image.shape[2] if plan.depthwise else plan.kernel.shape[3]
+    return _Geometry(kh, kw, sy, sx, dy, dx, (kh - 1) * dy + 1, (kw - 1) * dx + 1, cout)
+
+
+def _padded(plan: Plan) -> np.ndarray:
+    # The primitives reshape row slabs (rows, cols, C) to 2-D views, which needs C-order.
+    return np.ascontiguousarray(pad_image(plan))
+
+
+def _run_rows(
+    padded: np.ndarray,
+    out: np.ndarray,
+    primitive: Primitive,
+    sy: int,
+    eh: int,
+    rows_per_task: int,
+    *,
+    threads: bool = True,
+) -> None:
+    """Fill ``out`` by running ``primitive`` on row ranges, on the thread pool if ``threads``.
+
+    GEMM primitives pass ``threads=False``: OpenBLAS threads each call itself, and its
+    spinning workers starve a second Python thread (measured: 50x slower, not 2x faster).
+    """
+    n = out.shape[0]
+    if threads:
+        rows_per_task = max(1, min(rows_per_task, -(-n // _THREADS)))
+    starts = range(0, n, rows_per_task)
+
+    def task(o0: int) -> None:
+        o1 = min(n, o0 + rows_per_task)
+        primitive(padded[o0 * sy : (o1 - 1) * sy + eh], out[o0:o1])
+
+    if len(starts) == 1 or _THREADS == 1 or not threads:
+        for o0 in starts:
+            task(o0)
+    else:
+        # list() re-raises a worker's exception here.
+        list(_pool().map(task, starts))
+
+
+def _sum_into(parts: list[np.ndarray], dst: np.ndarray) -> None:
+    """``dst = sum(parts)`` with in-place adds (no temporaries)."""
+    if len(parts) == 1:
+        np.copyto(dst, parts[0])
+        return
+    np.add(parts[0], parts[1], out=dst)
+    for part in parts[2:]:
+        np.add(dst, part, out=dst)
+
+
+def _same_on_all_channels(kernel: np.ndarray) -> bool:
+    return kernel.shape[2] == 1 or bool(np.all(kernel == kernel[:, :, :1]))
+
+
+# --- primitive 1: shift-and-add in L2-sized row strips ---------------------------------------
+
+
+def _shift_add_primitive(
+    taps: np.ndarray, depthwise: bool, stride: tuple[int, int], dilation: tuple[int, int]
+) -> Primitive:
+    """Shift-and-add over the taps, one L2-sized strip of output rows at a time.
+
+    ``taps`` is ``(kh, kw, C)`` (depthwise) or ``(kh, kw, Cin, Cout)``. Zero taps are skipped.
+    """
+    kh, kw = taps.shape[:2]
+    sy, sx = stride
+    dy, dx = dilation
+    if depthwise and _same_on_all_channels(taps):
+        # A scalar multiplier is faster than broadcasting a (C,) vector.
+        weights = [[taps.dtype.type(taps[a, b, 0]) for b in range(kw)] for a in range(kh)]
+    else:
+        weights = [[taps[a, b] for b in range(kw)] for a in range(kh)]
+    live = [(a, b) for a in range(kh) for b in range(kw) if np.any(taps[a, b] != 0)]
+
+    def run(src: np.ndarray, dst: np.ndarray) -> None:
+        n, ow, cout = dst.shape
+        if not live:
+            dst.fill(0)
+            return
+        rows = max(1, _STRIP_BYTES // (ow * cout * dst.itemsize))
+        tmp = np.empty((min(rows, n), ow, cout), dst.dtype)
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            acc, part = dst[r0:r1], tmp[: r1 - r0]
+            for index, (a, b) in enumerate(live):
+                y0, x0 = r0 * sy + a * dy, b * dx
+                y1, x1 = y0 + (r1 - r0 - 1) * sy + 1, x0 + (ow - 1) * sx + 1
+                window = src[y0:y1:sy, x0:x1:sx]
+                target = acc if index == 0 else part
+                if depthwise:
+                    np.multiply(window, weights[a][b], out=target)
+                else:
+                    np.matmul(window, weights[a][b], out=target)
+                if index:
+                    np.add(acc, part, out=acc)
+
+    return run
+
+
+# --- primitive 2: GEMM with a banded Toeplitz matrix along the rows --------------------------
+
+
+def _gemm_rows_primitive(
+    kernel2d: np.ndarray,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    block_rows: int,
+) -> Primitive:
+    """Correlation with one 2-D kernel shared by all channels, as GEMMs along the rows.
+
+    For a block of ``bh`` output rows, ``T_b[i, i*sy + a*dy] = K[a, b]`` maps the ``lh`` input
+    rows to the output rows for kernel column ``b``. The ``kw`` matrices are stacked into one
+    ``(kw*bh, lh)`` matrix, multiplied by the input slab ``(lh, cols*C)`` (channels stay
+    interleaved: the same T applies to every column), and the ``kw`` row blocks of the product
+    are added with their column shift ``b*dx``.
+    """
+    kh, kw = kernel2d.shape
+    sy, sx = stride
+    dy, dx = dilation
+    bh = block_rows
+    lh = (bh - 1) * sy + (kh - 1) * dy + 1
+    stacked = np.zeros((kw, bh, lh), kernel2d.dtype)
+    i = np.arange(bh)
+    for a in range(kh):
+        stacked[:, i, i * sy + a * dy] = kernel2d[a][:, None]
+
+    def run(src: np.ndarray, dst: np.ndarray) -> None:
+        n, ow, c = dst.shape
+        cols = max(1, _GEMM_BYTES // (dst.itemsize * c * (kw * bh + lh)))
+        cols = min(cols, ow)
+        zbuf = np.empty(kw * bh * ((cols - 1) * sx + (kw - 1) * dx + 1) * c, dst.dtype)
+        for r0 in range(0, n, bh):
+            nb = min(bh, n - r0)
+            lr = (nb - 1) * sy + (kh - 1) * dy + 1
+            if nb == bh:
+                t = stacked.reshape(kw * bh, lh)
+            else:
+                t = np.ascontiguousarray(stacked[:, :nb, :lr]).reshape(kw * nb, lr)
+            slab = src[r0 * sy : r0 * sy + lr]
+            for c0 in range(0, ow, cols):
+                nc = min(cols, ow - c0)
+                lw = (nc - 1) * sx + (kw - 1) * dx + 1
+                y = slab[:, c0 * sx : c0 * sx + lw].reshape(lr, lw * c)
+                z = np.matmul(t, y, out=zbuf[: kw * nb * lw * c].reshape(kw * nb, lw * c))
+                z4 = z.reshape(kw, nb, lw, c)
+                parts = [z4[b, :, b * dx : b * dx + (nc - 1) * sx + 1 : sx] for b in range(kw)]
+                _sum_into(parts, dst[r0 : r0 + nb, c0 : c0 + nc])
+
+    return run
+
+
+# --- primitive 3: GEMM with a banded Toeplitz matrix along the columns (mixes channels) -------
+
+
+def _gemm_cols_primitive(
+    taps: np.ndarray,
+    depthwise: bool,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    ow: int,
+    block_cols: int,
+) -> Primitive:
+    """Correlation as GEMMs along the columns; the natural path for channel-mixing kernels.
+
+    For a block of ``bw`` output columns, ``M_a[(j*sx + b*dx)*Cin + ci, j*Cout + co] =
+    K[a, b, ci, co]`` maps an input row slab to output row ``a``'s contribution. The ``kh``
+    matrices sit side by side in one ``(lw*Cin, kh*bw*Cout)`` matrix; the product's ``kh``
+    column blocks are added with their row shift ``a*dy``. Depthwise kernels give a matrix that
+    is block-diagonal in channels (C times the useful work).
+    """
+    kh, kw = taps.shape[:2]
+    sy, sx = stride
+    dy, dx = dilation
+    cin = taps.shape[2]
+    cout = cin if depthwise else taps.shape[3]
+
+    def build(nc: int) -> np.ndarray:
+        lw = (nc - 1) * sx + (kw - 1) * dx + 1
+        m = np.zeros((lw, cin, kh, nc, cout), taps.dtype)
+        j = np.arange(nc)
+        for b in range(kw):
+            if depthwise:
+                ch = np.arange(cin)
+                m[(j * sx + b * dx)[:, None], ch, :, j[:, None], ch] = taps[:, b, :].T
+            else:
+                m[j * sx + b * dx, :, :, j, :] = taps[:, b].transpose(1, 0, 2)
+        return m.reshape(lw * cin, kh * nc * cout)
+
+    bw = min(block_cols, ow)
+    mats = {bw: build(bw)}
+    if ow % bw:
+        mats[ow % bw] = build(ow % bw)
+
+    def run(src: np.ndarray, dst: np.ndarray) -> None:
+        n = dst.shape[0]
+        row_bytes = dst.itemsize * kh * bw * cout
+        rb = max(1, _GEMM_BYTES // row_bytes - (kh - 1) * dy)
+        rb = min(rb, n)
+        zbuf = np.empty(((rb - 1) * sy + (kh - 1) * dy + 1) * kh * bw * cout, dst.dtype)
+        for c0 in range(0, ow, bw):
+            nc = min(bw, ow - c0)
+            m = mats[nc]
+            lw = (nc - 1) * sx + (kw - 1) * dx + 1
+            for r0 in range(0, n, rb):
+                nr = min(rb, n - r0)
+                lr = (nr - 1) * sy + (kh - 1) * dy + 1
+                y = src[r0 * sy : r0 * sy + lr, c0 * sx : c0 * sx + lw].reshape(lr, lw * cin)
+                z = np.matmul(y, m, out=zbuf[: lr * kh * nc * cout].reshape(lr, kh * nc * cout))
+                z4 = z.reshape(lr, kh, nc, cout)
+                parts = [z4[a * dy : a * dy + (nr - 1) * sy + 1 : sy, a] for a in range(kh)]
+                _sum_into(parts, dst[r0 : r0 + nr, c0 : c0 + nc])
+
+    return run
+
+
+# --- primitive 4: FFT, overlap-save over row strips ------------------------------------------
+
+
+def _next_fast(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (sizes pocketfft handles fastest)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _fft_primitive(
+    taps: np.ndarray,
+    depthwise: bool,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    width: int,
+    strip_rows: int,
+) -> tuple[Primitive, int]:
+    """Overlap-save: each strip of ``hf`` input rows (full padded width) is transformed once.
+
+    Returns the primitive and the number of output rows one strip yields. The kernel spectrum
+    is conjugated so that the circular product is a correlation whose valid part starts at
+    index 0. Both transforms use ``norm="ortho"``: numpy 2.x's float32 pocketfft is ~4x slower
+    when a transform is left unscaled (norm "backward" forward, "forward" inverse), so the
+    kernel spectrum carries the remaining factor ``sqrt(hf*wf)`` instead.
+    """
+    kh, kw = taps.shape[:2]
+    sy, sx = stride
+    dy, dx = dilation
+    eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    hf = _next_fast(max(strip_rows, 2 * eh - 1))
+    wf = _next_fast(width)
+    per_strip = (hf - eh) // sy + 1
+    cin = taps.shape[2]
+    # (Cin[, Cout], kh, kw) spatial kernels embedded in the transform size.
+    k = np.moveaxis(taps, (0, 1), (-2, -1))
+    padded_k = np.zeros((*k.shape[:-2], hf, wf), taps.dtype)
+    padded_k[..., :eh:dy, :ew:dx] = k
+    spectrum = np.fft.rfft2(padded_k, norm="ortho")
+    np.conjugate(spectrum, out=spectrum)
+    spectrum *= np.sqrt(hf * wf).astype(taps.dtype)
+
+    def run(src: np.ndarray, dst: np.ndarray) -> None:
+        n, ow, _ = dst.shape
+        for o0 in range(0, n, per_strip):
+            o1 = min(n, o0 + per_strip)
+            lr = (o1 - o0 - 1) * sy + eh
+            block = src[o0 * sy : o0 * sy + lr].transpose(2, 0, 1)
+            x = np.fft.rfft2(block, s=(hf, wf), norm="ortho")
+            if depthwise:
+                x *= spectrum
+                y = x
+            else:
+                y = x[0, None] * spectrum[0]
+                part = np.empty_like(y)
+                for ci in range(1, cin):
+                    np.multiply(x[ci, None], spectrum[ci], out=part)
+                    y += part
+            r = np.fft.irfft2(y, s=(hf, wf), norm="ortho")
+            np.copyto(
+                dst[o0:o1],
+                r[:, : (o1 - o0 - 1) * sy + 1 : sy, : (ow - 1) * sx + 1 : sx].transpose(1, 2, 0),
+            )
+
+    return run, per_strip
+
+
+# --- strategies ------------------------------------------------------------------------------
+
+
+def _output(plan: Plan, cout: int) -> np.ndarray:
+    return np.empty((*plan.out_shape, cout), plan.image.dtype)
+
+
+def _strips(plan: Plan) -> np.ndarray:
+    """Direct, cache-aware: shift-and-add on L2-sized strips of output rows, 2 threads.
+
+    Cost: one multiply and one add per non-zero tap and output value (a small matmul per tap
+    for 4-D kernels), on strips that stay in L2: ~0.3 ns per tap and output value for a kernel
+    shared by all channels, ~6x that with one kernel per channel (the multiplier broadcasts).
+    Memory: the padded image, the output, one strip of scratch per thread.
+    """
+    padded = _padded(plan)
+    g = _geometry(plan)
+    out = _output(plan, g.cout)
+    prim = _shift_add_primitive(plan.kernel, plan.depthwise, plan.stride, plan.dilation)
+    rows = max(1, _STRIP_BYTES // (out.shape[1] * g.cout * out.itemsize))
+    _run_rows(padded, out, prim, g.sy, g.eh, rows * 4)
+    return out
+
+
+def _gemm_block_rows(kh: int) -> int:
+    # Short blocks waste little ((bh + kh - 1) / kh flops) and the stacked matrix still has
+    # kw*bh rows; 4 measured best for k <= 15, 2 above (1080p RGB, one thread).
+    return 4 if kh <= 15 else 2
+
+
+def _gemm_block_cols(kw: int) -> int:
+    # Wider blocks waste less ((bw + kw - 1) / kw) but grow the matrix as bw^2.
+    return int(min(64, max(16, 2 * kw)))
+
+
+def _gemm(plan: Plan) -> np.ndarray:
+    """Matrix multiply: banded Toeplitz blocks so that BLAS does the multiply-adds.
+
+    A 2-D kernel shared by every channel uses row Toeplitz blocks (``_gemm_rows_primitive``):
+    ``2*kw*(bh + kh - 1)`` flops per output value for ``2*kh*kw`` useful ones (bh = 4 or 2),
+    plus ``kw`` in-cache shifted adds. Channel-mixing (4-D) and per-channel (3-D) kernels use
+    column blocks (``_gemm_cols_primitive``): ``2*kh*(bw + kw - 1)*Cin`` flops per output value
+    and ``kh`` shifted adds. A stride along the blocked axis costs nothing extra; along the
+    other axis the product is computed for every position and subsampled by the adds.
+    Memory: the padded image, the output, one L2-sized product (plus, for column blocks, a
+    ``(bw + kw - 1)*Cin x kh*bw*Cout`` matrix).
+    """
+    padded = _padded(plan)
+    g = _geometry(plan)
+    out = _output(plan, g.cout)
+    if plan.depthwise and _same_on_all_channels(plan.kernel):
+        bh = _gemm_block_rows(g.kh)
+        prim = _gemm_rows_primitive(plan.kernel[:, :, 0], plan.stride, plan.dilation, bh)
+        _run_rows(padded, out, prim, g.sy, g.eh, bh * 4, threads=False)
+    else:
+        prim = _gemm_cols_primitive(
+            plan.kernel,
+            plan.depthwise,
+            plan.stride,
+            plan.dilation,
+            out.shape[1],
+            _gemm_block_cols(g.kw),
+        )
+        _run_rows(padded, out, prim, g.sy, g.eh, 64, threads=False)
+    return out
+
+
+def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
+    # Up to three strip-sized buffers live per thread (input, spectrum, inverse); a strip of
+    # image_bytes/6 keeps them under the 3x-image memory target with two threads.
+    image_bytes = plan.image.nbytes
+    row_bytes = width * cin * plan.image.itemsize
+    return max(32, image_bytes // 6 // max(1, row_bytes))
+
+
+def _fft(plan: Plan) -> np.ndarray:
+    """FFT: overlap-save over row strips of the padded image, float32 rfft2 (complex64).
+
+    Cost: per strip of ``hf`` rows, one forward transform per input channel, one inverse per
+    output channel (~8.5 ns per sample and transform here) and ``Cin*Cout`` (4-D) or ``C``
+    complex multiplies per frequency; independent of the kernel size, so it wins for large
+    dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the strip result.
+    Memory: the padded image, the output, about three strip buffers per thread (a strip is
+    ~1/6 of the image).
+    """
+    padded = _padded(plan)
+    g = _geometry(plan)
+    out = _output(plan, g.cout)
+    width, cin = padded.shape[1], padded.shape[2]
+    prim, per_strip = _fft_primitive(
+        plan.kernel,
+        plan.depthwise,
+        plan.stride,
+        plan.dilation,
+        width,
+        _fft_strip_rows(plan, width, cin),
+    )
+    _run_rows(padded, out, prim, g.sy, g.eh, per_strip)
+    return out
+
+
+def _svd_factors(kernel: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-r factors of each channel's kernel: ``K[:, :, c] = sum_i col[i, :, c] row[i, :, c]``.
+
+    Singular values below ``8*eps(dtype)`` of the largest are dropped (below the rounding of
+    the compute dtype). Returns ``col (r, kh, C)`` and ``row (r, kw, C)``.
+    """
+    # float64 SVD: the kernel is small (microseconds) and the factors must be exact to float32.
+    k = np.moveaxis(kernel.astype(np.float64), 2, 0)
+    u, s, vt = np.linalg.svd(k, full_matrices=False)
+    tol = 8 * np.finfo(dtype).eps * np.max(s[:, :1], initial=0.0)
+    rank = max(1, int(np.max(np.sum(s > tol, axis=1))))
+    col = (u[:, :, :rank] * s[:, None, :rank]).transpose(2, 1, 0)
+    row = vt[:, :rank, :].transpose(1, 2, 0)
+    return col.astype(dtype), row.astype(dtype)
+
+
+def kernel_rank(plan: Plan) -> int:
+    """Numerical rank of a depthwise plan's kernel (largest over channels); 0 for 4-D kernels."""
+    if not plan.depthwise:
+        return 0
+    kernel = plan.kernel[:, :, :1] if _same_on_all_channels(plan.kernel) else plan.kernel
+    return _svd_factors(kernel, plan.image.dtype)[0].shape[0]
+
+
+# Above this many taps the horizontal pass runs as a GEMM rather than shift-and-add.
+_SEPARABLE_GEMM_TAPS = 6
+# Rows of the vertical pass's result kept per chunk: bigger chunks mean fewer, larger GEMMs
+# in the horizontal pass (4 MiB measured ~25% faster than an L2-sized 768 KiB).
+_SEPARABLE_CHUNK_BYTES = 4 << 20
+
+
+def _separable(plan: Plan) -> np.ndarray:
+    """Separable: an SVD splits the kernel into ``r`` (rank) pairs of 1-D passes.
+
+    Each row chunk is filtered vertically into an L2-sized buffer (a GEMM with a row Toeplitz
+    block for kernels shared by all channels, else shift-and-add), then horizontally into the
+    output (shift-and-add for short rows of taps, else column Toeplitz GEMM). Cost: ``r``
+    times ``kh + kw`` taps per output value instead of ``kh*kw``. Memory: the padded image,
+    the output (plus one more output for r > 1), two chunk buffers per thread. 4-D kernels
+    mix channels and have no such factorization: they run the GEMM strategy.
+    """
+    if not plan.depthwise:
+        return _gemm(plan)
+    padded = _padded(plan)
+    g = _geometry(plan)
+    kw, sy, sx, dy, dx = g.kw, g.sy, g.sx, g.dy, g.dx
+    dtype = plan.image.dtype
+    shared = _same_on_all_channels(plan.kernel)
+    col, row = _svd_factors(plan.kernel[:, :, :1] if shared else plan.kernel, dtype)
+    c = padded.shape[2]
+    if not shared and col.shape[2] == 1:
+        col, row = np.repeat(col, c, axis=2), np.repeat(row, c, axis=2)
+    width = padded.shape[1]
+    oh, ow = plan.out_shape
+    bh = _gemm_block_rows(g.kh)
+    passes = []
+    for i in range(col.shape[0]):
+        if shared:
+            vertical = _gemm_rows_primitive(col[i, :, :1], (sy, 1), (dy, 1), bh)
+        else:
+            vertical = _shift_add_primitive(col[i][:, None, :], True, (sy, 1), (dy, 1))
+        if kw > _SEPARABLE_GEMM_TAPS:
+            horizontal = _gemm_cols_primitive(
+                np.broadcast_to(row[i][None], (1, kw, c)),
+                True,
+                (1, sx),
+                (1, dx),
+                ow,
+                _gemm_block_cols(kw),
+            )
+        else:
+            horizontal = _shift_add_primitive(
+                np.broadcast_to(row[i][None], (1, kw, c)), True, (1, sx), (1, dx)
+            )
+        passes.append((vertical, horizontal))
+    out = np.empty((oh, ow, c), dtype)
+    chunk = max(bh, _SEPARABLE_CHUNK_BYTES // (width * c * dtype.itemsize) // bh * bh)
+
+    def run(src: np.ndarray, dst: np.ndarray) -> None:
+        n = dst.shape[0]
+        mid = np.empty((min(chunk, n), width, c), dtype)
+        extra = np.empty((min(chunk, n), ow, c), dtype) if len(passes) > 1 else None
+        for r0 in range(0, n, chunk):
+            r1 = min(n, r0 + chunk)
+            s = src[r0 * sy : (r1 - 1) * sy + g.eh]
+            for index, (vertical, horizontal) in enumerate(passes):
+                vertical(s, mid[: r1 - r0])
+                target = dst[r0:r1] if index == 0 else extra[: r1 - r0]
+                horizontal(mid[: r1 - r0], target)
+                if index:
+                    np.add(dst[r0:r1], target, out=dst[r0:r1])
+
+    _run_rows(padded, out, run, sy, g.eh, chunk, threads=False)
+    return out
+
+
 # Strategies are registered by name; "auto" picks one with a cost model (see choose_strategy).
-STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {"direct": _direct}
+STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
+    "direct": _direct,
+    "strips": _strips,
+    "separable": _separable,
+    "gemm": _gemm,
+    "fft": _fft,
+}
+
+
+# Cost model constants: nanoseconds of one thread of the benchmark machine (README,
+# Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
+_NS_TAP = 0.3  # multiply + add of one tap into one output value, on an L2-resident strip
+_NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a (C,) vector)
+_NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
+_NS_FLOP_ROWS = 0.0165  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
+_NS_FLOP_COLS = 0.0098  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
+_NS_ADD = 0.43  # one shifted add of a product block into the output
+_NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
+_NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
+# Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
+_NS_FIXED = {"strips": 20e3, "gemm": 60e3, "separable": 80e3, "fft": 300e3}
+
+
+def _cols_flop_ns(k: int) -> float:
+    return _NS_FLOP_COLS * (1 + 100 / k)
+
+
+def estimate_costs(plan: Plan) -> dict[str, float]:
+    """Estimated run time in nanoseconds of each fast strategy (``inf`` when it does not apply).
+
+    The model counts the work each path does per output value (see the strategies' docstrings)
+    and weighs it by constants measured on the benchmark machine:
+
+    * ``strips``: non-zero taps times a per-tap cost (shared, per-channel or channel-mixing);
+    * ``gemm``: Toeplitz GEMM flops, banded waste included, plus one shifted add per kernel
+      column (row blocks) or row (column blocks);
+    * ``separable``: ``rank`` pairs of 1-D passes (depthwise kernels only), each a GEMM or
+      shift-and-add as the strategy picks them;
+    * ``fft``: one forward transform per input channel and one inverse per output channel per
+      overlap-save strip, plus the spectral products; independent of the kernel size.
+
+    Examples
+    --------
+    >>> plan = make_plan(np.zeros((1080, 1920, 3), np.float32), np.ones((31, 31)))
+    >>> min(estimate_costs(plan), key=estimate_costs(plan).get)
+    'separable'
+    """
+    g = _geometry(plan)
+    oh, ow = plan.out_shape
+    _, w, cin = plan.image.shape
+    wp = w + plan.pad[2] + plan.pad[3]
+    outputs = oh * ow * g.cout
+    kernel = plan.kernel
+    nonzero = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
+    shared = plan.depthwise and _same_on_all_channels(kernel)
+    tap = _NS_TAP if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX)
+    costs = {"strips": outputs * max(1, nonzero) * tap}
+
+    bh = _gemm_block_rows(g.kh)
+    bw = min(_gemm_block_cols(g.kw), ow)
+    lh = (bh - 1) * g.sy + g.eh
+    lw = (bw - 1) * g.sx + g.ew
+    if shared:
+        # Row blocks compute every column of the slab; a column stride only subsamples.
+        flops = 2 * g.kw * lh * g.sx
+        costs["gemm"] = outputs * (flops * _NS_FLOP_ROWS + g.kw * _NS_ADD)
+    else:
+        flops = 2 * g.kh * lw * cin * g.sy
+        costs["gemm"] = outputs * (flops * _cols_flop_ns(lw * cin) + g.kh * _NS_ADD)
+
+    costs["separable"] = float("inf")
+    if plan.depthwise:
+        mid = oh * wp * cin
+        if shared:
+            vertical = mid * (2 * lh * _NS_FLOP_ROWS + _NS_ADD)
+        else:
+            vertical = mid * g.kh * _NS_TAP_VECTOR
+        if g.kw > _SEPARABLE_GEMM_TAPS:
+            flops = 2 * lw * cin * g.sy
+            horizontal = outputs * (flops * _cols_flop_ns(lw * cin) + _NS_ADD)
+        else:
+            horizontal = outputs * g.kw * _NS_TAP_VECTOR
+        costs["separable"] = kernel_rank(plan) * (vertical + horizontal)
+
+    hf = _next_fast(max(_fft_strip_rows(plan, wp, cin), 2 * g.eh - 1))
+    wf = _next_fast(wp)
+    strips = -(-oh // ((hf - g.eh) // g.sy + 1))
+    products = cin if plan.depthwise else cin * g.cout
+    per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
+    costs["fft"] = strips * per_strip
+    return {name: cost + _NS_FIXED[name] for name, cost in costs.items()}
 
 
 def choose_strategy(plan: Plan) -> str:
-    """Pick the cheapest registered strategy for a plan."""
-    return "direct"
+    """Pick the cheapest registered strategy for a plan by :func:`estimate_costs`.
+
+    ``direct`` (the reference) is never chosen: ``strips`` does the same taps faster.
+    """
+    costs = estimate_costs(plan)
+    return min(costs, key=costs.__getitem__)
 
 
 @dataclass
