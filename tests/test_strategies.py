@@ -1,0 +1,181 @@
+"""Every engine strategy agrees with the reference ``direct`` path and with scipy.ndimage."""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from convtool import engine
+
+FAST = [name for name in engine.STRATEGIES if name != "direct"]
+PADDED_MODES = ("reflect", "mirror", "nearest", "wrap", "constant")
+
+
+def _tolerance(image: np.ndarray, kernel: np.ndarray) -> float:
+    # Sums of |w*x| bound the rounding of any summation order (FFT included) in float32.
+    eps = 1e-12 if image.dtype == np.float64 else 2e-6
+    return eps * float(np.abs(kernel).sum()) * float(np.abs(image).max() + 1) * 8
+
+
+def _kernel(rng: np.random.Generator, kind: str, kh: int, kw: int, c: int) -> np.ndarray:
+    shape = {"2d": (kh, kw), "3d": (kh, kw, c), "4d": (kh, kw, c, 2)}[kind]
+    return rng.standard_normal(shape)
+
+
+@pytest.mark.parametrize("strategy", FAST)
+@pytest.mark.parametrize("kind", ["2d", "3d", "4d"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strategy_matches_direct_on_every_mode_size_stride_and_dilation(strategy, kind, dtype):
+    rng = np.random.default_rng(zlib.crc32(f"{strategy}{kind}{dtype}".encode()))
+    image = rng.standard_normal((11, 14, 3)).astype(dtype)
+    sizes = [(1, 1), (3, 3), (4, 4), (2, 5), (5, 2)]
+    steps = [(1, 1), (2, 3)]
+    for (kh, kw), mode, stride, dilation in itertools.product(
+        sizes, engine.BORDER_MODES, steps, steps
+    ):
+        kernel = _kernel(rng, kind, kh, kw, 3)
+        args = {"border": mode, "stride": stride, "dilation": dilation, "cval": 0.5}
+        try:
+            want = engine.correlate(image, kernel, strategy="direct", **args)
+        except engine.EngineError:
+            continue  # 'valid' with a dilated kernel larger than the image
+        got = engine.correlate(image, kernel, strategy=strategy, **args)
+        assert got.dtype == want.dtype == dtype
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+@pytest.mark.parametrize("strategy", list(engine.STRATEGIES))
+@pytest.mark.parametrize("mode", PADDED_MODES)
+@pytest.mark.parametrize("shape", [(3, 3), (4, 4), (2, 6), (7, 4)])
+def test_strategy_matches_scipy_correlate_and_convolve(strategy, mode, shape):
+    rng = np.random.default_rng(7)
+    image = rng.random((17, 23), dtype=np.float32)
+    kernel = rng.standard_normal(shape)
+    tol = _tolerance(image, kernel)
+    want = ndi.correlate(image.astype(np.float64), kernel, mode=mode, cval=0.25)
+    got = engine.correlate(image, kernel, border=mode, cval=0.25, strategy=strategy)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    want = ndi.convolve(image.astype(np.float64), kernel, mode=mode, cval=0.25)
+    got = engine.convolve(image, kernel, border=mode, cval=0.25, strategy=strategy)
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("strategy", FAST)
+@pytest.mark.parametrize("mode", (*PADDED_MODES, "full"))
+def test_image_smaller_than_the_kernel(strategy, mode):
+    rng = np.random.default_rng(3)
+    for h, w in [(1, 1), (2, 3), (4, 1)]:
+        image = rng.random((h, w, 2), dtype=np.float32)
+        kernel = rng.standard_normal((7, 6))
+        want = engine.correlate(image, kernel, border=mode, strategy="direct")
+        got = engine.correlate(image, kernel, border=mode, strategy=strategy)
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+@pytest.mark.parametrize("strategy", FAST)
+def test_larger_image_crosses_strip_tile_and_block_boundaries(strategy):
+    # Big enough for several row strips, GEMM blocks and FFT strips, with ragged last ones.
+    rng = np.random.default_rng(11)
+    image = rng.random((203, 131, 3), dtype=np.float32)
+    for kernel, stride in [
+        (rng.standard_normal((9, 7)), 1),
+        (rng.standard_normal((5, 5, 3, 2)), (2, 1)),
+        (np.outer(np.hanning(13), np.hanning(11)), 1),
+    ]:
+        want = engine.correlate(image, kernel, stride=stride, strategy="direct")
+        got = engine.correlate(image, kernel, stride=stride, strategy=strategy)
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+def test_separable_uses_low_rank_factors_exactly():
+    rng = np.random.default_rng(5)
+    image = rng.random((40, 50, 3), dtype=np.float32)
+    rank2 = np.outer(rng.random(9), rng.random(7)) + np.outer(rng.random(9), rng.random(7))
+    plan = engine.make_plan(image, rank2)
+    assert engine.kernel_rank(plan) == 2
+    gaussian = np.outer(*(2 * [np.exp(-(np.arange(-30, 31) ** 2) / 200.0)]))
+    assert engine.kernel_rank(engine.make_plan(image, gaussian)) == 1
+    want = ndi.correlate(image.astype(np.float64), rank2[:, :, None], mode="reflect")
+    got = engine.correlate(image, rank2, strategy="separable")
+    np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, rank2))
+
+
+def test_per_channel_depthwise_and_bias():
+    rng = np.random.default_rng(9)
+    image = rng.random((30, 25, 3))
+    kernel = rng.standard_normal((5, 4, 3))
+    bias = np.array([0.5, -1.0, 2.0])
+    want = np.stack(
+        [ndi.correlate(image[:, :, c], kernel[:, :, c], mode="mirror") for c in range(3)], -1
+    )
+    for strategy in engine.STRATEGIES:
+        got = engine.correlate(image, kernel, border="mirror", bias=bias, strategy=strategy)
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, want + bias, rtol=0, atol=1e-10)
+
+
+def test_integer_image_and_inputs_untouched():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (20, 21, 3), dtype=np.uint8)
+    kernel = rng.standard_normal((3, 3))
+    before = image.copy(), kernel.copy()
+    want = engine.correlate(image, kernel, strategy="direct")
+    for strategy in FAST:
+        got = engine.correlate(image, kernel, strategy=strategy)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(want, kernel) * 255)
+    np.testing.assert_array_equal(image, before[0])
+    np.testing.assert_array_equal(kernel, before[1])
+
+
+@pytest.mark.parametrize(
+    "shape, kernel_shape",
+    [
+        ((1080, 1920, 3), (3, 3)),
+        ((1080, 1920, 3), (15, 15)),
+        ((1080, 1920, 3), (63, 63)),
+        ((1080, 1920, 3), (5, 5, 3, 3)),
+        ((1080, 1920, 3), (9, 9, 3)),
+        ((8, 8), (3, 3)),
+        ((3, 2), (7, 7)),
+        ((500, 400), (31, 1)),
+    ],
+)
+def test_cost_model_returns_a_registered_strategy(shape, kernel_shape):
+    image = np.zeros(shape, np.float32)
+    plan = engine.make_plan(image, np.ones(kernel_shape))
+    name = engine.choose_strategy(plan)
+    assert name in engine.STRATEGIES
+    costs = engine.estimate_costs(plan)
+    assert set(costs) <= set(engine.STRATEGIES)
+    assert all(cost > 0 for cost in costs.values())
+
+
+def test_cost_model_picks_the_expected_path_for_clear_cases():
+    image = np.zeros((1080, 1920, 3), np.float32)
+    rng = np.random.default_rng(0)
+    gaussian = np.outer(*(2 * [np.exp(-(np.arange(-30, 31) ** 2) / 200.0)]))
+    assert engine.choose_strategy(engine.make_plan(image, gaussian)) == "separable"
+    dense = rng.standard_normal((63, 63))
+    assert engine.choose_strategy(engine.make_plan(image, dense)) == "fft"
+    small = rng.standard_normal((3, 3))
+    assert engine.choose_strategy(engine.make_plan(image, small)) in ("gemm", "strips")
+
+
+def test_run_info_reports_the_strategy():
+    info = engine.RunInfo()
+    engine.correlate(np.ones((5, 5)), np.ones((3, 3)), strategy="fft", info=info)
+    assert info.strategy == "fft"
+    assert info.seconds >= 0
+    engine.correlate(np.ones((5, 5)), np.ones((3, 3)), info=info)
+    assert info.strategy in engine.STRATEGIES
+
+
+def test_unknown_strategy_is_an_engine_error():
+    with pytest.raises(engine.EngineError, match="unknown strategy"):
+        engine.correlate(np.ones((5, 5)), np.ones((3, 3)), strategy="nope")
