@@ -471,9 +471,8 @@ class _Prepared:
     def ensure(self) -> None:
         if self._spectrum is None or self._prefix is None:
             # The FFTs run beside the running sums (which split themselves over the pool).
-            prefix, tasks = _prefix_tasks(self.image)
-            self._spectrum = _run_all([self._compute_spectrum, *tasks])[0]
-            self._prefix = prefix
+            self._spectrum = self._compute_spectrum()
+            self._prefix = _prefix_rows(self.image)
 
     def terms(self, tpl: np.ndarray, method: str):
         """``(corr, den, add)`` for an unmasked float64 template ``(h, w, C)``.
@@ -498,14 +497,8 @@ class _Prepared:
             tsq=tsq,
             dtype=self.dtype,
         )
-        corr = _run_all(
-            [
-                lambda: _correlate_spectrum(
-                    self._spectrum, tzero, self.fft_shape, self.height, self.width
-                ),
-                *tasks,
-            ]
-        )[0]
+        corr = _correlate_spectrum(self._spectrum, tzero, self.fft_shape, self.height, self.width)
+        _run_all(tasks)
         return corr, den, add
 
     # -- masked ---------------------------------------------------------------------------
@@ -529,9 +522,27 @@ def _rfft2(plane: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
 
     ``norm="ortho"`` on purpose: numpy 2.4's pocketfft runs the unscaled directions (forward
     with the default norm) several times slower than scaled ones on this kind of machine.
+    Large planes are split in halves (rows, then columns) over two threads.
     """
-    rows = np.fft.rfft(plane, n=fft_shape[1], axis=-1, norm="ortho")
-    return np.fft.fft(rows, n=fft_shape[0], axis=0, norm="ortho")
+    height, width = plane.shape
+    fh, fw = fft_shape
+    half = fw // 2 + 1
+    dtype = np.result_type(plane.dtype, np.complex64)
+    rows = np.empty((height, half), dtype=dtype)
+    spectrum = np.empty((fh, half), dtype=dtype)
+    n = None if width == fw else fw
+
+    def row_part(r0: int, r1: int) -> None:
+        np.fft.rfft(plane[r0:r1], n=n, axis=-1, norm="ortho", out=rows[r0:r1])
+
+    def col_part(c0: int, c1: int) -> None:
+        m = None if height == fh else fh
+        np.fft.fft(rows[:, c0:c1], n=m, axis=0, norm="ortho", out=spectrum[:, c0:c1])
+
+    big = plane.size >= 1 << 18
+    _run_all([lambda r=r: row_part(*r) for r in (_halves(height) if big else [(0, height)])])
+    _run_all([lambda c=c: col_part(*c) for c in (_halves(half) if big else [(0, half)])])
+    return spectrum
 
 
 def _correlate_spectrum(
@@ -556,8 +567,20 @@ def _correlate_spectrum(
             cross = tspec
         else:
             cross += tspec
-    full = np.fft.irfft2(cross, s=fft_shape, norm="ortho")
-    return full[: height - h + 1, : width - w + 1]
+    # Inverse: columns (complex, only the valid rows are kept), then rows (real output).
+    out_h, out_w = height - h + 1, width - w + 1
+    cols = np.empty((fft_shape[0], cross.shape[1]), dtype=cross.dtype)
+    full = np.empty((out_h, fft_shape[1]), dtype=real)
+
+    def col_part(c0: int, c1: int) -> None:
+        np.fft.ifft(cross[:, c0:c1], axis=0, norm="ortho", out=cols[:, c0:c1])
+
+    def row_part(r0: int, r1: int) -> None:
+        np.fft.irfft(cols[r0:r1], n=fft_shape[1], axis=-1, norm="ortho", out=full[r0:r1])
+
+    _run_all([lambda c=c: col_part(*c) for c in _halves(cross.shape[1])])
+    _run_all([lambda r=r: row_part(*r) for r in _halves(out_h)])
+    return full[:, :out_w]
 
 
 def _prepare(image: np.ndarray, templ: np.ndarray, mask: np.ndarray | None):
