@@ -561,7 +561,7 @@ def test_unreadable_input(runner, tmp_path, existing_output, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     monkeypatch.setattr("pathlib.Path.read_bytes", deny)
-    res = run_bad(runner, tmp_path, existing_output, src)
+    res = run_bad(runner, tmp_path, existing_output, src, kernel="identity")
     assert_error(res, f"{src}: cannot read (Permission denied)")
     monkeypatch.undo()
     assert_untouched(existing_output)
