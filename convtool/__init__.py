@@ -10,15 +10,26 @@ array([[19., 25.],
 """
 
 from .engine import BORDER_MODES, EngineError, convolve, correlate
-from .kernels import Kernel, KernelError, Magnitude, parse_kernel
+from .kernels import (
+    Kernel,
+    KernelError,
+    KernelInfo,
+    Magnitude,
+    list_kernels,
+    parse_kernel,
+    separable_factors,
+)
 
 __all__ = [
     "BORDER_MODES",
     "EngineError",
     "Kernel",
     "KernelError",
+    "KernelInfo",
     "Magnitude",
     "convolve",
     "correlate",
+    "list_kernels",
     "parse_kernel",
+    "separable_factors",
 ]

@@ -56,6 +56,12 @@ def normalize_weights(weights: np.ndarray) -> np.ndarray:
 
 
 def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if kernel.weights.ndim == 4 and kernel.weights.shape[2] != channels:
+        raise EngineError(
+            f"{kernel.name} mixes {kernel.weights.shape[2]} input channels, but the image has "
+            f"{channels} here (--alpha decides whether alpha counts)"
+        )
     weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
     fn = convolve if opts.convolve else correlate
     info = RunInfo()

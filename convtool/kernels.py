@@ -63,7 +63,7 @@ class KernelError(ValueError):
     """A kernel name, parameter list or file is invalid; the message is fit for the user."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kernel:
     """Weights (float64, ``(kh, kw)``, ``(kh, kw, C)`` or ``(kh, kw, Cin, Cout)``) and a bias.
 
@@ -77,7 +77,7 @@ class Kernel:
     factors: tuple[np.ndarray, np.ndarray] | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Magnitude:
     """Gradient magnitude ``sqrt(gx**2 + gy**2)`` of two kernels (``sobel``, ``scharr``)."""
 

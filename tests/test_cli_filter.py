@@ -701,3 +701,25 @@ def test_group_help_and_version(runner):
     assert runner.invoke(cli, ["--help"]).exit_code == 0
     res = runner.invoke(cli, ["--version"])
     assert res.output.strip() == f"convtool {version('convtool')}"
+
+
+def test_channel_mixer_on_a_gray_image(runner, tmp_path):
+    src = save(tmp_path / "g.png", rgb_image()[:, :, 0])
+    res = runner.invoke(cli, ["filter", src, "-k", "sepia", "-o", str(tmp_path / "o.png")])
+    assert_error(
+        res,
+        "sepia mixes 3 input channels, but the image has 1 here (--alpha decides whether alpha "
+        "counts)",
+    )
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_channel_mixer_on_rgba_keeps_alpha(runner, tmp_path):
+    img = np.dstack([rgb_image(), np.full((12, 16), 77, np.uint8)])
+    src = save(tmp_path / "a.png", img)
+    run_ok(runner, ["filter", src, "-k", "grayscale", "-o", str(tmp_path / "o.png")])
+    mode, out = load(tmp_path / "o.png")
+    assert mode == "LA"
+    np.testing.assert_array_equal(out[:, :, 1], 77)
+    luma = img[:, :, :3] @ np.array([0.299, 0.587, 0.114])  # Rec. 601, by definition
+    assert np.abs(out[:, :, 0] - luma).max() <= 0.5 + 1e-6
