@@ -19,6 +19,15 @@ from .kernels import (
     parse_kernel,
     separable_factors,
 )
+from .template import (
+    Match,
+    SearchResult,
+    TemplateError,
+    find_matches,
+    heatmap,
+    match_template,
+    search,
+)
 
 __all__ = [
     "BORDER_MODES",
@@ -27,9 +36,16 @@ __all__ = [
     "KernelError",
     "KernelInfo",
     "Magnitude",
+    "Match",
+    "SearchResult",
+    "TemplateError",
     "convolve",
     "correlate",
+    "find_matches",
+    "heatmap",
     "list_kernels",
+    "match_template",
     "parse_kernel",
+    "search",
     "separable_factors",
 ]
