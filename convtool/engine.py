@@ -669,11 +669,14 @@ def _gemm(plan: Plan) -> np.ndarray:
 
 
 def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
-    # Up to three strip-sized buffers live per thread (input, spectrum, inverse); a strip of
-    # image_bytes/6 keeps them under the 3x-image memory target with two threads.
-    image_bytes = plan.image.nbytes
-    row_bytes = width * cin * plan.image.itemsize
-    return max(32, image_bytes // 6 // max(1, row_bytes))
+    # Strip-sized buffers alive per thread, in real-strip units of one channel: the zero-padded
+    # input and its spectrum (Cin each), and for 4-D kernels the mixed spectrum, a product and
+    # the inverse (Cout each); depthwise kernels multiply in place. With two threads they may
+    # take 1.2x the image, which keeps the run under 3x the image plus the output.
+    cout = cin if plan.depthwise else plan.kernel.shape[3]
+    buffers = 3 * cin if plan.depthwise else 2 * cin + 3 * cout
+    budget = 1.2 * plan.image.nbytes / _THREADS
+    return max(32, int(budget // (buffers * width * plan.image.itemsize)))
 
 
 def _fft(plan: Plan) -> np.ndarray:
@@ -683,8 +686,8 @@ def _fft(plan: Plan) -> np.ndarray:
     output channel (~8.5 ns per sample and transform here) and ``Cin*Cout`` (4-D) or ``C``
     complex multiplies per frequency; independent of the kernel size, so it wins for large
     dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the strip result.
-    Memory: the padded image, the output, about three strip buffers per thread (a strip is
-    ~1/6 of the image).
+    Memory: the padded image, the output, and strip buffers sized to stay under 1.2x the
+    image for both threads together (``_fft_strip_rows``).
     """
     padded = _padded(plan)
     g = _geometry(plan)
@@ -726,11 +729,46 @@ def kernel_rank(plan: Plan) -> int:
     return _svd_factors(kernel, plan.image.dtype)[0].shape[0]
 
 
-# Above this many taps the horizontal pass runs as a GEMM rather than shift-and-add.
-_SEPARABLE_GEMM_TAPS = 6
 # Rows of the vertical pass's result kept per chunk: bigger chunks mean fewer, larger GEMMs
 # in the horizontal pass (4 MiB measured ~25% faster than an L2-sized 768 KiB).
 _SEPARABLE_CHUNK_BYTES = 4 << 20
+
+
+def _blas_slowdown() -> float:
+    """Factor by which BLAS-threaded paths are expected to slow down right now.
+
+    OpenBLAS hands each GEMM to its own threads, which spin and wait for each other; when the
+    CPUs are oversubscribed (1-minute load above the CPU count) every one of the many block
+    GEMMs can wait a scheduler time slice. Measured here under a load of ~5 on 2 CPUs: 5x to
+    50x slower, while the FFT and shift-and-add paths (one call per strip on our own threads)
+    slowed down ~2x. The cost model then weighs GEMM work by this factor.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on every platform
+        return 1.0
+    return _BLAS_LOADED_SLOWDOWN if load > (os.cpu_count() or 1) else 1.0
+
+
+def _separable_passes(plan: Plan, g: _Geometry, shared: bool) -> tuple[bool, float, bool, float]:
+    """Which 1-D passes run as GEMMs, and their cost (ns per value they write).
+
+    Returns ``(vertical_gemm, vertical_ns, horizontal_gemm, horizontal_ns)``; a pass runs as a
+    GEMM when the model says it beats shift-and-add (only kernels shared by all channels can
+    use the row Toeplitz GEMM vertically).
+    """
+    cin = plan.image.shape[2]
+    slowdown = _blas_slowdown()
+    tap = _NS_TAP if shared else _NS_TAP_VECTOR
+    bh = _gemm_block_rows(g.kh)
+    lh = (bh - 1) * g.sy + g.eh
+    v_shift = g.kh * tap
+    v_gemm = (2 * lh * _NS_FLOP_ROWS + _NS_ADD) * slowdown if shared else float("inf")
+    bw = min(_gemm_block_cols(g.kw), plan.out_shape[1])
+    lw = (bw - 1) * g.sx + g.ew
+    h_shift = g.kw * tap
+    h_gemm = (2 * lw * cin * _cols_flop_ns(lw * cin) + _NS_ADD) * slowdown
+    return v_gemm < v_shift, min(v_gemm, v_shift), h_gemm < h_shift, min(h_gemm, h_shift)
 
 
 def _separable(plan: Plan) -> np.ndarray:
@@ -757,25 +795,20 @@ def _separable(plan: Plan) -> np.ndarray:
     width = padded.shape[1]
     oh, ow = plan.out_shape
     bh = _gemm_block_rows(g.kh)
+    vertical_gemm, _, horizontal_gemm, _ = _separable_passes(plan, g, shared)
     passes = []
     for i in range(col.shape[0]):
-        if shared:
+        if vertical_gemm:
             vertical = _gemm_rows_primitive(col[i, :, :1], (sy, 1), (dy, 1), bh)
         else:
             vertical = _shift_add_primitive(col[i][:, None, :], True, (sy, 1), (dy, 1))
-        if kw > _SEPARABLE_GEMM_TAPS:
+        taps = np.broadcast_to(row[i][None], (1, kw, c))
+        if horizontal_gemm:
             horizontal = _gemm_cols_primitive(
-                np.broadcast_to(row[i][None], (1, kw, c)),
-                True,
-                (1, sx),
-                (1, dx),
-                ow,
-                _gemm_block_cols(kw),
+                taps, True, (1, sx), (1, dx), ow, _gemm_block_cols(kw)
             )
         else:
-            horizontal = _shift_add_primitive(
-                np.broadcast_to(row[i][None], (1, kw, c)), True, (1, sx), (1, dx)
-            )
+            horizontal = _shift_add_primitive(taps, True, (1, sx), (1, dx))
         passes.append((vertical, horizontal))
     out = np.empty((oh, ow, c), dtype)
     chunk = max(bh, _SEPARABLE_CHUNK_BYTES // (width * c * dtype.itemsize) // bh * bh)
@@ -794,7 +827,8 @@ def _separable(plan: Plan) -> np.ndarray:
                 if index:
                     np.add(dst[r0:r1], target, out=dst[r0:r1])
 
-    _run_rows(padded, out, run, sy, g.eh, chunk, threads=False)
+    blas = vertical_gemm or horizontal_gemm
+    _run_rows(padded, out, run, sy, g.eh, chunk, threads=not blas)
     return out
 
 
@@ -818,6 +852,7 @@ _NS_FLOP_COLS = 0.0098  # one GEMM flop with column blocks, times (1 + 100 / K):
 _NS_ADD = 0.43  # one shifted add of a product block into the output
 _NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
+_BLAS_LOADED_SLOWDOWN = 8.0  # see _blas_slowdown
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
 _NS_FIXED = {"strips": 20e3, "gemm": 60e3, "separable": 80e3, "fft": 300e3}
 
@@ -843,8 +878,8 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     Examples
     --------
     >>> plan = make_plan(np.zeros((1080, 1920, 3), np.float32), np.ones((31, 31)))
-    >>> min(estimate_costs(plan), key=estimate_costs(plan).get)
-    'separable'
+    >>> sorted(estimate_costs(plan))
+    ['fft', 'gemm', 'separable', 'strips']
     """
     g = _geometry(plan)
     oh, ow = plan.out_shape
@@ -868,20 +903,12 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     else:
         flops = 2 * g.kh * lw * cin * g.sy
         costs["gemm"] = outputs * (flops * _cols_flop_ns(lw * cin) + g.kh * _NS_ADD)
+    costs["gemm"] *= _blas_slowdown()
 
     costs["separable"] = float("inf")
     if plan.depthwise:
-        mid = oh * wp * cin
-        if shared:
-            vertical = mid * (2 * lh * _NS_FLOP_ROWS + _NS_ADD)
-        else:
-            vertical = mid * g.kh * _NS_TAP_VECTOR
-        if g.kw > _SEPARABLE_GEMM_TAPS:
-            flops = 2 * lw * cin * g.sy
-            horizontal = outputs * (flops * _cols_flop_ns(lw * cin) + _NS_ADD)
-        else:
-            horizontal = outputs * g.kw * _NS_TAP_VECTOR
-        costs["separable"] = kernel_rank(plan) * (vertical + horizontal)
+        _, vertical, _, horizontal = _separable_passes(plan, g, shared)
+        costs["separable"] = kernel_rank(plan) * (oh * wp * cin * vertical + outputs * horizontal)
 
     hf = _next_fast(max(_fft_strip_rows(plan, wp, cin), 2 * g.eh - 1))
     wf = _next_fast(wp)
