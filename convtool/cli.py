@@ -6,20 +6,51 @@ stderr and exit status 2; nothing here computes pixels.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 import time
+from functools import reduce
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _pkg_version
+from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
-from . import engine
+from . import engine, template
 from .engine import BORDER_ALIASES, BORDER_MODES, EngineError
 from .filtering import ALPHA_MODES, FilterOptions, apply_chain
-from .images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
-from .kernels import KernelError, parse_kernel
+from .images import (
+    FORMATS,
+    ImageInfo,
+    ImageIOError,
+    draw_boxes,
+    encode_image,
+    format_for_path,
+    probe_image,
+    read_image,
+    write_bytes,
+)
+from .kernels import KernelError, Magnitude, list_kernels, parse_kernel, separable_factors
+from .params import (
+    DTYPE_BYTES,
+    LAYER_GRAMMAR,
+    LayerCost,
+    ParamsError,
+    filter_geometry,
+    human_bytes,
+    human_count,
+    model_costs,
+    parse_kernel_size,
+    parse_size,
+    read_layers,
+    stage_costs,
+)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -58,7 +89,7 @@ def stdout_is_terminal() -> bool:
 
 
 # Errors the core raises for bad input; they all derive from ValueError.
-LIBRARY_ERRORS = (EngineError, KernelError, ImageIOError)
+LIBRARY_ERRORS = (EngineError, KernelError, ImageIOError, ParamsError, template.TemplateError)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -292,7 +323,6 @@ def _matrix_lines(matrix) -> list[str]:
 
 def _kernel_lines(kernel) -> list[str]:
     """A kernel as '#' header lines and weight rows (a 2-D one reads back as a .txt kernel)."""
-    from .kernels import separable_factors
 
     w = kernel.weights
     lines = [f"# name: {kernel.name}", "# shape: " + "x".join(str(n) for n in w.shape)]
@@ -366,15 +396,11 @@ def kernels_command(spec: str | None, as_json: bool) -> None:
     """
     import json
 
-    from .kernels import Magnitude, list_kernels
-
     if spec is None:
         infos = list_kernels()
         if as_json:
             click.echo(json.dumps([info._asdict() for info in infos], indent=2))
         elif stdout_is_terminal():
-            from rich.table import Table
-
             table = Table(title="Named kernels (-k NAME[:PARAMS]; or a .txt/.json/.npy file)")
             table.add_column("Kernel", style="bold", no_wrap=True)
             table.add_column("Parameters", no_wrap=True)
@@ -409,15 +435,7 @@ def kernels_command(spec: str | None, as_json: bool) -> None:
 # find  (region owned by the template search work)
 # --------------------------------------------------------------------------------------------
 
-# Imported here so that this region stays self-contained while other regions are edited.
-import json as _find_json  # noqa: E402
-from pathlib import Path as _FindPath  # noqa: E402
-
-from . import template as _tm  # noqa: E402
-from .images import ImageInfo as _ImageInfo  # noqa: E402
-from .images import draw_boxes as _draw_boxes  # noqa: E402
-
-FIND_ERRORS = (*LIBRARY_ERRORS, _tm.TemplateError)
+FIND_ERRORS = (*LIBRARY_ERRORS, template.TemplateError)
 
 
 def _find_output_format(path: str | None, option: str) -> str | None:
@@ -426,8 +444,10 @@ def _find_output_format(path: str | None, option: str) -> str | None:
         return None
     fmt = format_for_path(path)
     if fmt == "npy":
-        raise _tm.TemplateError(f"{option} {path}: write a picture (.png, .jpg, ...), not .npy")
-    parent = _FindPath(path).parent
+        raise template.TemplateError(
+            f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
+        )
+    parent = Path(path).parent
     if not parent.is_dir():
         raise ImageIOError(f"{path}: output directory {str(parent)!r} does not exist")
     return fmt
@@ -436,15 +456,15 @@ def _find_output_format(path: str | None, option: str) -> str | None:
 def _find_mask(mask_path: str, template_channels: int):
     mask, info = read_image(mask_path)
     if info.alpha:
-        return _tm.split_alpha(mask)[1]
+        return template.split_alpha(mask)[1]
     if mask.ndim == 3 and mask.shape[2] != template_channels:
-        return _tm.to_gray(mask)
+        return template.to_gray(mask)
     return mask
 
 
 def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool, method: str):
     if as_json:
-        click.echo(_find_json.dumps([m.as_dict(with_scale=with_scale) for m in matches]))
+        click.echo(json.dumps([m.as_dict(with_scale=with_scale) for m in matches]))
         return
     columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
     rows = [
@@ -464,9 +484,8 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
         return
     if not rows:
         return
-    from rich.table import Table
 
-    better = "lower is better" if _tm.lower_is_better(method) else "higher is better"
+    better = "lower is better" if template.lower_is_better(method) else "higher is better"
     table = Table(title=f"{len(rows)} match(es), {method} ({better})")
     for name in columns:
         table.add_column(name, justify="right")
@@ -494,7 +513,7 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
 )
 @click.option(
     "--method",
-    type=click.Choice(_tm.METHODS),
+    type=click.Choice(template.METHODS),
     default="zncc",
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
@@ -575,19 +594,19 @@ def find_command(
         heat_fmt = _find_output_format(heatmap_path, "--heatmap")
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
-            raise _tm.TemplateError("--heatmap and --annotate must be different files")
-        scale_list = _tm.parse_scales(scales) if scales is not None else [1.0]
+            raise template.TemplateError("--heatmap and --annotate must be different files")
+        scale_list = template.parse_scales(scales) if scales is not None else [1.0]
         image, image_info = read_image(image_path, stdin=click.get_binary_stream("stdin"))
         templ, templ_info = read_image(template_path)
         if image_info.alpha:
-            image = _tm.split_alpha(image)[0]
+            image = template.split_alpha(image)[0]
         mask = None
         if templ_info.alpha:
-            templ, alpha = _tm.split_alpha(templ)
+            templ, alpha = template.split_alpha(templ)
             mask = None if bool((alpha >= 1.0).all()) else alpha
         if mask_path is not None:
             mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-        result = _tm.search(
+        result = template.search(
             image,
             templ,
             method=method,
@@ -599,14 +618,14 @@ def find_command(
         )
         outputs = []
         if heatmap_path:
-            picture = _tm.heatmap(result)
-            data = encode_image(picture, _ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
+            picture = template.heatmap(result)
+            data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
             outputs.append((data, heatmap_path))
         if annotate_path:
             boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-            drawn = _draw_boxes(_tm.to_rgb8(image), boxes)
+            drawn = draw_boxes(template.to_rgb8(image), boxes)
             values = drawn.astype("float32") / 255
-            info = _ImageInfo(format=annotate_fmt, depth="8")
+            info = ImageInfo(format=annotate_fmt, depth="8")
             outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
         for data, path in outputs:
             write_bytes(data, path)
@@ -626,7 +645,7 @@ def find_command(
         method=result.method,
     )
     if not result.matches:
-        sign = "<=" if _tm.lower_is_better(result.method) else ">="
+        sign = "<=" if template.lower_is_better(result.method) else ">="
         err.print(f"no match with score {sign} {result.threshold:g}")
         click.get_current_context().exit(1)
 
@@ -634,32 +653,6 @@ def find_command(
 # --------------------------------------------------------------------------------------------
 # params  (region owned by the parameter counting work)
 # --------------------------------------------------------------------------------------------
-
-# Imported here rather than in the header so that this region stays self-contained while other
-# regions of the file are edited concurrently.
-import json  # noqa: E402
-import re  # noqa: E402
-from functools import reduce  # noqa: E402
-
-from rich import box  # noqa: E402
-from rich.measure import Measurement  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from .images import probe_image  # noqa: E402
-from .params import (  # noqa: E402
-    DTYPE_BYTES,
-    LAYER_GRAMMAR,
-    LayerCost,
-    ParamsError,
-    filter_geometry,
-    human_bytes,
-    human_count,
-    model_costs,
-    parse_kernel_size,
-    parse_size,
-    read_layers,
-    stage_costs,
-)
 
 _KERNEL_SIZE = re.compile(r"\s*[+-]?\d+\s*(x\s*[+-]?\d+\s*)?", re.IGNORECASE)
 PARAMS_CONVENTION = (

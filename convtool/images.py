@@ -168,7 +168,7 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
     elif mode == "RGBa":
         img = img.convert("RGBA")
     elif mode not in ("L", "LA", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in mode else "RGB")
+        img = img.convert("RGBA" if mode.endswith(("A", "a")) else "RGB")
     info.alpha = img.mode in ("LA", "RGBA")
     arr = np.asarray(img, dtype=np.float32) / np.float32(255)
     return arr, info
@@ -445,5 +445,5 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     elif mode in ("RGBA", "RGBa"):
         channels = 4
     else:
-        channels = 4 if "A" in mode else 3
+        channels = 4 if mode.endswith(("A", "a")) else 3
     return (height, width, channels)

@@ -139,3 +139,9 @@ def test_write_bytes_replaces_atomically(tmp_path):
     write_bytes(b"new", target)
     assert target.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
+
+
+def test_lab_is_three_channels_not_alpha():
+    lab = Image.new("LAB", (3, 2), (50, 0, 0))
+    values, info = decode_image(pil_bytes(lab, "TIFF"))
+    assert values.shape == (2, 3, 3) and not info.alpha
