@@ -81,6 +81,15 @@ def stdout_console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
+def binary_stdin():
+    """The byte stream under stdin (looked up at call time, so CliRunner's stream is used)."""
+    return sys.stdin.buffer
+
+
+def binary_stdout():
+    return sys.stdout.buffer
+
+
 def stdout_is_terminal() -> bool:
     try:
         return os.isatty(sys.stdout.fileno())
@@ -274,7 +283,7 @@ def filter_command(
         )
     try:
         steps = [parse_kernel(spec) for spec in kernels]
-        image, info = read_image(input_path, stdin=click.get_binary_stream("stdin"))
+        image, info = read_image(input_path, stdin=binary_stdin())
         opts = FilterOptions(
             border=border,
             cval=cval,
@@ -293,7 +302,7 @@ def filter_command(
             info.alpha = False
         fmt = fmt or info.format
         data = encode_image(result, info, fmt, mapping=mapping)
-        write_bytes(data, output, stdout=click.get_binary_stream("stdout"))
+        write_bytes(data, output, stdout=binary_stdout())
     except LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
@@ -596,7 +605,7 @@ def find_command(
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise template.TemplateError("--heatmap and --annotate must be different files")
         scale_list = template.parse_scales(scales) if scales is not None else [1.0]
-        image, image_info = read_image(image_path, stdin=click.get_binary_stream("stdin"))
+        image, image_info = read_image(image_path, stdin=binary_stdin())
         templ, templ_info = read_image(template_path)
         if image_info.alpha:
             image = template.split_alpha(image)[0]
