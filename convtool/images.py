@@ -11,17 +11,21 @@ renamed over it, so a failed run never leaves a partial file nor clobbers an exi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from ._npy import NPY_MAGIC, load_npy
 
 __all__ = [
     "FORMATS",
@@ -44,7 +48,6 @@ FORMATS = {
     "npy": (".npy",),
 }
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 class ImageIOError(ValueError):
@@ -67,7 +70,7 @@ class ImageInfo:
 
 
 def _sniff_format(data: bytes) -> str | None:
-    if data.startswith(_NPY_MAGIC):
+    if data.startswith(NPY_MAGIC):
         return "npy"
     return None
 
@@ -86,19 +89,16 @@ def _png_is_16bit_colour(data: bytes) -> bool:
     )
 
 
+def _check_npy_layout(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.kind not in "uifb":
+        raise ImageIOError(f"{name}: .npy must hold a real numeric array, got dtype {dtype}")
+    if len(shape) not in (2, 3) or 0 in shape:
+        raise ImageIOError(f"{name}: .npy array must be (H, W) or (H, W, C), got {shape}")
+
+
 def _decode_npy(data: bytes, name: str) -> tuple[np.ndarray, ImageInfo]:
-    try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ImageIOError(f"{name}: .npy holds Python objects; refusing to unpickle") from None
-        raise ImageIOError(f"{name}: not a valid .npy array ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise ImageIOError(f"{name}: truncated or corrupt .npy file ({exc})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "uifb":
-        raise ImageIOError(f"{name}: .npy must hold a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim not in (2, 3) or arr.size == 0:
-        raise ImageIOError(f"{name}: .npy array must be (H, W) or (H, W, C), got {arr.shape}")
+    arr = load_npy(data, name, ImageIOError)
+    _check_npy_layout(name, arr.shape, arr.dtype)
     info = ImageInfo(format="npy", depth="float", alpha=False, source_mode=f"npy:{arr.dtype}")
     if arr.dtype == np.uint8:
         info.depth = "8"
@@ -111,6 +111,43 @@ def _decode_npy(data: bytes, name: str) -> tuple[np.ndarray, ImageInfo]:
     if arr.dtype != np.float64:
         arr = arr.astype(np.float32)
     return arr, info
+
+
+@contextlib.contextmanager
+def _pillow_errors(name: str) -> Iterator[None]:
+    """Turn what Pillow raises on bad bytes into one-line ImageIOErrors."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageIOError(
+            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
+            f"{Image.MAX_IMAGE_PIXELS} pixels)"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageIOError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
+
+
+# Modes handed to numpy as they are; everything else is converted by _working_mode.
+_NATIVE_MODES = ("L", "LA", "RGB", "RGBA", "F", "I", "I;16", "I;16L", "I;16B", "I;16N")
+_MODE_CHANNELS = {"LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def _working_mode(mode: str, palette_alpha: bool) -> str:
+    """The Pillow mode an image is converted to before it becomes an array."""
+    if mode in _NATIVE_MODES:
+        return mode
+    if mode in ("P", "PA"):
+        return "RGBA" if (mode == "PA" or palette_alpha) else "RGB"
+    if mode == "1":
+        return "L"
+    if mode == "La":
+        return "LA"
+    # CMYK, YCbCr, LAB, HSV, RGBX, RGBa, ...: colour, with alpha only when the mode ends in it.
+    return "RGBA" if mode.endswith(("A", "a")) else "RGB"
 
 
 def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageInfo]:
@@ -127,20 +164,9 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
         raise ImageIOError(f"{name}: empty input (0 bytes)")
     if _sniff_format(data) == "npy":
         return _decode_npy(data, name)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageIOError(
-            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
-            f"{Image.MAX_IMAGE_PIXELS} pixels)"
-        ) from None
-    except Image.UnidentifiedImageError:
-        raise ImageIOError(f"{name}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
+    with _pillow_errors(name):
+        img = Image.open(io.BytesIO(data))
+        img.load()
     fmt = (img.format or "png").lower()
     fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
     info = ImageInfo(format=fmt if fmt in FORMATS else "png", source_mode=img.mode)
@@ -159,16 +185,9 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
         info.notes.append(
             "Pillow decodes 16-bit colour PNG at 8 bits per channel; the output is 8-bit"
         )
-    if mode == "P" or mode == "PA":
-        img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
-    elif mode == "1":
-        img = img.convert("L")
-    elif mode == "La":
-        img = img.convert("LA")
-    elif mode == "RGBa":
-        img = img.convert("RGBA")
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        img = img.convert("RGBA" if mode.endswith(("A", "a")) else "RGB")
+    target = _working_mode(mode, "transparency" in img.info)
+    if target != mode:
+        img = img.convert(target)
     info.alpha = img.mode in ("LA", "RGBA")
     arr = np.asarray(img, dtype=np.float32) / np.float32(255)
     return arr, info
@@ -182,13 +201,17 @@ def read_image(source: str | os.PathLike[str], stdin: BinaryIO | None = None):
     path = Path(source)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageIOError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise ImageIOError(f"{source}: is a directory, not an image") from None
     except OSError as exc:
-        raise ImageIOError(f"{source}: cannot read ({exc.strerror or exc})") from None
+        raise _read_error(str(source), exc) from None
     return decode_image(data, str(source))
+
+
+def _read_error(name: str, exc: OSError) -> ImageIOError:
+    if isinstance(exc, FileNotFoundError):
+        return ImageIOError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return ImageIOError(f"{name}: is a directory, not an image")
+    return ImageIOError(f"{name}: cannot read ({exc.strerror or exc})")
 
 
 def format_for_path(path: str, fallback: str | None = None) -> str:
@@ -391,7 +414,7 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
     name = str(path)
     try:
         with open(path, "rb") as fh:
-            if fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            if fh.read(len(NPY_MAGIC)) == NPY_MAGIC:
                 fh.seek(0)
                 try:
                     version = np.lib.format.read_magic(fh)
@@ -403,47 +426,16 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
                     shape, _, dtype = read_header(fh)
                 except ValueError as exc:
                     raise ImageIOError(f"{name}: not a valid .npy array ({exc})") from None
-                if dtype.kind not in "uifb":
-                    raise ImageIOError(
-                        f"{name}: .npy must hold a real numeric array, got dtype {dtype}"
-                    )
-                if len(shape) not in (2, 3) or 0 in shape:
-                    raise ImageIOError(
-                        f"{name}: .npy array must be (H, W) or (H, W, C), got {shape}"
-                    )
+                _check_npy_layout(name, shape, dtype)
                 return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
             fh.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with _pillow_errors(name):
                 img = Image.open(fh)
                 width, height = img.size
-                mode, palette_alpha = img.mode, "transparency" in img.info
+                target = _working_mode(img.mode, "transparency" in img.info)
     except ImageIOError:
         raise
-    except FileNotFoundError:
-        raise ImageIOError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ImageIOError(f"{name}: is a directory, not an image") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageIOError(
-            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
-            f"{Image.MAX_IMAGE_PIXELS} pixels)"
-        ) from None
-    except Image.UnidentifiedImageError:
-        raise ImageIOError(f"{name}: not an image Pillow can read") from None
-    except (SyntaxError, ValueError, EOFError) as exc:
-        raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
     except OSError as exc:
-        raise ImageIOError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    # The same conversions as decode_image, decided from the mode alone.
-    if mode in ("1", "L", "I", "F") or mode.startswith("I;"):
-        channels = 1
-    elif mode in ("P", "PA"):
-        channels = 4 if (mode == "PA" or palette_alpha) else 3
-    elif mode in ("LA", "La"):
-        channels = 2
-    elif mode in ("RGBA", "RGBa"):
-        channels = 4
-    else:
-        channels = 4 if mode.endswith(("A", "a")) else 3
+        raise _read_error(name, exc) from None
+    channels = _MODE_CHANNELS.get(target, 1)
     return (height, width, channels)

@@ -29,7 +29,6 @@ scales them so that a unit step gives a response of 1.
 from __future__ import annotations
 
 import difflib
-import io
 import json
 import math
 import os
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ._npy import NPY_MAGIC, load_npy
 
 __all__ = [
     "MAX_KERNEL_SIDE",
@@ -56,7 +57,6 @@ __all__ = [
 MAX_KERNEL_SIDE = 1001
 
 KERNEL_FILE_SUFFIXES = (".txt", ".json", ".npy")
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 class KernelError(ValueError):
@@ -757,19 +757,7 @@ def _load_json(label: str, data: bytes) -> Kernel:
 
 
 def _load_npy(label: str, data: bytes) -> Kernel:
-    if not data.startswith(_NPY_MAGIC):
-        # np.load would take any other bytes for a pickle and blame allow_pickle.
-        raise KernelError(f"{label}: not a .npy file (no NUMPY header)")
-    try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise KernelError(f"{label}: .npy holds Python objects; refusing to unpickle") from None
-        raise KernelError(f"{label}: not a valid .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise KernelError(f"{label}: truncated or corrupt .npy file ({exc})") from None
-    if not isinstance(arr, np.ndarray):  # .npz archives load as a mapping
-        raise KernelError(f"{label}: not a .npy array file")
+    arr = load_npy(data, label, KernelError)
     return _finish(label, arr)
 
 
@@ -783,7 +771,7 @@ def _load_file(label: str, path: Path) -> Kernel:
     except OSError as exc:
         raise KernelError(f"{label}: cannot read ({exc.strerror or exc})") from None
     suffix = path.suffix.lower()
-    if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and data.startswith(_NPY_MAGIC)):
+    if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and data.startswith(NPY_MAGIC)):
         return _load_npy(label, data)
     if suffix == ".json" or (suffix != ".txt" and data.lstrip()[:1] in (b"{", b"[")):
         return _load_json(label, data)
