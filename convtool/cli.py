@@ -139,7 +139,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "-o",
     "--output",
     required=True,
-    type=click.Path(allow_dash=True, dir_okay=False),
+    type=click.Path(allow_dash=True),
     help="Output file ('-' for stdout). Its extension picks the format unless --format is given.",
 )
 @click.option(
@@ -504,8 +504,8 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
 
 
 @cli.command(name="find")
-@click.argument("image_path", metavar="IMAGE", type=click.Path(allow_dash=True, dir_okay=False))
-@click.argument("template_path", metavar="TEMPLATE", type=click.Path(dir_okay=False))
+@click.argument("image_path", metavar="IMAGE", type=click.Path(allow_dash=True))
+@click.argument("template_path", metavar="TEMPLATE", type=click.Path())
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -547,7 +547,7 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
 @click.option(
     "--mask",
     "mask_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Weights for the template's pixels (white = used, black = ignored), the template's "
     "size. Default: the template's alpha channel, if it has one.",
@@ -557,14 +557,14 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
 @click.option(
     "--heatmap",
     "heatmap_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Write a colour map of the scores (bright = good match), the size of IMAGE.",
 )
 @click.option(
     "--annotate",
     "annotate_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     help="Write IMAGE with a box and the score drawn on each match.",
 )
