@@ -279,6 +279,13 @@ _THREADS = max(1, min(2, os.cpu_count() or 1))
 # Working-set targets so that one pass over a block stays in L2 (2 MiB per core here).
 _STRIP_BYTES = 256 * 1024
 _GEMM_BYTES = 768 * 1024
+# Each GEMM call stays below this many multiply-adds (M*N*K). Above ~1M, OpenBLAS splits a
+# call over its own threads, which spin and wait for each other: measured here with two busy
+# processes on the 2 CPUs, a 60x18x2460 sgemm took 520 us instead of 30 (a 1000-call filter
+# went from 0.1 s to 5 s). Below it every call is single-threaded and the GEMM paths stay
+# predictable under load. They also stay on the calling thread: tens of microseconds per call
+# is too short to share the GIL, two pool threads measured slower than one.
+_BLAS_CALL_MNK = 786_432
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
 
@@ -328,11 +335,7 @@ def _run_rows(
     *,
     threads: bool = True,
 ) -> None:
-    """Fill ``out`` by running ``primitive`` on row ranges, on the thread pool if ``threads``.
-
-    GEMM primitives pass ``threads=False``: OpenBLAS threads each call itself, and its
-    spinning workers starve a second Python thread (measured: 50x slower, not 2x faster).
-    """
+    """Fill ``out`` by running ``primitive`` on row ranges, on the thread pool if ``threads``."""
     n = out.shape[0]
     if threads:
         rows_per_task = max(1, min(rows_per_task, -(-n // _THREADS)))
@@ -438,8 +441,11 @@ def _gemm_rows_primitive(
 
     def run(src: np.ndarray, dst: np.ndarray) -> None:
         n, ow, c = dst.shape
-        cols = max(1, _GEMM_BYTES // (dst.itemsize * c * (kw * bh + lh)))
-        cols = min(cols, ow)
+        cols = _GEMM_BYTES // (dst.itemsize * c * (kw * bh + lh))
+        width_cap = _BLAS_CALL_MNK // (kw * bh * lh * c)
+        cols = min(cols, (width_cap - (kw - 1) * dx - 1) // sx + 1)
+        # Large kernels cannot stay under the cap without mostly-overlap slabs; let them be.
+        cols = min(max(cols, 8, 2 * kw * dx), ow)
         zbuf = np.empty(kw * bh * ((cols - 1) * sx + (kw - 1) * dx + 1) * c, dst.dtype)
         for r0 in range(0, n, bh):
             nb = min(bh, n - r0)
@@ -499,6 +505,7 @@ def _gemm_cols_primitive(
         return m.reshape(lw * cin, kh * nc * cout)
 
     bw = min(block_cols, ow)
+    lw_full = (bw - 1) * sx + (kw - 1) * dx + 1
     mats = {bw: build(bw)}
     if ow % bw:
         mats[ow % bw] = build(ow % bw)
@@ -506,8 +513,8 @@ def _gemm_cols_primitive(
     def run(src: np.ndarray, dst: np.ndarray) -> None:
         n = dst.shape[0]
         row_bytes = dst.itemsize * kh * bw * cout
-        rb = max(1, _GEMM_BYTES // row_bytes - (kh - 1) * dy)
-        rb = min(rb, n)
+        lr_cap = min(_GEMM_BYTES // row_bytes, _BLAS_CALL_MNK // (kh * bw * cout * lw_full * cin))
+        rb = min(max(1, kh * dy, (lr_cap - (kh - 1) * dy - 1) // sy + 1), n)
         zbuf = np.empty(((rb - 1) * sy + (kh - 1) * dy + 1) * kh * bw * cout, dst.dtype)
         for c0 in range(0, ow, bw):
             nc = min(bw, ow - c0)
@@ -661,7 +668,7 @@ def _gemm(plan: Plan) -> np.ndarray:
     if plan.depthwise and _same_on_all_channels(plan.kernel):
         bh = _gemm_block_rows(g.kh)
         prim = _gemm_rows_primitive(plan.kernel[:, :, 0], plan.stride, plan.dilation, bh)
-        _run_rows(padded, out, prim, g.sy, g.eh, bh * 4, threads=False)
+        _run_rows(padded, out, prim, g.sy, g.eh, bh * 16, threads=False)
     else:
         prim = _gemm_cols_primitive(
             plan.kernel,
@@ -750,22 +757,6 @@ def kernel_rank(plan: Plan) -> int:
 _SEPARABLE_CHUNK_BYTES = 4 << 20
 
 
-def _blas_slowdown() -> float:
-    """Factor by which BLAS-threaded paths are expected to slow down right now.
-
-    OpenBLAS hands each GEMM to its own threads, which spin and wait for each other; when the
-    CPUs are oversubscribed (1-minute load above the CPU count) every one of the many block
-    GEMMs can wait a scheduler time slice. Measured here under a load of ~5 on 2 CPUs: 5x to
-    50x slower, while the FFT and shift-and-add paths (one call per strip on our own threads)
-    slowed down ~2x. The cost model then weighs GEMM work by this factor.
-    """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available on every platform
-        return 1.0
-    return _BLAS_LOADED_SLOWDOWN if load > (os.cpu_count() or 1) else 1.0
-
-
 def _separable_passes(plan: Plan, g: _Geometry, shared: bool) -> tuple[bool, float, bool, float]:
     """Which 1-D passes run as GEMMs, and their cost (ns per value they write).
 
@@ -774,16 +765,15 @@ def _separable_passes(plan: Plan, g: _Geometry, shared: bool) -> tuple[bool, flo
     use the row Toeplitz GEMM vertically).
     """
     cin = plan.image.shape[2]
-    slowdown = _blas_slowdown()
     tap = _NS_TAP if shared else _NS_TAP_VECTOR
     bh = _gemm_block_rows(g.kh)
     lh = (bh - 1) * g.sy + g.eh
     v_shift = g.kh * tap
-    v_gemm = (2 * lh * _NS_FLOP_ROWS + _NS_ADD) * slowdown if shared else float("inf")
+    v_gemm = 2 * lh * _NS_FLOP_ROWS + _NS_ADD if shared else float("inf")
     bw = min(_gemm_block_cols(g.kw), plan.out_shape[1])
     lw = (bw - 1) * g.sx + g.ew
     h_shift = g.kw * tap
-    h_gemm = (2 * lw * cin * _cols_flop_ns(lw * cin) + _NS_ADD) * slowdown
+    h_gemm = 2 * lw * cin * _cols_flop_ns(lw * cin) + _NS_ADD
     return v_gemm < v_shift, min(v_gemm, v_shift), h_gemm < h_shift, min(h_gemm, h_shift)
 
 
@@ -868,7 +858,6 @@ _NS_FLOP_COLS = 0.0098  # one GEMM flop with column blocks, times (1 + 100 / K):
 _NS_ADD = 0.43  # one shifted add of a product block into the output
 _NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
-_BLAS_LOADED_SLOWDOWN = 8.0  # see _blas_slowdown
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
 _NS_FIXED = {"strips": 20e3, "gemm": 60e3, "separable": 80e3, "fft": 300e3}
 
@@ -919,7 +908,6 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     else:
         flops = 2 * g.kh * lw * cin * g.sy
         costs["gemm"] = outputs * (flops * _cols_flop_ns(lw * cin) + g.kh * _NS_ADD)
-    costs["gemm"] *= _blas_slowdown()
 
     costs["separable"] = float("inf")
     if plan.depthwise:
