@@ -646,8 +646,9 @@ def _gemm_block_rows(kh: int) -> int:
 
 
 def _gemm_block_cols(kw: int) -> int:
-    # Wider blocks waste less ((bw + kw - 1) / kw) but grow the matrix as bw^2.
-    return int(min(64, max(16, 2 * kw)))
+    # Each output costs 2*(bw + kw - 1)*Cin flops, so narrow blocks do less work, but thin
+    # GEMMs run slower; 16..32 measured best (61 taps: 32 beat 64 and 128).
+    return int(min(32, max(16, 2 * kw)))
 
 
 def _gemm(plan: Plan) -> np.ndarray:
@@ -850,12 +851,13 @@ STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
 
 # Cost model constants: nanoseconds of one thread of the benchmark machine (README,
 # Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
-_NS_TAP = 0.3  # multiply + add of one tap into one output value, on an L2-resident strip
+_NS_TAP = 0.28  # multiply + add of one tap into one output value, on an L2-resident strip
+_NS_STRIP_BASE = 2.0  # per output value of a strips run: first write, strip bookkeeping
 _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a (C,) vector)
 _NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
-_NS_FLOP_ROWS = 0.0165  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
-_NS_FLOP_COLS = 0.0098  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
-_NS_ADD = 0.43  # one shifted add of a product block into the output
+_NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
+_NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
+_NS_ADD = 0.7  # one shifted add of a product block into the output
 _NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
@@ -895,7 +897,7 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     nonzero = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
     shared = plan.depthwise and _same_on_all_channels(kernel)
     tap = _NS_TAP if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX)
-    costs = {"strips": outputs * max(1, nonzero) * tap}
+    costs = {"strips": outputs * (max(1, nonzero) * tap + _NS_STRIP_BASE)}
 
     bh = _gemm_block_rows(g.kh)
     bw = min(_gemm_block_cols(g.kw), ow)
