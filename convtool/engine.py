@@ -279,12 +279,14 @@ _THREADS = max(1, min(2, os.cpu_count() or 1))
 # Working-set targets so that one pass over a block stays in L2 (2 MiB per core here).
 _STRIP_BYTES = 256 * 1024
 _GEMM_BYTES = 768 * 1024
-# Each GEMM call stays below this many multiply-adds (M*N*K). Above ~1M, OpenBLAS splits a
-# call over its own threads, which spin and wait for each other: measured here with two busy
-# processes on the 2 CPUs, a 60x18x2460 sgemm took 520 us instead of 30 (a 1000-call filter
-# went from 0.1 s to 5 s). Below it every call is single-threaded and the GEMM paths stay
-# predictable under load. They also stay on the calling thread: tens of microseconds per call
-# is too short to share the GIL, two pool threads measured slower than one.
+# Each GEMM call stays below this many multiply-adds (M*N*K), except where a large kernel
+# makes that impossible. Bigger calls are split by OpenBLAS over its own threads, which spin
+# and wait for each other: measured here with two busy processes on the 2 CPUs, 60x18x2460
+# sgemms took 520 us each instead of ~30 (a filter of ~1000 block GEMMs went from 0.1 s to
+# 5 s), while 60x18x800 ones were unaffected. The switch is not purely M*N*K (a 29x276x96 call
+# still used two threads), so this bounds, not removes, the exposure. GEMM paths also stay on
+# the calling thread: calls of tens of microseconds are too short to share the GIL, and two
+# pool threads measured slower than one.
 _BLAS_CALL_MNK = 786_432
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
