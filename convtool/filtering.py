@@ -175,10 +175,11 @@ def apply_chain(
     if opts.scale != 1.0:
         work = work * work.dtype.type(opts.scale)
     if opts.bias:
-        if alpha is not None or (has_alpha and opts.alpha == "premultiply"):
-            work[..., : work.shape[-1] - (0 if alpha is not None else 1)] += opts.bias
+        bias = work.dtype.type(opts.bias)
+        if has_alpha and opts.alpha == "premultiply":
+            work[:, :, :-1] += bias  # alpha is back in the last channel: colour only
         else:
-            work = work + work.dtype.type(opts.bias)
+            work = work + bias
     if alpha is not None:
         colour = work if work.ndim == 3 else work[:, :, None]
         work = np.concatenate([colour, alpha[:, :, None].astype(work.dtype)], axis=2)

@@ -723,3 +723,18 @@ def test_channel_mixer_on_rgba_keeps_alpha(runner, tmp_path):
     np.testing.assert_array_equal(out[:, :, 1], 77)
     luma = img[:, :, :3] @ np.array([0.299, 0.587, 0.114])  # Rec. 601, by definition
     assert np.abs(out[:, :, 0] - luma).max() <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("alpha_mode", ["keep", "premultiply"])
+def test_bias_applies_to_colour_not_alpha(runner, tmp_path, alpha_mode):
+    img = np.zeros((4, 5, 4), np.uint8)
+    img[..., 3] = 255
+    img[0, 0, 3] = 51  # 0.2
+    src = save(tmp_path / "a.png", img)
+    out = str(tmp_path / "o.png")
+    run_ok(
+        runner, ["filter", src, "-k", "identity", "--bias", "0.5", "--alpha", alpha_mode, "-o", out]
+    )
+    _, res = load(out)
+    np.testing.assert_array_equal(res[..., 3], img[..., 3])
+    np.testing.assert_array_equal(res[1:, 1:, :3], 128)  # 0 + 0.5 -> 127.5 -> 128 (half to even)
