@@ -38,6 +38,7 @@ come from running sums in float64.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -179,6 +180,47 @@ def _run_all(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
     return [first, *rest]
 
 
+def _run_queue(tasks: Sequence[Callable[[], Any]]) -> None:
+    """Run independent ``tasks`` on the calling thread and the pool, each taking the next one.
+
+    Unlike :func:`_run_all` (one task per thread), many small tasks of uneven cost balance
+    themselves over the ``_WORKERS`` threads; no more threads than CPUs run at once.
+    """
+    global _EXECUTOR
+    if len(tasks) == 1 or threading.current_thread().name.startswith("convtool"):
+        for task in tasks:
+            task()
+        return
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="convtool")
+    counter = itertools.count()  # next() on a count is atomic under the GIL
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        for i in counter:
+            if i >= len(tasks) or errors:
+                return
+            try:
+                tasks[i]()
+            except BaseException as exc:  # re-raised on the calling thread
+                errors.append(exc)
+
+    futures = [_EXECUTOR.submit(drain) for _ in range(min(_WORKERS, len(tasks)) - 1)]
+    drain()
+    for f in futures:
+        f.result()
+    if errors:
+        raise errors[0]
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """``range(n)`` in contiguous pieces of about ``size`` (at least one piece)."""
+    parts = max(1, round(n / max(1, size)))
+    edges = [round(i * n / parts) for i in range(parts + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(parts) if edges[i] < edges[i + 1]]
+
+
 def _halves(n: int, parts: int = _WORKERS) -> list[tuple[int, int]]:
     """Split ``range(n)`` into ``parts`` contiguous ranges (fewer when n is small)."""
     parts = max(1, min(parts, n // 64 or 1))
@@ -186,22 +228,30 @@ def _halves(n: int, parts: int = _WORKERS) -> list[tuple[int, int]]:
     return [(edges[i], edges[i + 1]) for i in range(parts)]
 
 
-def _prefix_rows(image: np.ndarray, *, block: int = 32) -> np.ndarray:
+def _prefix_rows(image: np.ndarray, *, block: int = 16) -> np.ndarray:
     """See :func:`_prefix_tasks`; runs the tasks and returns the prefix."""
     buf, tasks = _prefix_tasks(image, block=block)
-    _run_all(tasks)
-    return buf
+    _run_queue(tasks)
+    return buf.transpose(1, 0, 2)
 
 
 def _prefix_tasks(
-    image: np.ndarray, *, block: int = 32
+    image: np.ndarray, *, block: int = 16
 ) -> tuple[np.ndarray, list[Callable[[], None]]]:
     """Running sums along axis 0 of each channel and of the channel sum of squares.
 
-    ``image`` is ``(H, W, C)``; returns ``(H + 1, C + 1, W)`` float64 with a leading zero row.
-    ``np.cumsum(axis=0)`` walks each column with a large stride; summing within blocks of rows
-    (a loop over the ``block`` row offsets, each step vectorized over all blocks and columns)
-    and then adding the block carries streams through memory 3x faster.
+    ``image`` is ``(H, W, C)``; returns planes ``(C + 1, H + 1, W)`` float64 with a leading
+    zero row (plane-major: a block of rows of one plane is contiguous, so window statistics
+    work on flat 1-D arrays; :func:`_prefix_rows` returns the ``(H + 1, C + 1, W)`` view).
+    float64 because window sums are differences of these running sums: in float32 a sum over a
+    1080-row image keeps only ~4 significant digits of a window's share, and the variance
+    ``S2 - S**2 / n`` of a low-contrast window cancels most of what is left.
+
+    Work goes in blocks of ``block`` rows (in cache): the block's values are written, then
+    each row adds the one above (one vectorized add per row over all planes and columns).
+    That is ~3x faster than ``np.cumsum(axis=0)`` (strided per column) or a blocked carry
+    scheme over the whole image (several passes through memory). One task: it runs beside
+    the FFTs (splitting it in column halves made each row's add 2-D and cost 2.5x more).
 
     Examples
     --------
@@ -215,30 +265,26 @@ def _prefix_tasks(
     array([20., 35.])
     """
     rows, width, channels = image.shape
-    nblocks = -(-rows // block)
-    buf = np.empty((nblocks * block + 1, channels + 1, width), dtype=np.float64)
-    buf[0] = 0
-    buf[rows + 1 :] = 0
+    planes = np.empty((channels + 1, rows + 1, width), dtype=np.float64)
+    planes[:, 0] = 0
+    buf = planes.transpose(1, 0, 2)
 
     def work(c0: int, c1: int) -> None:  # columns c0:c1 are independent of the others
-        body = buf[1 : rows + 1, :, c0:c1]
-        squares = body[:, channels]
-        for c in range(channels):
-            np.copyto(body[:, c], image[:, c0:c1, c], casting="unsafe")
-        np.square(body[:, 0], out=squares)
-        if channels > 1:
-            scratch = np.empty((rows, c1 - c0))
+        cols = buf[:, :, c0:c1]
+        scratch = np.empty((block, c1 - c0)) if channels > 1 else None
+        for r0 in range(0, rows, block):
+            r1 = min(rows, r0 + block)
+            body = cols[r0 + 1 : r1 + 1]
+            squares = body[:, channels]
+            for c in range(channels):
+                np.copyto(body[:, c], image[r0:r1, c0:c1, c], casting="unsafe")
+            np.square(body[:, 0], out=squares)
             for c in range(1, channels):
-                squares += np.square(body[:, c], out=scratch)
-        view = buf[1:, :, c0:c1].reshape(nblocks, block, channels + 1, c1 - c0)
-        for j in range(1, block):
-            np.add(view[:, j], view[:, j - 1], out=view[:, j])
-        if nblocks > 1:
-            carry = np.cumsum(view[:-1, -1], axis=0)
-            view[1:] += carry[:, None]
+                squares += np.square(body[:, c], out=scratch[: r1 - r0])
+            for i in range(r0 + 1, r1 + 1):
+                np.add(cols[i - 1], cols[i], out=cols[i])
 
-    tasks = [lambda c0=c0, c1=c1: work(c0, c1) for c0, c1 in _halves(width)]
-    return buf[: rows + 1], tasks
+    return planes, [lambda: work(0, width)]
 
 
 def _window_stats(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray | None]:
@@ -454,25 +500,62 @@ class _Prepared:
         self.fft_shape = (next_fast_len(self.height), next_fast_len(self.width))
         # Removing each channel's global mean leaves zero-mean-template correlations unchanged
         # but shrinks the values the float32 FFT rounds against.
-        self.means = image.reshape(-1, self.channels).mean(axis=0, dtype=np.float64)
+        # Row-wise sum (contiguous, vectorized), then per channel: reducing a (H*W, C) view
+        # over its long axis is a strided loop, 10x slower for colour.
+        columns = image.reshape(self.height, -1).sum(axis=0, dtype=np.float64)
+        self.means = columns.reshape(self.width, self.channels).sum(axis=0) / (
+            self.height * self.width
+        )
         self._spectrum: np.ndarray | None = None
         self._prefix: np.ndarray | None = None
         self._masked: dict[str, np.ndarray] = {}
 
     # -- unmasked -------------------------------------------------------------------------
-    def _compute_spectrum(self) -> np.ndarray:
-        centred = np.empty((self.height, self.width), dtype=self.dtype)
-        planes = []
-        for c in range(self.channels):
-            np.subtract(self.image[:, :, c], self.means[c], out=centred, casting="unsafe")
-            planes.append(_rfft2(centred, self.fft_shape))
-        return np.stack(planes)
+    def ready(self) -> bool:
+        return self._spectrum is not None and self._prefix is not None
 
-    def ensure(self) -> None:
-        if self._spectrum is None or self._prefix is None:
-            # The FFTs run beside the running sums (which split themselves over the pool).
-            self._spectrum = self._compute_spectrum()
-            self._prefix = _prefix_rows(self.image)
+    def ensure(self, extra: Sequence[Callable[[], None]] = ()) -> None:
+        """Compute the channel spectra and the running sums (once; reused for every template).
+
+        Two rounds of small tasks over the threads: (1) row FFTs of the centred channels in
+        row blocks beside the running sums, (2) column FFTs in column blocks, in place, with
+        the ``extra`` tasks (which may use ``self._prefix``, not yet ``self._spectrum``).
+        """
+        if self.ready():
+            if extra:
+                _run_queue(extra)
+            return
+        height, width, channels = self.image.shape
+        fh, fw = self.fft_shape
+        half = fw // 2 + 1
+        spectrum = np.empty((channels, fh, half), dtype=np.result_type(self.dtype, np.complex64))
+        spectrum[:, height:] = 0  # zero padding below the image
+        prefix, tasks = _prefix_tasks(self.image)
+        n = None if width == fw else fw
+
+        def rows(c: int, r0: int, r1: int) -> None:
+            # Removing each channel's global mean leaves zero-mean-template correlations
+            # unchanged but shrinks the values the float32 FFT rounds against.
+            centred = np.empty((32, width), dtype=self.dtype)
+            for y0 in range(r0, r1, 32):
+                y1 = min(r1, y0 + 32)
+                part = centred[: y1 - y0]
+                np.subtract(self.image[y0:y1, :, c], self.means[c], out=part, casting="unsafe")
+                np.fft.rfft(part, n=n, axis=-1, norm="ortho", out=spectrum[c, y0:y1])
+
+        def cols(c: int, c0: int, c1: int) -> None:
+            part = spectrum[c, :, c0:c1]
+            np.fft.fft(part, axis=0, norm="ortho", out=part)
+
+        for c in range(channels):
+            tasks += [lambda c=c, r=r: rows(c, *r) for r in _chunks(height, 128)]
+        _run_queue(tasks)
+        self._prefix = prefix
+        _run_queue(
+            [lambda c=c, r=r: cols(c, *r) for c in range(channels) for r in _chunks(half, 64)]
+            + list(extra)
+        )
+        self._spectrum = spectrum
 
     def terms(self, tpl: np.ndarray, method: str):
         """``(corr, den, add)`` for an unmasked float64 template ``(h, w, C)``.
@@ -488,7 +571,7 @@ class _Prepared:
         tsq = float(np.sum(tpl * tpl))
 
         (den, add), tasks = _stats_tasks(
-            self._prefix,
+            self._prefix.transpose(1, 0, 2),
             h,
             w,
             method=method,
@@ -676,6 +759,8 @@ def _score_map(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray | None, metho
     _check_template_contrast(tpl, m, method)
     if m is not None:
         return _masked_scores(prepared, tpl, m, method)
+    if method == "zncc":
+        return _zncc_scores(prepared, tpl)
     corr, den, add = prepared.terms(tpl, method)
     if method == "ssd":
         # ssd = sum_c [n var_w + |T'|^2 - 2 corr(I', T') + n (mu_w - mu_T)^2]: the large terms
@@ -692,6 +777,153 @@ def _score_map(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray | None, metho
         score = np.zeros(corr.shape, dtype=prepared.dtype)
         np.divide(corr, den, out=score, where=den > 0)
     return np.clip(score, -1.0, 1.0, out=score)
+
+
+_STRIP_ELEMS = 1 << 16
+
+
+def _box_sum(values: np.ndarray, w: int, other: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """``out[i] = values[i : i + w].sum()`` for ``i <= values.size - w``, by doubling.
+
+    Sums of 1, 2, 4, ... neighbours are built in turn and those of ``w``'s binary digits
+    added up: ``log2(w) + popcount(w)`` contiguous 1-D passes, ~4x cheaper than ``np.cumsum``
+    and exact to float64 rounding of a few additions. Clobbers ``values``; ``other`` and
+    ``acc`` are scratch of the same size. For rows of width W laid end to end, entries whose
+    row position is past ``W - w`` mix two rows and are to be ignored.
+
+    Examples
+    --------
+    >>> v = np.arange(8.0); s = _box_sum(v.copy(), 3, np.empty(8), np.empty(8))
+    >>> s[:6]
+    array([ 3.,  6.,  9., 12., 15., 18.])
+    """
+    size = values.size
+    span, done, rest = 1, 0, w  # `values` holds sums of `span`; `acc` sums of `done`
+    result = None
+    while True:
+        if rest & 1:
+            m = size - done - span + 1
+            if result is None and rest == 1:
+                return values  # w is a power of two: the last doubling is the answer
+            if result is None:
+                np.copyto(acc[:m], values[:m])
+                result = acc
+            else:
+                np.add(acc[:m], values[done : done + m], out=acc[:m])
+            done += span
+        rest >>= 1
+        if not rest:
+            return result
+        m = size - 2 * span + 1
+        np.add(values[:m], values[span : span + m], out=other[:m])
+        values, other = other, values
+        span *= 2
+
+
+def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
+    """Unmasked zncc map: FFT correlation and window statistics, overlapped on the threads.
+
+    score = corr(I - mean, T') * sqrt(n / |T'|^2) / sqrt(n S2 - sum_c S_c^2), with ``S_c``
+    the window sums of each channel and ``S2`` of the channel sum of squares. The constant is
+    folded into the template before its FFT; a flat window (OpenCV's rule) gets a factor 0.
+    """
+    h, w, channels = tpl.shape
+    height, width = prepared.height, prepared.width
+    fh, fw = prepared.fft_shape
+    half = fw // 2 + 1
+    out_h, out_w = height - h + 1, width - w + 1
+    n = h * w
+    real = prepared.dtype
+    tmean = tpl.reshape(-1, channels).mean(axis=0)
+    tzero = tpl - tmean
+    tnorm2 = float(np.sum(tzero * tzero))
+    # ortho transforms: sqrt(fh * fw) makes the result the plain correlation.
+    gain = math.sqrt(fh * fw * n / tnorm2)
+    # conj(fft2(t)) = ifft over columns of conj(rfft over rows): the template's row spectrum
+    # has only h rows, and the column transform zero-pads them (no full-size template plane).
+    trow = np.fft.rfft((tzero * gain).astype(real).transpose(2, 0, 1), n=fw, axis=-1, norm="ortho")
+    np.conjugate(trow, out=trow)
+    cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
+    den = np.empty((out_h, width), dtype=real)  # sqrt(n S2 - sum S_c^2), inf if flat
+
+    def columns(c0: int, c1: int) -> None:
+        spectrum = prepared._spectrum
+        # Contiguous scratch of a column block (in L2). Zero padding by hand: `ifft(n=)` and
+        # transforms of strided views cost 2x more.
+        tcol = np.zeros((fh, c1 - c0), dtype=cross.dtype)
+        acc = np.empty_like(tcol) if channels > 1 else tcol
+        for c in range(channels):
+            if c:
+                tcol[h:] = 0
+            tcol[:h] = trow[c, :, c0:c1]
+            np.fft.ifft(tcol, axis=0, norm="ortho", out=tcol)
+            if c == 0:
+                np.multiply(tcol, spectrum[c, :, c0:c1], out=acc)
+            else:
+                tcol *= spectrum[c, :, c0:c1]
+                acc += tcol
+        np.fft.ifft(acc, axis=0, norm="ortho", out=cross[:, c0:c1])
+
+    k = channels + 1
+    strip = max(1, _STRIP_ELEMS // (k * width))
+    limit = 10 * _FLT_EPSILON * n
+
+    def stats(r0: int, r1: int) -> None:
+        # float64 up to the square root: the window sums are differences of large running
+        # sums, and n S2 - sum_c S_c^2 cancels. All planes go through each step as one flat
+        # array: fewer, larger numpy calls (threads contend for the GIL between calls).
+        prefix = prepared._prefix
+        planes = np.empty(k * strip * width)
+        other = np.empty_like(planes)
+        acc = np.empty_like(planes)
+        sumsq = np.empty(strip * width)
+        flat = np.empty(strip * width, dtype=bool)
+        for y0 in range(r0, r1, strip):
+            y1 = min(r1, y0 + strip)
+            size = (y1 - y0) * width
+            length = size - w + 1
+            vertical = planes[: k * size]
+            np.subtract(
+                prefix[:, y0 + h : y1 + h], prefix[:, y0:y1], out=vertical.reshape(k, -1, width)
+            )
+            # window sums of every plane; entries past a row's last window mix two rows (or
+            # two planes) and are never read
+            box = _box_sum(vertical, w, other[: k * size], acc[: k * size])
+            sums = [box[q * size : q * size + length] for q in range(k)]
+            sq = sumsq[:length]
+            np.square(sums[0], out=sq)
+            for c in range(1, channels):
+                sq += np.square(sums[c], out=sums[c])
+            big = sums[channels]
+            dn = np.multiply(big, n, out=sums[0])  # n S2
+            np.subtract(dn, sq, out=dn)
+            big *= limit  # OpenCV's flat rule: variance <= 10 FLT_EPSILON * sum of squares
+            fl = np.less_equal(dn, big, out=flat[:length])
+            if fl.any():  # flat windows are rare; a masked copy costs ~ their number
+                np.copyto(dn, np.inf, where=fl)  # correlation / inf = 0
+            np.sqrt(dn, out=dn)
+            np.copyto(den[y0:y1].reshape(-1)[:length], dn, casting="same_kind")
+
+    score = np.empty((out_h, out_w), dtype=real)
+
+    def finish(r0: int, r1: int) -> None:
+        corr = np.fft.irfft(cross[r0:r1], n=fw, axis=-1, norm="ortho")
+        part = score[r0:r1]
+        np.divide(corr[:, :out_w], den[r0:r1, :out_w], out=part)
+        np.clip(part, -1.0, 1.0, out=part)
+        part += 0.0  # -0.0 (a negative correlation over inf) reads as 0
+
+    stats_tasks = [lambda r=r: stats(*r) for r in _chunks(out_h, 64)]
+    column_tasks = [lambda c=c: columns(*c) for c in _chunks(half, 64)]
+    if prepared.ready():
+        _run_queue(stats_tasks + column_tasks)
+    else:
+        # the window statistics need only the running sums: run them beside the image's
+        # column FFTs, the template's columns after
+        prepared.ensure(extra=stats_tasks)
+        _run_queue(column_tasks)
+    _run_queue([lambda r=r: finish(*r) for r in _chunks(out_h, 32)])
+    return score
 
 
 def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: str):
