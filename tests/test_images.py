@@ -25,19 +25,18 @@ def pil_bytes(img: Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(
-    ("mode", "shape", "alpha"),
-    [
-        ("L", (5, 6), False),
-        ("LA", (5, 6, 2), True),
-        ("RGB", (5, 6, 3), False),
-        ("RGBA", (5, 6, 4), True),
-    ],
-)
-@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
-def test_lossless_round_trip_by_mode(mode, shape, alpha, fmt):
-    if fmt == "WEBP" and mode in ("L", "LA"):
-        pytest.skip("WebP stores colour only")
+MODES = [("L", (5, 6), False), ("LA", (5, 6, 2), True), ("RGB", (5, 6, 3), False)]
+MODES.append(("RGBA", (5, 6, 4), True))
+LOSSLESS_CASES = [
+    (fmt, *mode)
+    for fmt in ("PNG", "TIFF", "WEBP")
+    for mode in MODES
+    if not (fmt == "WEBP" and mode[0] in ("L", "LA"))  # WebP has no grey modes
+]
+
+
+@pytest.mark.parametrize(("fmt", "mode", "shape", "alpha"), LOSSLESS_CASES)
+def test_lossless_round_trip_by_mode(fmt, mode, shape, alpha):
     arr = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     data = pil_bytes(
         Image.fromarray(arr), fmt, **({"lossless": True, "exact": True} if fmt == "WEBP" else {})
@@ -49,6 +48,15 @@ def test_lossless_round_trip_by_mode(mode, shape, alpha, fmt):
     back = encode_image(values, info, fmt.lower())
     with Image.open(io.BytesIO(back)) as im:
         np.testing.assert_array_equal(np.asarray(im), arr)
+
+
+def test_grey_webp_is_stored_as_three_equal_channels():
+    grey = np.random.default_rng(0).integers(0, 256, (5, 6), dtype=np.uint8)
+    data = encode_image(grey.astype(np.float32) / 255, ImageInfo(), "webp")
+    values, _ = decode_image(data)
+    assert values.shape == (5, 6, 3)
+    for c in range(3):
+        np.testing.assert_allclose(values[:, :, c] * 255, grey, atol=1e-4)
 
 
 def test_bmp_and_jpeg_are_read():
