@@ -108,6 +108,45 @@ def test_float64_input_gives_float64_map():
     assert out[3, 4] == pytest.approx(1.0, abs=1e-12)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("tshape", [(64, 64), (45, 200), (7, 3)])
+def test_large_low_contrast_image_keeps_precision(channels, tshape):
+    # An offset of 10 with 0.1 contrast on a 1080-row image: window sums are differences
+    # of running sums ~1e7, and the variance cancels 5 digits; float32 sums would fail.
+    # (Much less contrast is a flat window by OpenCV's rule: variance <= 1.2e-6 * mean^2.)
+    g = rng(11)
+    shape = (1080, 700) if channels == 1 else (1080, 700, channels)
+    image64 = 10 + 0.1 * g.random(shape)
+    image = image64.astype(np.float32)
+    templ = image[500 : 500 + tshape[0], 300 : 300 + tshape[1]]
+    got = tm.match_template(image, templ)
+    reference = tm.match_template(image.astype(np.float64), templ.astype(np.float64))
+    np.testing.assert_allclose(got, reference, atol=1e-3, rtol=0)
+    assert got[500, 300] == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("scale", [1e-5, 1e12])
+def test_zncc_is_scale_invariant_at_extreme_scales(scale):
+    g = rng(12)
+    image = g.random((70, 90, 3)).astype(np.float32)
+    templ = image[10:30, 20:35].copy()
+    expected = tm.match_template(image, templ)
+    got = tm.match_template(image * np.float32(scale), templ * np.float32(scale))
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_search_computes_image_spectrum_and_running_sums_once(monkeypatch):
+    calls = []
+    original = tm._prefix_tasks
+    monkeypatch.setattr(tm, "_prefix_tasks", lambda *a, **k: calls.append(1) or original(*a, **k))
+    g = rng(13)
+    image = g.random((90, 120, 3)).astype(np.float32)
+    result = tm.search(image, image[20:40, 30:60], scales=(0.5, 0.75, 1.0, 1.25))
+    assert len(calls) == 1 and len(result.maps) == 4
+    best = result.matches[0]
+    assert (best.x, best.y, best.scale) == (30, 20, 1.0)
+
+
 # --------------------------------------------------------------------------------------------
 # scikit-image's published cases and degenerate input
 # --------------------------------------------------------------------------------------------
