@@ -33,7 +33,9 @@ Speed: correlations use real FFTs of 2,3,5-smooth sizes at least the image size 
 the template size is needed for a "valid" map); the image spectrum is computed once per channel
 and reused for every template scale; the channel sum of the cross-correlation is taken in the
 frequency domain, so a colour image needs a single inverse FFT. Window sums and sums of squares
-come from running sums in float64.
+come from running sums in float64. For unmasked zncc (:func:`_zncc_scores`) the template's
+spectrum comes from its h rows only, and the work runs in two lanes on two threads: running
+sums and window statistics (many short numpy calls) beside the FFTs (few long ones).
 """
 
 from __future__ import annotations
