@@ -7,7 +7,7 @@ Prints a Markdown table: median milliseconds over repeats, 1920x1080 gray and RG
 images with 16, 64 and 200 pixel square templates, and the ratios convtool / OpenCV and
 convtool / scikit-image (below 1 = convtool faster). All three run in this process, one after
 the other for each case, so background load hits them alike. ``--quick``: the 64x64
-template only, 3 repeats, one scikit-image run (~10 s instead of ~50 s).
+template only, 5 repeats, one scikit-image run (~10 s instead of ~50 s).
 
 Between the libraries the benchmark pauses 0.2 s: OpenCV's worker threads keep spinning for
 a while after a call, and whichever library runs next would pay for it (measured: convtool
@@ -79,11 +79,11 @@ def main() -> None:
     parser.add_argument("--skimage-repeats", type=int, default=3)
     parser.add_argument("--no-skimage", action="store_true")
     parser.add_argument("--sizes", default="16,64,200", help="template sizes, e.g. 64,200")
-    parser.add_argument("--quick", action="store_true", help="64x64 only, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="64x64 only, 5 repeats")
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     if args.quick:
-        args.repeats, args.skimage_repeats, sizes = 3, 1, (64,)
+        args.repeats, args.skimage_repeats, sizes = 5, 1, (64,)
     rows = bench(args.repeats, args.skimage_repeats, not args.no_skimage, sizes)
     print("| image | template | convtool ms | cv2 ms | skimage ms | /cv2 | /skimage |")
     print("|---|---|---:|---:|---:|---:|---:|")
