@@ -1048,7 +1048,7 @@ def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: 
         return _correlate_spectrum(prepared.masked_spectrum(key), kernel, shape, H, W)
 
     if method == "zncc":
-        # Image centred on its global mean: every quantity below is shift invariant.
+        # Image centred on (about) its mean: every quantity below is shift invariant.
         spec = prepared.masked_spectrum("centred")
         sq_spec = prepared.masked_spectrum("square_centred")
         total = weights.reshape(-1, channels).sum(axis=0)  # sum M, per channel
