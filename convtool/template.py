@@ -375,13 +375,6 @@ def _prefix_tasks(
     return planes, [lambda: work(0, width)]
 
 
-def _window_stats(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """See :func:`_stats_tasks`; runs the tasks and returns ``(den, add)``."""
-    result, tasks = _stats_tasks(*args, **kwargs)
-    _run_all(tasks)
-    return result
-
-
 def _stats_tasks(
     prefix: np.ndarray,
     h: int,
@@ -664,7 +657,7 @@ class _Prepared:
         """``(corr, den, add)`` for an unmasked float64 template ``(h, w, C)``.
 
         ``corr`` = sum_c corr(I_c - mean_c, T_c - mean(T_c)), from the FFT; ``den``/``add`` are
-        the window terms of :func:`_window_stats`, computed at the same time on another thread.
+        the window terms of :func:`_stats_tasks`, computed at the same time on another thread.
         """
         self.ensure()
         h, w, channels = tpl.shape
