@@ -97,6 +97,24 @@ def stdout_is_terminal() -> bool:
         return False
 
 
+class FiniteFloat(click.ParamType):
+    """A float that is not NaN or infinite (click's FLOAT accepts 'nan' and 'inf')."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
+
+
 # Errors the core raises for bad input; they all derive from ValueError.
 LIBRARY_ERRORS = (EngineError, KernelError, ImageIOError, ParamsError, template.TemplateError)
 
@@ -153,7 +171,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--cval",
-    type=float,
+    type=FINITE_FLOAT,
     default=0.0,
     show_default=True,
     help="Fill value for --border constant, in normalized units (0 black, 1 white).",
@@ -188,14 +206,14 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--scale",
-    type=float,
+    type=FINITE_FLOAT,
     default=1.0,
     show_default=True,
     help="Multiply the result by this factor (after the last kernel).",
 )
 @click.option(
     "--bias",
-    type=float,
+    type=FINITE_FLOAT,
     default=0.0,
     show_default=True,
     help="Add this to the result, in normalized units: --bias 0.5 shows the negative responses "
@@ -515,7 +533,7 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
 )
 @click.option(
     "--threshold",
-    type=float,
+    type=FINITE_FLOAT,
     default=None,
     help="Score a match needs: at least T for zncc (default 0.8) and ncc (default 0.95); "
     "at most T for ssd, the mean squared difference per pixel (default 0.01).",

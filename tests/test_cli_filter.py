@@ -738,3 +738,17 @@ def test_bias_applies_to_colour_not_alpha(runner, tmp_path, alpha_mode):
     _, res = load(out)
     np.testing.assert_array_equal(res[..., 3], img[..., 3])
     np.testing.assert_array_equal(res[1:, 1:, :3], 128)  # 0 + 0.5 -> 127.5 -> 128 (half to even)
+
+
+@pytest.mark.parametrize("option", ["--bias", "--scale", "--cval"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused(runner, tmp_path, option, value):
+    src = save(tmp_path / "in.png", rgb_image())
+    res = runner.invoke(
+        cli, ["filter", src, "-k", "identity", option, value, "-o", str(tmp_path / "o.png")]
+    )
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '{option}': '{value}' is not a finite number"
+    )
+    assert not (tmp_path / "o.png").exists()
