@@ -747,7 +747,7 @@ def _shape(dims: tuple[int, ...]) -> str:
     "image_path",
     metavar="FILE",
     help="Take the input size from an image file (header only; channels as 'convtool filter' "
-    "decodes them).",
+    "decodes them); '-' reads the image from stdin.",
 )
 @click.option(
     "-k",
@@ -838,7 +838,7 @@ def params_command(
         raise fail("give the input size with --input HxW[xC] or --image FILE")
     try:
         height, width, channels = (
-            parse_size(input_size) if input_size is not None else probe_image(image_path)
+            parse_size(input_size) if input_size is not None else _image_size(image_path)
         )
         if layers_spec is not None:
             given = [
@@ -997,6 +997,15 @@ def params_command(
             for c, r in zip(costs, ratios, strict=True)
         ]  # fmt: skip
         _print_plain(header, body, notes)
+
+
+def _image_size(path: str) -> tuple[int, int, int]:
+    """(H, W, C) of an image file (header only) or of the image on stdin (decoded)."""
+    if path != "-":
+        return probe_image(path)
+    values, _ = read_image("-", stdin=binary_stdin())
+    height, width = values.shape[:2]
+    return height, width, 1 if values.ndim == 2 else values.shape[2]
 
 
 def main() -> None:

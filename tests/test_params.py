@@ -8,6 +8,7 @@ for the outputs, and torch numel / FlopCounterMode when torch is installed.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -489,3 +490,13 @@ def test_cli_image_mode_counts_a_concrete_filter(tmp_path):
     assert fc["weights"] == (6 * 8 * 3) ** 2
     doc = json.loads(run("--image", str(tmp_path / "img.png"), "-k", "sobel", "--json").stdout)
     assert doc["layers"][-1]["weights"] == 2 * 3 * 9  # gx and gy on each of 3 channels
+
+
+def test_image_from_stdin():
+    buf = io.BytesIO()
+    Image.new("RGB", (7, 5)).save(buf, format="PNG")
+    result = CliRunner().invoke(
+        cli, ["params", "--image", "-", "-k", "3", "--json"], input=buf.getvalue()
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["input"] == [5, 7, 3]
