@@ -489,14 +489,24 @@ def _find_mask(mask_path: str, template_channels: int):
     return mask
 
 
-def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool, method: str):
+def _find_print(
+    matches: list,
+    *,
+    with_scale: bool,
+    with_subpixel: bool,
+    as_json: bool,
+    as_csv: bool,
+    method: str,
+):
     if as_json:
         click.echo(json.dumps([m.as_dict(with_scale=with_scale) for m in matches]))
         return
     columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
+    columns += ["x_subpixel", "y_subpixel"] if with_subpixel else []
     rows = [
         [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
         + ([f"{m.scale:g}"] if with_scale else [])
+        + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
         for m in matches
     ]
     if as_csv:
@@ -563,6 +573,12 @@ def _find_print(matches: list, *, with_scale: bool, as_json: bool, as_csv: bool,
     "(STOP included). Each match then reports its scale.",
 )
 @click.option(
+    "--subpixel",
+    is_flag=True,
+    help="Also report each match's top-left corner to a fraction of a pixel (x_subpixel, "
+    "y_subpixel: the vertex of a parabola through the score and its neighbours, per axis).",
+)
+@click.option(
     "--mask",
     "mask_path",
     type=click.Path(),
@@ -594,6 +610,7 @@ def find_command(
     method: str,
     overlap: float,
     scales: str | None,
+    subpixel: bool,
     mask_path: str | None,
     as_json: bool,
     as_csv: bool,
@@ -643,6 +660,8 @@ def find_command(
             threshold=threshold,
             overlap=overlap,
         )
+        if subpixel:
+            template.refine_matches(result)
         outputs = []
         if heatmap_path:
             picture = template.heatmap(result)
@@ -667,6 +686,7 @@ def find_command(
     _find_print(
         result.matches,
         with_scale=scales is not None,
+        with_subpixel=subpixel,
         as_json=as_json,
         as_csv=as_csv,
         method=result.method,

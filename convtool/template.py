@@ -46,7 +46,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -64,9 +64,11 @@ __all__ = [
     "match_template",
     "next_fast_len",
     "parse_scales",
+    "refine_matches",
     "resize",
     "search",
     "split_alpha",
+    "subpixel_peak",
     "to_gray",
     "to_rgb8",
 ]
@@ -1099,14 +1101,19 @@ class Match:
     height: int
     score: float
     scale: float = 1.0
+    # Sub-pixel position of the box's top-left corner (see refine_matches), when refined.
+    x_subpixel: float | None = None
+    y_subpixel: float | None = None
 
     def as_dict(self, *, with_scale: bool = False) -> dict[str, float | int]:
-        """JSON-ready mapping (``scale`` only when asked for).
+        """JSON-ready mapping (``scale`` only when asked for, sub-pixel keys when refined).
 
         Examples
         --------
         >>> Match(3, 4, 10, 12, 0.987654).as_dict()
         {'x': 3, 'y': 4, 'width': 10, 'height': 12, 'score': 0.987654}
+        >>> Match(3, 4, 10, 12, 0.5, x_subpixel=3.25, y_subpixel=3.9).as_dict()["x_subpixel"]
+        3.25
         """
         out: dict[str, float | int] = {
             "x": self.x,
@@ -1117,7 +1124,59 @@ class Match:
         }
         if with_scale:
             out["scale"] = self.scale
+        if self.x_subpixel is not None and self.y_subpixel is not None:
+            out["x_subpixel"] = round(self.x_subpixel, 3)
+            out["y_subpixel"] = round(self.y_subpixel, 3)
         return out
+
+
+def _parabola_offset(before: float, centre: float, after: float) -> float:
+    # Vertex of the parabola through (-1, before), (0, centre), (1, after); an edge that is
+    # not curved like an extremum moves the vertex out of the pixel, hence the clip.
+    curvature = before - 2.0 * centre + after
+    if not np.isfinite(curvature) or curvature == 0:
+        return 0.0
+    return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
+
+
+def subpixel_peak(scores: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """Refine the extremum at ``(x, y)`` of a score map with a 3-point parabola per axis.
+
+    An axis where ``(x, y)`` sits on the map's edge keeps its whole-pixel position.
+
+    Examples
+    --------
+    >>> row = np.array([[0.2, 0.8, 1.0, 0.6]])  # p(t) = -0.3 t^2 - 0.1 t + 1 peaks at t = -1/6
+    >>> subpixel_peak(row, 2, 0)
+    (1.8333333333333333, 0.0)
+    """
+    height, width = scores.shape
+    fx, fy = float(x), float(y)
+    if 0 < x < width - 1:
+        fx += _parabola_offset(scores[y, x - 1], scores[y, x], scores[y, x + 1])
+    if 0 < y < height - 1:
+        fy += _parabola_offset(scores[y - 1, x], scores[y, x], scores[y + 1, x])
+    return fx, fy
+
+
+def refine_matches(result: SearchResult) -> SearchResult:
+    """Add sub-pixel positions to every match of ``result`` (from its own score maps).
+
+    Examples
+    --------
+    >>> image = np.zeros((9, 9)); image[4, 3:6] = [0.5, 1.0, 0.5]
+    >>> found = refine_matches(search(image, image[3:6, 3:6], threshold=0.5))
+    >>> m = found.matches[0]
+    >>> (m.x, m.y, m.x_subpixel, m.y_subpixel)
+    (3, 3, 3.0, 3.0)
+    """
+    by_scale = {scale: scores for scale, _, scores in result.maps}
+    refined = []
+    for m in result.matches:
+        fx, fy = subpixel_peak(np.asarray(by_scale[m.scale], dtype=np.float64), m.x, m.y)
+        refined.append(replace(m, x_subpixel=fx, y_subpixel=fy))
+    result.matches = refined
+    return result
 
 
 def _local_maxima(scores: np.ndarray) -> np.ndarray:

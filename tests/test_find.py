@@ -484,3 +484,28 @@ def test_pipeline_filter_into_find():
     assert find.returncode == 0, err
     best = json.loads(out)[0]
     assert (best["x"], best["y"], best["width"], best["height"]) == (*WALDO_AT, 18, 40)
+
+
+@pytest.mark.parametrize(("dy", "dx"), [(0.3, -0.25), (-0.4, 0.1), (0.0, 0.45)])
+def test_subpixel_refinement_recovers_fractional_shifts(dy, dx):
+    ndi = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(5)
+    base = ndi.gaussian_filter(rng.standard_normal((120, 140)), 3.0)  # smooth: a curved peak
+    y0, x0 = 50, 60
+    templ = base[y0 : y0 + 24, x0 : x0 + 28]
+    image = ndi.shift(base, (dy, dx), order=3, mode="reflect")  # content moves by (+dy, +dx)
+    result = tm.refine_matches(tm.search(image, templ, threshold=0.5))
+    m = result.matches[0]
+    assert (m.x, m.y) == (round(x0 + dx), round(y0 + dy))
+    assert abs(m.x_subpixel - (x0 + dx)) < 0.1
+    assert abs(m.y_subpixel - (y0 + dy)) < 0.1
+
+
+def test_subpixel_cli_columns_and_json(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["find", str(SCENE), str(WALDO), "--subpixel", "--json"])
+    assert res.exit_code == 0, res.output
+    (match,) = json.loads(res.stdout)
+    assert set(match) == {"x", "y", "width", "height", "score", "x_subpixel", "y_subpixel"}
+    assert abs(match["x_subpixel"] - match["x"]) <= 0.5
+    assert abs(match["y_subpixel"] - match["y"]) <= 0.5
