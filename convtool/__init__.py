@@ -35,6 +35,7 @@ from .template import (
     find_matches,
     heatmap,
     match_template,
+    refine_matches,
     search,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "model_costs",
     "parse_kernel",
     "parse_layers",
+    "refine_matches",
     "search",
     "separable_factors",
     "stage_costs",
