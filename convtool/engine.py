@@ -288,6 +288,9 @@ _GEMM_BYTES = 768 * 1024
 # the calling thread: calls of tens of microseconds are too short to share the GIL, and two
 # pool threads measured slower than one.
 _BLAS_CALL_MNK = 786_432
+# im2row GEMM (shared 2-D kernels): output rows per band block, Z scratch per strip.
+_IM2ROW_BLOCK_ROWS = 4
+_IM2ROW_Z_BYTES = 6144 * 1024
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
 
@@ -653,6 +656,131 @@ def _gemm_block_cols(kw: int) -> int:
     return int(min(32, max(16, 2 * kw)))
 
 
+def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of each padded sample along one axis (-1: the constant ``cval``).
+
+    Built by padding ``arange(n)`` exactly as :func:`pad_image` pads the image, so a strip
+    filled through these maps equals the same rows of the padded image.
+    """
+    base = np.arange(n)
+    if not (before or after):
+        return base
+    pad_mode = _NUMPY_PAD_MODE[mode]
+    if pad_mode == "constant":
+        return np.pad(base, (before, after), mode="constant", constant_values=-1)
+    if pad_mode == "reflect" and n == 1:
+        pad_mode = "edge"  # as pad_image: the mirror of a single sample is that sample
+    return np.pad(base, (before, after), mode=pad_mode)
+
+
+class _RowSource:
+    """Rows of the padded image on demand, without padding the whole image.
+
+    ``fill(dst, y0, y1)`` writes padded rows ``y0:y1`` (full padded width) into ``dst``: one
+    copy of the image rows (a fancy-indexed gather only for strips that reach the border)
+    plus the few border columns, gathered from the row just written.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        h, w = plan.image.shape[:2]
+        top, bottom, left, right = plan.pad
+        self.image = plan.image
+        self.cval = plan.cval
+        self.rows = _index_map(h, top, bottom, plan.border)
+        cols = _index_map(w, left, right, plan.border)
+        self.left, self.w = left, w
+        self.width = w + left + right
+        # Border columns: (positions in the padded row, source positions in the padded row).
+        edge = np.r_[np.arange(left), np.arange(left + w, self.width)].astype(np.intp)
+        source = cols[edge]
+        self.edge_copy = (edge[source >= 0], source[source >= 0] + left)
+        self.edge_const = edge[source < 0]
+
+    def fill(self, dst: np.ndarray, y0: int, y1: int) -> None:
+        n = y1 - y0
+        idx = self.rows[y0:y1]
+        center = dst[:n, self.left : self.left + self.w]
+        first = int(idx[0])
+        if first >= 0 and int(idx[-1]) - first == n - 1 and bool(np.all(np.diff(idx) == 1)):
+            np.copyto(center, self.image[first : first + n])
+        else:
+            np.copyto(center, self.image[np.maximum(idx, 0)])
+            center[idx < 0] = self.cval
+        to, frm = self.edge_copy
+        if to.size:
+            dst[:n, to] = dst[:n, frm]
+        if self.edge_const.size:
+            dst[:n, self.edge_const] = self.cval
+
+
+def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
+    """A 2-D kernel shared by all channels as one GEMM per block of output rows.
+
+    Per strip of output rows (both threads take every other strip), the padded input rows are
+    built in a scratch buffer (no padded copy of the image), then ``kw`` column-shifted copies
+    ``Z[l, b] = P[l, b*dx :: sx]`` (each row flattened with its channels, ``N = ow*C``). For
+    ``bh`` output rows ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the banded
+    ``T[i, (i*sy + a*dy, b)] = K[a, b]``; the product is written straight into the output
+    rows. Cost: ``2*kw*(bh + kh - 1)`` flops per output value (``2*kh*kw`` useful) plus
+    ``kw + 1`` in-cache copies per input value; the GEMM calls stay under the BLAS cap.
+    Memory: the output and ~1-2 MiB of scratch per thread.
+    """
+    kh, kw, sy, sx, dy, dx, eh, _, c = g
+    oh, ow = plan.out_shape
+    dtype = out.dtype
+    source = _RowSource(plan)
+    kernel2d = plan.kernel[:, :, 0]
+    bh = _IM2ROW_BLOCK_ROWS
+    lh = (bh - 1) * sy + eh
+    band = np.zeros((bh, lh, kw), dtype)
+    i = np.arange(bh)
+    for a in range(kh):
+        band[i, i * sy + a * dy] = kernel2d[a]
+    n_all = ow * c
+    # Column chunks: each GEMM under the BLAS cap (rounded to whole pixels).
+    nc = max(c, min(n_all, _BLAS_CALL_MNK // (bh * lh * kw) // c * c))
+    # Output rows per strip: the Z chunk (rows x kw x nc) stays near L2 size.
+    per_strip = (_IM2ROW_Z_BYTES // (kw * nc * dtype.itemsize) - eh) // sy + 1
+    per_strip = max(bh, per_strip // bh * bh)
+    per_strip = min(per_strip, -(-oh // _THREADS))
+    in_rows = (per_strip - 1) * sy + eh
+    flat_out = out.reshape(oh, n_all)
+
+    def task(starts: list[int]) -> None:
+        strip = np.empty((in_rows, source.width, c), dtype)
+        zbuf = np.empty(in_rows * kw * nc, dtype)
+        for o0 in starts:
+            o1 = min(oh, o0 + per_strip)
+            rows = (o1 - o0 - 1) * sy + eh
+            source.fill(strip, o0 * sy, o0 * sy + rows)
+            for c0 in range(0, n_all, nc):
+                w_chunk = min(nc, n_all - c0)
+                p0, p1 = c0 // c, (c0 + w_chunk) // c
+                z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
+                for b in range(kw):
+                    x0 = b * dx + p0 * sx
+                    window = strip[:rows, x0 : x0 + (p1 - p0 - 1) * sx + 1 : sx]
+                    np.copyto(z[:, b].reshape(rows, p1 - p0, c), window)
+                for i0 in range(0, o1 - o0, bh):
+                    nb = min(bh, o1 - o0 - i0)
+                    lr = (nb - 1) * sy + eh
+                    if nb == bh:
+                        t = band.reshape(bh, lh * kw)
+                    else:
+                        t = np.ascontiguousarray(band[:nb, :lr]).reshape(nb, lr * kw)
+                    y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
+                    target = flat_out[o0 + i0 : o0 + i0 + nb, c0 : c0 + w_chunk]
+                    np.matmul(t, y, out=target)
+
+    starts = list(range(0, oh, per_strip))
+    lanes = [starts[k::_THREADS] for k in range(_THREADS)]
+    lanes = [lane for lane in lanes if lane]
+    if len(lanes) == 1:
+        task(lanes[0])
+    else:
+        list(_pool().map(task, lanes))
+
+
 def _gemm(plan: Plan) -> np.ndarray:
     """Matrix multiply: banded Toeplitz blocks so that BLAS does the multiply-adds.
 
@@ -665,14 +793,12 @@ def _gemm(plan: Plan) -> np.ndarray:
     Memory: the padded image, the output, one L2-sized product (plus, for column blocks, a
     ``(bw + kw - 1)*Cin x kh*bw*Cout`` matrix).
     """
-    padded = _padded(plan)
     g = _geometry(plan)
     out = _output(plan, g.cout)
     if plan.depthwise and _same_on_all_channels(plan.kernel):
-        bh = _gemm_block_rows(g.kh)
-        prim = _gemm_rows_primitive(plan.kernel[:, :, 0], plan.stride, plan.dilation, bh)
-        _run_rows(padded, out, prim, g.sy, g.eh, bh * 16, threads=False)
+        _gemm_im2row(plan, g, out)
     else:
+        padded = _padded(plan)
         prim = _gemm_cols_primitive(
             plan.kernel,
             plan.depthwise,
@@ -859,6 +985,8 @@ _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a
 _NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
 _NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
 _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
+_NS_FLOP_IM2ROW = 0.0072  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
+_NS_COPY_IM2ROW = 0.26  # one value of a strip or shifted-copy write in the im2row path, wall
 _NS_ADD = 0.7  # one shifted add of a product block into the output
 _NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
@@ -906,9 +1034,11 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     lh = (bh - 1) * g.sy + g.eh
     lw = (bw - 1) * g.sx + g.ew
     if shared:
-        # Row blocks compute every column of the slab; a column stride only subsamples.
-        flops = 2 * g.kw * lh * g.sx
-        costs["gemm"] = outputs * (flops * _NS_FLOP_ROWS + g.kw * _NS_ADD)
+        # im2row: banded flops per output value plus kw + 1 copies per input row value.
+        lh = (_IM2ROW_BLOCK_ROWS - 1) * g.sy + g.eh
+        flops = 2 * g.kw * lh
+        copies = (g.kw + 1) * g.sy
+        costs["gemm"] = outputs * (flops * _NS_FLOP_IM2ROW + copies * _NS_COPY_IM2ROW)
     else:
         flops = 2 * g.kh * lw * cin * g.sy
         costs["gemm"] = outputs * (flops * _cols_flop_ns(lw * cin) + g.kh * _NS_ADD)

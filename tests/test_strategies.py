@@ -179,3 +179,40 @@ def test_run_info_reports_the_strategy():
 def test_unknown_strategy_is_an_engine_error():
     with pytest.raises(engine.EngineError, match="unknown strategy"):
         engine.correlate(np.ones((5, 5)), np.ones((3, 3)), strategy="nope")
+
+
+@pytest.mark.parametrize("mode", engine.BORDER_MODES)
+def test_row_source_fills_exactly_the_rows_of_the_padded_image(mode):
+    # The im2row GEMM path pads strip by strip through index maps instead of np.pad.
+    rng = np.random.default_rng(13)
+    for shape, kshape in [((9, 7, 2), (5, 4)), ((1, 1, 3), (7, 6)), ((3, 2, 1), (9, 9))]:
+        image = rng.random(shape, dtype=np.float32)
+        try:
+            plan = engine.make_plan(image, np.ones(kshape), border=mode, cval=0.5, dilation=2)
+        except engine.EngineError:
+            continue  # 'valid' with a kernel larger than the image
+        want = engine.pad_image(plan)
+        source = engine._RowSource(plan)
+        got = np.full_like(want, np.nan)
+        for y0 in range(0, want.shape[0], 3):  # strips, the edge ones included
+            y1 = min(want.shape[0], y0 + 3)
+            source.fill(got[y0:y1], y0, y1)
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_im2row_gemm_crosses_strips_and_column_chunks(dtype):
+    # Wide enough that the GEMM splits each row into column chunks (BLAS call cap), tall
+    # enough for several strips per thread and a ragged last row block.
+    rng = np.random.default_rng(17)
+    image = rng.random((157, 700, 3)).astype(dtype)
+    for kernel, stride, dilation, mode in [
+        (rng.standard_normal((9, 9)), 1, 1, "reflect"),
+        (rng.standard_normal((3, 5)), (2, 3), (1, 2), "wrap"),
+        (rng.standard_normal((6, 4)), (3, 1), 2, "constant"),
+    ]:
+        args = {"stride": stride, "dilation": dilation, "border": mode, "cval": 0.25}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="gemm", **args)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
