@@ -216,3 +216,50 @@ def test_im2row_gemm_crosses_strips_and_column_chunks(dtype):
         got = engine.correlate(image, kernel, strategy="gemm", **args)
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+@pytest.mark.parametrize("mode", (*PADDED_MODES, "valid", "full"))
+def test_separable_shared_path_crosses_strips_blocks_and_ranks(mode):
+    # Several 128-row strips on both threads, ragged 16-row/16-column band blocks, rank 1 to 3,
+    # strides and dilations, even and rectangular sizes.
+    rng = np.random.default_rng(13)
+    image = rng.random((300, 75, 3), dtype=np.float32)
+    for rank, (kh, kw), stride, dilation in [
+        (1, (13, 13), 1, 1),
+        (2, (9, 6), (2, 3), 1),
+        (3, (4, 7), 1, (2, 1)),
+        (1, (31, 1), (1, 2), 1),
+    ]:
+        kernel = sum(
+            np.outer(rng.standard_normal(kh), rng.standard_normal(kw)) for _ in range(rank)
+        )
+        plan = engine.make_plan(image, kernel, border=mode)
+        assert engine.kernel_rank(plan) == min(rank, kh, kw)
+        args = {"border": mode, "stride": stride, "dilation": dilation, "cval": -0.5}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="separable", **args)
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+def test_rank_factors_reproduce_the_kernel():
+    rng = np.random.default_rng(17)
+    for kernel in [
+        np.zeros((3, 4, 1)),
+        rng.standard_normal((5, 5, 2)),
+        np.outer(rng.random(61), rng.random(61))[:, :, None],
+        np.stack([np.outer(rng.random(7), rng.random(3)), np.ones((7, 3))], -1),
+    ]:
+        col, row = engine._rank_factors(kernel, np.dtype(np.float64))
+        rebuilt = np.einsum("rac,rbc->abc", col, row)
+        np.testing.assert_allclose(rebuilt, kernel, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 40, 3), (40, 1, 1), (5, 5, 2)])
+def test_separable_on_images_smaller_than_a_block(shape):
+    rng = np.random.default_rng(19)
+    image = rng.random(shape, dtype=np.float32)
+    kernel = np.outer(np.hanning(21)[1:-1], np.hanning(9)[1:-1]) + np.eye(19, 7)
+    for mode in PADDED_MODES:
+        want = engine.correlate(image, kernel, border=mode, strategy="direct")
+        got = engine.correlate(image, kernel, border=mode, strategy="separable")
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
