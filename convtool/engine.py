@@ -950,6 +950,45 @@ def _band_t(taps: np.ndarray, stride: int, dilation: int, block: int) -> np.ndar
     return band
 
 
+def _band_matmul(x: np.ndarray, band: np.ndarray, out: np.ndarray, stride: int, rows: int) -> None:
+    """``out[:, j] = x[:, j*stride : j*stride + L] @ band[:, j]`` blockwise, batched.
+
+    ``band`` is ``(L, b)`` (output block ``i`` covers columns ``i*b : (i+1)*b``, reading input
+    columns from ``i*b*stride``); the last, ragged block uses the matching corner of ``band``.
+    The rows of ``x`` are split into chunks of ``rows`` so that each BLAS call stays under the
+    cap, and all full blocks and chunks go to one batched ``np.matmul`` (strided views): the
+    GIL is released once for hundreds of calls, where two threads issuing ~20 us calls one
+    by one measured 1.4x instead of 2x.
+    """
+    m, n_out = x.shape[0], out.shape[1]
+    length, b = band.shape
+    x0, x1 = x.strides
+    o0, o1 = out.strides
+    full, rag = divmod(n_out, b)
+    chunks, tail = divmod(m, rows)
+
+    def call(r0: int, r_len: int, r_count: int, i0: int, count: int, t: np.ndarray) -> None:
+        src = x[r0:, i0 * b * stride :]
+        dst = out[r0:, i0 * b :]
+        a = np.lib.stride_tricks.as_strided(
+            src, (count, r_count, r_len, t.shape[0]), (b * stride * x1, r_len * x0, x0, x1)
+        )
+        o = np.lib.stride_tricks.as_strided(
+            dst, (count, r_count, r_len, t.shape[1]), (b * o1, r_len * o0, o0, o1)
+        )
+        np.matmul(a, t, out=o)
+
+    parts = [(band, 0, full)] if full else []
+    if rag:
+        cut = length - (b - rag) * stride
+        parts.append((np.ascontiguousarray(band[:cut, :rag]), full, 1))
+    for t, i0, count in parts:
+        if chunks:
+            call(0, rows, chunks, i0, count, t)
+        if tail:
+            call(chunks * rows, tail, 1, i0, count, t)
+
+
 def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Rank-r separable filter with a kernel shared by all channels, as transposed band GEMMs.
 
@@ -963,7 +1002,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     ``2*(bv + kh - 1)`` plus ``2*(bx + kw - 1)`` flops per rank (``2*(kh + kw)`` useful), one
     strip copy and one transposing copy. Memory: the output and ~4 MiB of scratch per thread.
     """
-    _, _, sy, sx, dy, dx, eh, ew, c = g
+    _, _, sy, sx, dy, dx, eh, _, c = g
     oh, ow = plan.out_shape
     dtype = plan.image.dtype
     source = _RowSource(plan)
@@ -995,24 +1034,10 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
             mid = mid_buf[: m_all * n].reshape(m_all, n)
             p = p_buf[: c * n * ow].reshape(c * n, ow)
             for k in range(rank):
-                for i0 in range(0, n, bv):
-                    nb = min(bv, n - i0)
-                    lr = (nb - 1) * sy + eh
-                    t = tv[k] if nb == bv else np.ascontiguousarray(tv[k, :lr, :nb])
-                    x = xt[:, i0 * sy : i0 * sy + lr]
-                    for m0 in range(0, m_all, mv):
-                        m1 = min(m_all, m0 + mv)
-                        np.matmul(x[m0:m1], t, out=mid[m0:m1, i0 : i0 + nb])
+                _band_matmul(xt, tv[k], mid, sy, mv)
                 mid_x = mid.reshape(wp, c * n)
                 q = p if k == 0 else q_buf[: c * n * ow].reshape(c * n, ow)
-                for x0 in range(0, ow, bx):
-                    nbx = min(bx, ow - x0)
-                    lxr = (nbx - 1) * sx + ew
-                    t = th[k] if nbx == bx else np.ascontiguousarray(th[k, :lxr, :nbx])
-                    a = mid_x[x0 * sx : x0 * sx + lxr].T
-                    for m0 in range(0, c * n, mh):
-                        m1 = min(c * n, m0 + mh)
-                        np.matmul(a[m0:m1], t, out=q[m0:m1, x0 : x0 + nbx])
+                _band_matmul(mid_x.T, th[k], q, sx, mh)
                 if k:
                     np.add(p, q, out=p)
             np.copyto(out[o0:o1], p.reshape(c, n, ow).transpose(1, 2, 0))
@@ -1112,8 +1137,8 @@ _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): 
 _NS_FLOP_IM2ROW = 0.0072  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
 _NS_COPY_IM2ROW = 0.26  # one value of a strip or shifted-copy write in the im2row path, wall
 _NS_ADD = 0.7  # one shifted add of a product block into the output
-_NS_FLOP_SEP = 0.0086  # one band GEMM flop of the shared separable path, both threads, wall
-_NS_SEP_BASE = 2.0  # per output value of the shared separable path: strip fill, transpose
+_NS_FLOP_SEP = 0.0049  # one band GEMM flop of the shared separable path, both threads, wall
+_NS_SEP_BASE = 1.3  # per output value of the shared separable path: strip fill, transpose
 _NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
