@@ -263,3 +263,18 @@ def test_separable_on_images_smaller_than_a_block(shape):
         want = engine.correlate(image, kernel, border=mode, strategy="direct")
         got = engine.correlate(image, kernel, border=mode, strategy="separable")
         np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+@pytest.mark.parametrize("cap", [1, 3000, 20000])
+def test_separable_band_gemms_split_under_a_small_blas_cap(monkeypatch, cap):
+    # A small cap splits every pass into many row chunks plus a ragged tail (cap=1: one row
+    # per call), all batched into one matmul per pass; results must not depend on it.
+    monkeypatch.setattr(engine, "_BLAS_CALL_MNK", cap)
+    rng = np.random.default_rng(23)
+    image = rng.random((150, 47, 3), dtype=np.float32)
+    kernel = np.outer(rng.random(11), rng.random(8)) + np.outer(rng.random(11), rng.random(8))
+    for stride, dilation in [(1, 1), ((3, 2), (1, 2))]:
+        args = {"border": "wrap", "stride": stride, "dilation": dilation}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="separable", **args)
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
