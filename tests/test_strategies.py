@@ -229,6 +229,7 @@ def test_separable_shared_path_crosses_strips_blocks_and_ranks(mode):
         (2, (9, 6), (2, 3), 1),
         (3, (4, 7), 1, (2, 1)),
         (1, (31, 1), (1, 2), 1),
+        (1, (5, 41), 1, 1),  # long rows of taps: the planar horizontal pass, not the direct one
     ]:
         kernel = sum(
             np.outer(rng.standard_normal(kh), rng.standard_normal(kw)) for _ in range(rank)
@@ -272,8 +273,9 @@ def test_separable_band_gemms_split_under_a_small_blas_cap(monkeypatch, cap):
     monkeypatch.setattr(engine, "_BLAS_CALL_MNK", cap)
     rng = np.random.default_rng(23)
     image = rng.random((150, 47, 3), dtype=np.float32)
-    kernel = np.outer(rng.random(11), rng.random(8)) + np.outer(rng.random(11), rng.random(8))
-    for stride, dilation in [(1, 1), ((3, 2), (1, 2))]:
+    rank1 = np.outer(rng.random(11), rng.random(8))
+    rank2 = rank1 + np.outer(rng.random(11), rng.random(8))
+    for kernel, stride, dilation in itertools.product([rank1, rank2], [1, (3, 2)], [1, (1, 2)]):
         args = {"border": "wrap", "stride": stride, "dilation": dilation}
         want = engine.correlate(image, kernel, strategy="direct", **args)
         got = engine.correlate(image, kernel, strategy="separable", **args)
