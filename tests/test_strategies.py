@@ -218,10 +218,13 @@ def test_im2row_gemm_crosses_strips_and_column_chunks(dtype):
         np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
 
 
+@pytest.mark.parametrize("strip_bytes", [3 << 20, 1])
 @pytest.mark.parametrize("mode", (*PADDED_MODES, "valid", "full"))
-def test_separable_shared_path_crosses_strips_blocks_and_ranks(mode):
-    # Several 128-row strips on both threads, ragged 16-row/16-column band blocks, rank 1 to 3,
-    # strides and dilations, even and rectangular sizes.
+def test_separable_shared_path_crosses_strips_blocks_and_ranks(monkeypatch, mode, strip_bytes):
+    # Strips on both threads (strip_bytes=1: 16-row strips, many per thread, ragged last one),
+    # ragged 16-row/16-column band blocks, rank 1 to 3, strides and dilations, even and
+    # rectangular sizes.
+    monkeypatch.setattr(engine, "_SEP_MID_BYTES", strip_bytes)
     rng = np.random.default_rng(13)
     image = rng.random((300, 75, 3), dtype=np.float32)
     for rank, (kh, kw), stride, dilation in [
