@@ -1181,8 +1181,10 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     * ``strips``: non-zero taps times a per-tap cost (shared, per-channel or channel-mixing);
     * ``gemm``: Toeplitz GEMM flops, banded waste included, plus one shifted add per kernel
       column (row blocks) or row (column blocks);
-    * ``separable``: ``rank`` pairs of 1-D passes (depthwise kernels only), each a GEMM or
-      shift-and-add as the strategy picks them;
+    * ``separable``: ``rank`` pairs of 1-D passes (depthwise kernels only); for a kernel shared
+      by all channels, the band GEMM flops of both passes plus a per-output base (strip fill,
+      transposing copy unless the horizontal pass writes the output directly); per-channel
+      kernels: each pass a GEMM or shift-and-add as the strategy picks them;
     * ``fft``: one forward transform per input channel and one inverse per output channel per
       overlap-save strip, plus the spectral products; independent of the kernel size.
 
