@@ -746,6 +746,9 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     per_strip = min(per_strip, -(-oh // _THREADS))
     in_rows = (per_strip - 1) * sy + eh
     flat_out = out.reshape(oh, n_all)
+    t_full = band.reshape(bh, lh * kw)
+    isz = dtype.itemsize
+    as_strided = np.lib.stride_tricks.as_strided
 
     def task(starts: list[int]) -> None:
         strip = np.empty((in_rows, source.width, c), dtype)
@@ -762,13 +765,18 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
                     x0 = b * dx + p0 * sx
                     window = strip[:rows, x0 : x0 + (p1 - p0 - 1) * sx + 1 : sx]
                     np.copyto(z[:, b].reshape(rows, p1 - p0, c), window)
-                for i0 in range(0, o1 - o0, bh):
-                    nb = min(bh, o1 - o0 - i0)
+                # All full blocks in one batched matmul (overlapping strided views of Z):
+                # the batch loop runs in C with the GIL released, each GEMM under the cap.
+                nfull, nb = divmod(o1 - o0, bh)
+                if nfull:
+                    step = bh * sy * kw * w_chunk * isz
+                    y = as_strided(z, (nfull, lh * kw, w_chunk), (step, w_chunk * isz, isz))
+                    target = flat_out[o0 : o0 + nfull * bh, c0 : c0 + w_chunk]
+                    np.matmul(t_full, y, out=target.reshape(nfull, bh, w_chunk))
+                if nb:
+                    i0 = nfull * bh
                     lr = (nb - 1) * sy + eh
-                    if nb == bh:
-                        t = band.reshape(bh, lh * kw)
-                    else:
-                        t = np.ascontiguousarray(band[:nb, :lr]).reshape(nb, lr * kw)
+                    t = np.ascontiguousarray(band[:nb, :lr]).reshape(nb, lr * kw)
                     y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
                     target = flat_out[o0 + i0 : o0 + i0 + nb, c0 : c0 + w_chunk]
                     np.matmul(t, y, out=target)
