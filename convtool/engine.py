@@ -718,7 +718,8 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     """A 2-D kernel shared by all channels as one GEMM per block of output rows.
 
     Per strip of output rows (both threads take every other strip), the padded input rows are
-    built in a scratch buffer (no padded copy of the image), then ``kw`` column-shifted copies
+    built in a scratch buffer (no padded copy of the image; strips clear of the top and bottom
+    border with ``sx == 1`` skip it and read the image rows), then ``kw`` column-shifted copies
     ``Z[l, b] = P[l, b*dx :: sx]`` (each row flattened with its channels, ``N = ow*C``). For
     ``bh`` output rows ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the banded
     ``T[i, (i*sy + a*dy, b)] = K[a, b]``; the product is written straight into the output
@@ -747,6 +748,8 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     in_rows = (per_strip - 1) * sy + eh
     flat_out = out.reshape(oh, n_all)
     t_full = band.reshape(bh, lh * kw)
+    left, iw = plan.pad[2], plan.image.shape[1]
+    col_map = _index_map(iw, left, plan.pad[3], plan.border)
     isz = dtype.itemsize
     as_strided = np.lib.stride_tricks.as_strided
 
@@ -756,15 +759,35 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
         for o0 in starts:
             o1 = min(oh, o0 + per_strip)
             rows = (o1 - o0 - 1) * sy + eh
-            source.fill(strip, o0 * sy, o0 * sy + rows)
+            idx = source.rows[o0 * sy : o0 * sy + rows]
+            first = int(idx[0])
+            # Strips away from the top/bottom border (stride 1 along x): the shifted copies
+            # read the image rows directly, only the few border columns are gathered.
+            direct = sx == 1 and first >= 0 and int(idx[-1]) - first == rows - 1
+            if not direct:
+                source.fill(strip, o0 * sy, o0 * sy + rows)
+            else:
+                src_rows = source.image[first : first + rows]
             for c0 in range(0, n_all, nc):
                 w_chunk = min(nc, n_all - c0)
                 p0, p1 = c0 // c, (c0 + w_chunk) // c
                 z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
                 for b in range(kw):
                     x0 = b * dx + p0 * sx
-                    window = strip[:rows, x0 : x0 + (p1 - p0 - 1) * sx + 1 : sx]
-                    np.copyto(z[:, b].reshape(rows, p1 - p0, c), window)
+                    zb = z[:, b].reshape(rows, p1 - p0, c)
+                    if not direct:
+                        window = strip[:rows, x0 : x0 + (p1 - p0 - 1) * sx + 1 : sx]
+                        np.copyto(zb, window)
+                        continue
+                    lo = min(max(left - x0, 0), p1 - p0)
+                    hi = min(max(left + iw - x0, lo), p1 - p0)
+                    np.copyto(zb[:, lo:hi], src_rows[:, x0 + lo - left : x0 + hi - left])
+                    for a0, a1 in ((0, lo), (hi, p1 - p0)):
+                        if a1 > a0:
+                            src = col_map[x0 + a0 : x0 + a1]
+                            zb[:, a0:a1] = src_rows[:, np.maximum(src, 0)]
+                            if (src < 0).any():
+                                zb[:, a0:a1][:, src < 0] = plan.cval
                 # All full blocks in one batched matmul (overlapping strided views of Z):
                 # the batch loop runs in C with the GIL released, each GEMM under the cap.
                 nfull, nb = divmod(o1 - o0, bh)
