@@ -1187,8 +1187,8 @@ _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a
 _NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
 _NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
 _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
-_NS_FLOP_IM2ROW = 0.0072  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
-_NS_COPY_IM2ROW = 0.26  # one value of a strip or shifted-copy write in the im2row path, wall
+_NS_FLOP_IM2ROW = 0.0070  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
+_NS_COPY_IM2ROW = 0.185  # one value of a strip or shifted-copy write in the im2row path, wall
 _NS_ADD = 0.7  # one shifted add of a product block into the output
 _NS_FLOP_SEP = 0.0049  # one band GEMM flop of the shared separable path, both threads, wall
 _NS_SEP_BASE = 1.3  # per output value of the shared separable path: strip fill, transpose
