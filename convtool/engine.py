@@ -541,17 +541,22 @@ def _gemm_cols_primitive(
 # --- primitive 4: FFT, overlap-save over row strips ------------------------------------------
 
 
-def _next_fast(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (sizes pocketfft handles fastest)."""
+def next_fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (the sizes pocketfft handles fastest).
+
+    Examples
+    --------
+    >>> next_fast_len(1080), next_fast_len(1081), next_fast_len(97)
+    (1080, 1125, 100)
+    """
     best = 1 << max(0, (n - 1).bit_length())
     p5 = 1
     while p5 < best:
         p35 = p5
         while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
+            # the smallest power of two that lifts p35 to at least n
+            p2 = 1 << max(0, (-(-n // p35) - 1).bit_length())
+            best = min(best, p2 * p35)
             p35 *= 3
         p5 *= 5
     return best
@@ -577,8 +582,8 @@ def _fft_primitive(
     sy, sx = stride
     dy, dx = dilation
     eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
-    hf = _next_fast(max(strip_rows, 2 * eh - 1))
-    wf = _next_fast(width)
+    hf = next_fast_len(max(strip_rows, 2 * eh - 1))
+    wf = next_fast_len(width)
     per_strip = (hf - eh) // sy + 1
     cin = taps.shape[2]
     # (Cin[, Cout], kh, kw) spatial kernels embedded in the transform size.
@@ -1265,8 +1270,8 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         _, vertical, _, horizontal = _separable_passes(plan, g, shared)
         costs["separable"] = kernel_rank(plan) * (oh * wp * cin * vertical + outputs * horizontal)
 
-    hf = _next_fast(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
-    wf = _next_fast(wp)
+    hf = next_fast_len(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
+    wf = next_fast_len(wp)
     strips = -(-oh // ((hf - g.eh) // g.sy + 1))
     products = cin if plan.depthwise else cin * g.cout
     spectra = 1 if shared else products

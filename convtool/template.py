@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from .engine import next_fast_len
+
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "INFERNO",
@@ -134,30 +136,6 @@ def _check_method(method: str) -> str:
 # --------------------------------------------------------------------------------------------
 # small numpy helpers
 # --------------------------------------------------------------------------------------------
-
-
-def next_fast_len(n: int) -> int:
-    """Smallest integer >= ``n`` whose only prime factors are 2, 3 and 5.
-
-    Examples
-    --------
-    >>> next_fast_len(1080), next_fast_len(1081), next_fast_len(97)
-    (1080, 1125, 100)
-    """
-    if n < 1:
-        raise TemplateError(f"FFT length must be positive, got {n}")
-    best = 2 ** math.ceil(math.log2(n))
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            # smallest power of two that lifts p35 to >= n
-            quotient = -(-n // p35)
-            p2 = 1 << (quotient - 1).bit_length()
-            best = min(best, p2 * p35)
-            p35 *= 3
-        p5 *= 5
-    return best
 
 
 _EXECUTOR: ThreadPoolExecutor | None = None
