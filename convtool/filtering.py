@@ -92,6 +92,8 @@ def _apply_step(image: np.ndarray, step: Kernel | Magnitude, opts: FilterOptions
 
 def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: FilterOptions):
     """Crop / subsample an untouched channel (alpha) the way a kernel step moves the pixels."""
+    if opts.stride == 1 and opts.border.lower() not in ("valid", "full"):
+        return channel  # same size, every output pixel anchored on its own input pixel
     probe = np.zeros(kernel_shape)
     plan = make_plan(
         channel,
