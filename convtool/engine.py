@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -125,6 +126,10 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     if pair[0] < 1 or pair[1] < 1:
         raise EngineError(f"{name} must be at least 1, got {value}")
     return pair  # type: ignore[return-value]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _compute_dtype(image: np.ndarray) -> np.dtype:
@@ -289,9 +294,13 @@ _GEMM_BYTES = 768 * 1024
 # pool threads measured slower than one. The im2row path is the exception: its per-thread
 # work is large copies plus ~400 K-MAC GEMMs, and two threads measured 1.4-1.6x faster.
 _BLAS_CALL_MNK = 786_432
-# im2row GEMM (shared 2-D kernels): output rows per band block, Z scratch per strip.
+# im2row GEMM (shared 2-D kernels): output rows per band block, Z scratch per column chunk
+# (near L2: copies into L2 ran ~3x faster than into a 6 MiB Z), output rows per strip (tall,
+# as each strip copies its halo rows again). 1080p RGB, k = 3/5/9, measured best of 1.5-4 MiB
+# x 32-96 rows.
 _IM2ROW_BLOCK_ROWS = 4
-_IM2ROW_Z_BYTES = 6144 * 1024
+_IM2ROW_Z_BYTES = 2560 * 1024
+_IM2ROW_STRIP_ROWS = 64
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
 
@@ -719,80 +728,88 @@ class _RowSource:
             dst[:n, self.edge_const] = self.cval
 
 
-def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
-    """A 2-D kernel shared by all channels as one GEMM per block of output rows.
+def _im2row_lanes(
+    src: np.ndarray,
+    kernel2d: np.ndarray,
+    g: _Geometry,
+    out: np.ndarray,
+    *,
+    threads: int,
+    cols: np.ndarray | None = None,
+    left: int = 0,
+    cval: float = 0.0,
+) -> list[Callable[[], None]]:
+    """Correlation of the rows of ``src`` (rows, cols, C) with a 2-D kernel into ``out``, as
+    one job per thread (every other strip of output rows).
 
-    Per strip of output rows (both threads take every other strip), the padded input rows are
-    built in a scratch buffer (no padded copy of the image; strips clear of the top and bottom
-    border with ``sx == 1`` skip it and read the image rows), then ``kw`` column-shifted copies
-    ``Z[l, b] = P[l, b*dx :: sx]`` (each row flattened with its channels, ``N = ow*C``). For
-    ``bh`` output rows ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the banded
-    ``T[i, (i*sy + a*dy, b)] = K[a, b]``; the product is written straight into the output
-    rows. Cost: ``2*kw*(bh + kh - 1)`` flops per output value (``2*kh*kw`` useful) plus
-    ``kw + 1`` in-cache copies per input value; the GEMM calls stay under the BLAS cap.
-    Memory: the output and ~1-2 MiB of scratch per thread.
+    Rows are 'valid': ``src`` holds every input row of ``out``. Columns are 'valid' too
+    unless ``cols`` is given: then padded column ``q`` reads ``src[:, cols[q]]`` (-1:
+    ``cval``), and the output pixels whose windows stay inside (``left <= q < left + W``)
+    read ``src`` directly. ``out`` may be a view into a larger output (rows not contiguous).
     """
     kh, kw, sy, sx, dy, dx, eh, _, c = g
-    oh, ow = plan.out_shape
+    oh, ow = out.shape[:2]
     dtype = out.dtype
-    source = _RowSource(plan)
-    kernel2d = plan.kernel[:, :, 0]
+    isz = dtype.itemsize
     bh = _IM2ROW_BLOCK_ROWS
     lh = (bh - 1) * sy + eh
     band = np.zeros((bh, lh, kw), dtype)
     i = np.arange(bh)
     for a in range(kh):
         band[i, i * sy + a * dy] = kernel2d[a]
-    n_all = ow * c
-    # Column chunks: each GEMM under the BLAS cap (rounded to whole pixels).
-    nc = max(c, min(n_all, _BLAS_CALL_MNK // (bh * lh * kw) // c * c))
-    # Output rows per strip: the Z chunk (rows x kw x nc) stays near L2 size.
-    per_strip = (_IM2ROW_Z_BYTES // (kw * nc * dtype.itemsize) - eh) // sy + 1
-    per_strip = max(bh, per_strip // bh * bh)
-    per_strip = min(per_strip, -(-oh // _THREADS))
-    in_rows = (per_strip - 1) * sy + eh
-    flat_out = out.reshape(oh, n_all)
     t_full = band.reshape(bh, lh * kw)
-    left, iw = plan.pad[2], plan.image.shape[1]
-    col_map = _index_map(iw, left, plan.pad[3], plan.border)
-    isz = dtype.itemsize
+    n_all = ow * c
+    # Output pixels [inner0, inner1) read src columns directly for every kernel column; the
+    # few outside read theirs from a gathered copy (rows, kw, pixels, C), made once.
+    inner0, inner1 = 0, ow
+    sides: list[tuple[int, int, np.ndarray]] = []
+    if cols is not None:
+        last = left + src.shape[1] - 1 - (kw - 1) * dx
+        inner0 = min(ow, _ceil_div(left, sx))
+        inner1 = max(inner0, min(ow, last // sx + 1 if last >= 0 else 0))
+        for s0, s1 in ((0, inner0), (inner1, ow)):
+            if s1 > s0:
+                index = cols[np.arange(kw)[:, None] * dx + np.arange(s0, s1) * sx]
+                side = src.take(np.maximum(index, 0), axis=1)
+                side[:, index < 0] = cval
+                sides.append((s0, s1, side))
+    # Strips of about _IM2ROW_STRIP_ROWS output rows, as many for every thread. Each strip
+    # copies its eh - 1 halo rows again, so strips stay tall and Z is kept near L2 size by
+    # equal column chunks instead (whole pixels; each GEMM also under the BLAS cap).
+    count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), threads) * threads
+    per_strip = _ceil_div(_ceil_div(oh, count), bh) * bh
+    in_rows = (per_strip - 1) * sy + eh
+    widest = min(_IM2ROW_Z_BYTES // (in_rows * kw * isz), _BLAS_CALL_MNK // (bh * lh * kw))
+    nc = _ceil_div(ow, _ceil_div(n_all, max(c, widest))) * c
     as_strided = np.lib.stride_tricks.as_strided
+    # (rows, ow*C) view of out: its last two axes are contiguous by construction.
+    flat_out = as_strided(out, (oh, n_all), (out.strides[0], out.strides[2]))
+    row_step, px_step, ch_step = src.strides
+
+    def fill(z: np.ndarray, r0: int, r1: int, p0: int, p1: int) -> None:
+        z4 = z.reshape(r1 - r0, kw, p1 - p0, c)
+        j0, j1 = max(p0, inner0), min(p1, inner1)
+        if j1 > j0:
+            # All kw shifted copies in one call, from an overlapping strided view: kw calls
+            # per chunk made the two threads queue on the GIL (measured 1.5-2x slower).
+            base = src[r0:r1, j0 * sx - left :]
+            shape = (r1 - r0, kw, j1 - j0, c)
+            window = as_strided(base, shape, (row_step, dx * px_step, sx * px_step, ch_step))
+            np.copyto(z4[:, :, j0 - p0 : j1 - p0], window)
+        for s0, s1, side in sides:
+            a0, a1 = max(p0, s0), min(p1, s1)
+            if a1 > a0:
+                np.copyto(z4[:, :, a0 - p0 : a1 - p0], side[r0:r1, :, a0 - s0 : a1 - s0])
 
     def task(starts: list[int]) -> None:
-        strip = np.empty((in_rows, source.width, c), dtype)
         zbuf = np.empty(in_rows * kw * nc, dtype)
         for o0 in starts:
             o1 = min(oh, o0 + per_strip)
             rows = (o1 - o0 - 1) * sy + eh
-            idx = source.rows[o0 * sy : o0 * sy + rows]
-            first = int(idx[0])
-            # Strips away from the top/bottom border (stride 1 along x): the shifted copies
-            # read the image rows directly, only the few border columns are gathered.
-            direct = sx == 1 and first >= 0 and int(idx[-1]) - first == rows - 1
-            if not direct:
-                source.fill(strip, o0 * sy, o0 * sy + rows)
-            else:
-                src_rows = source.image[first : first + rows]
             for c0 in range(0, n_all, nc):
                 w_chunk = min(nc, n_all - c0)
-                p0, p1 = c0 // c, (c0 + w_chunk) // c
                 z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
-                for b in range(kw):
-                    x0 = b * dx + p0 * sx
-                    zb = z[:, b].reshape(rows, p1 - p0, c)
-                    if not direct:
-                        window = strip[:rows, x0 : x0 + (p1 - p0 - 1) * sx + 1 : sx]
-                        np.copyto(zb, window)
-                        continue
-                    lo = min(max(left - x0, 0), p1 - p0)
-                    hi = min(max(left + iw - x0, lo), p1 - p0)
-                    np.copyto(zb[:, lo:hi], src_rows[:, x0 + lo - left : x0 + hi - left])
-                    for a0, a1 in ((0, lo), (hi, p1 - p0)):
-                        if a1 > a0:
-                            src = col_map[x0 + a0 : x0 + a1]
-                            zb[:, a0:a1] = src_rows[:, np.maximum(src, 0)]
-                            if (src < 0).any():
-                                zb[:, a0:a1][:, src < 0] = plan.cval
+                fill(z, o0 * sy, o0 * sy + rows, c0 // c, (c0 + w_chunk) // c)
                 # All full blocks in one batched matmul (overlapping strided views of Z):
                 # the batch loop runs in C with the GIL released, each GEMM under the cap.
                 nfull, nb = divmod(o1 - o0, bh)
@@ -806,16 +823,60 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
                     lr = (nb - 1) * sy + eh
                     t = np.ascontiguousarray(band[:nb, :lr]).reshape(nb, lr * kw)
                     y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
-                    target = flat_out[o0 + i0 : o0 + i0 + nb, c0 : c0 + w_chunk]
-                    np.matmul(t, y, out=target)
+                    np.matmul(t, y, out=flat_out[o0 + i0 : o1, c0 : c0 + w_chunk])
 
     starts = list(range(0, oh, per_strip))
-    lanes = [starts[k::_THREADS] for k in range(_THREADS)]
-    lanes = [lane for lane in lanes if lane]
-    if len(lanes) == 1:
-        task(lanes[0])
+    return [partial(task, starts[k::threads]) for k in range(min(threads, len(starts)))]
+
+
+def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
+    """A 2-D kernel shared by all channels as one GEMM per block of output rows.
+
+    Output rows whose windows lie inside the image read the image rows themselves: per strip
+    of ~64 output rows (both threads take every other strip) and column chunk (Z near L2
+    size), ``kw`` column-shifted copies ``Z[l, b] = P[l, b*dx :: sx]`` made by one copy from
+    an overlapping strided view (each row flattened with its channels, ``N = ow*C``; the few
+    border columns of the padded row ``P`` gathered once through the border's index map);
+    for ``bh`` output rows ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the
+    banded ``T[i, (i*sy + a*dy, b)] = K[a, b]``, written straight into the output. The few
+    top and bottom rows gather their padded input into a small array and run the same way.
+    Cost: ``2*kw*(bh + kh - 1)`` flops per output value (``2*kh*kw`` useful) plus ``kw``
+    in-cache copies per input value; the GEMM calls stay under the BLAS cap. Memory: the
+    output, 2.5 MiB of scratch per thread, the gathered border columns (``kw`` values per
+    border pixel) and the padded input of the top and bottom rows.
+    """
+    kernel2d = plan.kernel[:, :, 0]
+    h, w = plan.image.shape[:2]
+    oh = plan.out_shape[0]
+    top, bottom, left, right = plan.pad
+    # Output rows y0:y1 read image rows only; the rest read padded rows (a small copy).
+    y0 = min(oh, _ceil_div(top, g.sy))
+    last = top + h - g.eh
+    y1 = max(y0, min(oh, last // g.sy + 1 if last >= 0 else 0))
+    cols = _index_map(w, left, right, plan.border)
+    run = partial(_im2row_lanes, cols=cols, left=left, cval=plan.cval)
+    interior: list[Callable[[], None]] = []
+    if y1 > y0:
+        interior = run(plan.image[y0 * g.sy - top :], kernel2d, g, out[y0:y1], threads=_THREADS)
+    bands = [(r0, r1) for r0, r1 in ((0, y0), (y1, oh)) if r1 > r0] if y1 > y0 else [(0, oh)]
+    row_map = _index_map(h, top, bottom, plan.border)
+
+    def lane(k: int) -> None:
+        # Each thread takes one of the border bands, then its share of the interior rows.
+        for r0, r1 in bands[k::_THREADS]:
+            rows = row_map[r0 * g.sy : (r1 - 1) * g.sy + g.eh]
+            src = plan.image.take(np.maximum(rows, 0), axis=0)
+            src[rows < 0] = plan.cval
+            (job,) = run(src, kernel2d, g, out[r0:r1], threads=1)
+            job()
+        if k < len(interior):
+            interior[k]()
+
+    count = max(len(interior), min(_THREADS, len(bands)))
+    if count == 1:
+        lane(0)
     else:
-        list(_pool().map(task, lanes))
+        list(_pool().map(lane, range(count)))
 
 
 def _gemm(plan: Plan) -> np.ndarray:

@@ -218,6 +218,36 @@ def test_im2row_gemm_crosses_strips_and_column_chunks(dtype):
         np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
 
 
+@pytest.mark.parametrize("strip_rows, z_bytes", [(4, 1), (8, 4096), (64, 2560 << 10)])
+@pytest.mark.parametrize("mode", (*PADDED_MODES, "valid", "full"))
+def test_im2row_interior_rows_border_columns_and_bands(monkeypatch, mode, strip_rows, z_bytes):
+    # The im2row path reads interior rows from the image, gathers border columns once, and
+    # pads only the top/bottom bands; tiny strips and Z budgets force one-pixel column chunks
+    # that start inside, across and beyond the border columns.
+    monkeypatch.setattr(engine, "_IM2ROW_STRIP_ROWS", strip_rows)
+    monkeypatch.setattr(engine, "_IM2ROW_Z_BYTES", z_bytes)
+    rng = np.random.default_rng(zlib.crc32(f"{mode}{strip_rows}".encode()))
+    cases = [
+        ((37, 23, 3), (5, 5), 1, 1),
+        ((37, 23, 3), (3, 7), (2, 3), 1),
+        ((37, 23, 3), (4, 6), 1, (2, 3)),
+        ((30, 9, 1), (3, 3), (3, 2), (3, 2)),
+        ((6, 5, 2), (7, 9), 1, 1),  # kernel larger than the image: no interior rows
+        ((40, 3, 3), (5, 5), 1, 1),  # no interior columns
+    ]
+    for shape, kshape, stride, dilation in cases:
+        image = rng.standard_normal(shape).astype(np.float32)
+        kernel = rng.standard_normal(kshape)
+        args = {"border": mode, "stride": stride, "dilation": dilation, "cval": -0.75}
+        try:
+            want = engine.correlate(image, kernel, strategy="direct", **args)
+        except engine.EngineError:
+            continue  # 'valid' with a kernel larger than the image
+        got = engine.correlate(image, kernel, strategy="gemm", **args)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
 @pytest.mark.parametrize("strip_bytes", [3 << 20, 1])
 @pytest.mark.parametrize("mode", (*PADDED_MODES, "valid", "full"))
 def test_separable_shared_path_crosses_strips_blocks_and_ranks(monkeypatch, mode, strip_bytes):
