@@ -41,6 +41,7 @@ from functools import partial
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "BORDER_ALIASES",
@@ -315,6 +316,25 @@ def _pool() -> ThreadPoolExecutor:
         return _pool_instance
 
 
+def _parallel(work: Callable[[], None], threads: int = _THREADS) -> None:
+    """Run ``work`` on the calling thread and on ``threads - 1`` pool workers at once.
+
+    ``work`` pulls its items from a shared iterator (``next`` on a list iterator is atomic
+    under the GIL), so a worker that starts late or runs slow takes fewer: on this VM a core
+    left idle for tens of milliseconds ran at about half speed for the next few runs, and
+    fixed halves then took 2x as long. The calling thread is already running, so it works too.
+    """
+    if threads <= 1:
+        work()
+        return
+    futures = [_pool().submit(work) for _ in range(threads - 1)]
+    try:
+        work()
+    finally:
+        for future in futures:
+            future.result()  # waits, and re-raises a worker's exception here
+
+
 class _Geometry(NamedTuple):
     kh: int
     kw: int
@@ -356,16 +376,14 @@ def _run_rows(
         rows_per_task = max(1, min(rows_per_task, -(-n // _THREADS)))
     starts = range(0, n, rows_per_task)
 
-    def task(o0: int) -> None:
-        o1 = min(n, o0 + rows_per_task)
-        primitive(padded[o0 * sy : (o1 - 1) * sy + eh], out[o0:o1])
+    queue = iter(starts)
 
-    if len(starts) == 1 or _THREADS == 1 or not threads:
-        for o0 in starts:
-            task(o0)
-    else:
-        # list() re-raises a worker's exception here.
-        list(_pool().map(task, starts))
+    def work() -> None:
+        for o0 in queue:
+            o1 = min(n, o0 + rows_per_task)
+            primitive(padded[o0 * sy : (o1 - 1) * sy + eh], out[o0:o1])
+
+    _parallel(work, min(_THREADS, len(starts)) if threads else 1)
 
 
 def _sum_into(parts: list[np.ndarray], dst: np.ndarray) -> None:
@@ -728,122 +746,125 @@ class _RowSource:
             dst[:n, self.edge_const] = self.cval
 
 
-def _im2row_lanes(
-    src: np.ndarray,
-    kernel2d: np.ndarray,
-    g: _Geometry,
-    out: np.ndarray,
-    *,
-    threads: int,
-    cols: np.ndarray | None = None,
-    left: int = 0,
-    cval: float = 0.0,
-) -> list[Callable[[], None]]:
-    """Correlation of the rows of ``src`` (rows, cols, C) with a 2-D kernel into ``out``, as
-    one job per thread (every other strip of output rows).
+class _Im2Row:
+    """Correlation of the rows of ``src`` (rows, cols, C) with a 2-D kernel into ``out``, one
+    strip of output rows per :meth:`strip` call (strips are independent).
 
     Rows are 'valid': ``src`` holds every input row of ``out``. Columns are 'valid' too
     unless ``cols`` is given: then padded column ``q`` reads ``src[:, cols[q]]`` (-1:
     ``cval``), and the output pixels whose windows stay inside (``left <= q < left + W``)
     read ``src`` directly. ``out`` may be a view into a larger output (rows not contiguous).
     """
-    kh, kw, sy, sx, dy, dx, eh, _, c = g
-    oh, ow = out.shape[:2]
-    dtype = out.dtype
-    isz = dtype.itemsize
-    bh = _IM2ROW_BLOCK_ROWS
-    lh = (bh - 1) * sy + eh
-    band = np.zeros((bh, lh, kw), dtype)
-    i = np.arange(bh)
-    for a in range(kh):
-        band[i, i * sy + a * dy] = kernel2d[a]
-    t_full = band.reshape(bh, lh * kw)
-    n_all = ow * c
-    # Output pixels [inner0, inner1) read src columns directly for every kernel column; the
-    # few outside read theirs from a gathered copy (rows, kw, pixels, C), made once.
-    inner0, inner1 = 0, ow
-    sides: list[tuple[int, int, np.ndarray]] = []
-    if cols is not None:
-        last = left + src.shape[1] - 1 - (kw - 1) * dx
-        inner0 = min(ow, _ceil_div(left, sx))
-        inner1 = max(inner0, min(ow, last // sx + 1 if last >= 0 else 0))
-        for s0, s1 in ((0, inner0), (inner1, ow)):
-            if s1 > s0:
-                index = cols[np.arange(kw)[:, None] * dx + np.arange(s0, s1) * sx]
-                side = src.take(np.maximum(index, 0), axis=1)
-                side[:, index < 0] = cval
-                sides.append((s0, s1, side))
-    # Strips of about _IM2ROW_STRIP_ROWS output rows, as many for every thread. Each strip
-    # copies its eh - 1 halo rows again, so strips stay tall and Z is kept near L2 size by
-    # equal column chunks instead (whole pixels; each GEMM also under the BLAS cap).
-    count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), threads) * threads
-    per_strip = _ceil_div(_ceil_div(oh, count), bh) * bh
-    in_rows = (per_strip - 1) * sy + eh
-    widest = min(_IM2ROW_Z_BYTES // (in_rows * kw * isz), _BLAS_CALL_MNK // (bh * lh * kw))
-    nc = _ceil_div(ow, _ceil_div(n_all, max(c, widest))) * c
-    as_strided = np.lib.stride_tricks.as_strided
-    # (rows, ow*C) view of out: its last two axes are contiguous by construction.
-    flat_out = as_strided(out, (oh, n_all), (out.strides[0], out.strides[2]))
-    row_step, px_step, ch_step = src.strides
 
-    def fill(z: np.ndarray, r0: int, r1: int, p0: int, p1: int) -> None:
+    def __init__(
+        self,
+        src: np.ndarray,
+        kernel2d: np.ndarray,
+        g: _Geometry,
+        out: np.ndarray,
+        *,
+        cols: np.ndarray | None = None,
+        left: int = 0,
+        cval: float = 0.0,
+    ) -> None:
+        kh, kw, sy, sx, dy, dx, eh, _, c = g
+        oh, ow = out.shape[:2]
+        isz = out.dtype.itemsize
+        bh = _IM2ROW_BLOCK_ROWS
+        lh = (bh - 1) * sy + eh
+        band = np.zeros((bh, lh, kw), out.dtype)
+        i = np.arange(bh)
+        for a in range(kh):
+            band[i, i * sy + a * dy] = kernel2d[a]
+        self.band, self.bh, self.lh = band, bh, lh
+        self.src, self.g, self.out, self.left = src, g, out, left
+        self.n_all = ow * c
+        # Output pixels [inner0, inner1) read src columns directly for every kernel column;
+        # the few outside read theirs from a gathered copy (rows, kw, pixels, C), made once.
+        self.inner0, self.inner1 = 0, ow
+        self.sides: list[tuple[int, int, np.ndarray]] = []
+        if cols is not None:
+            last = left + src.shape[1] - 1 - (kw - 1) * dx
+            self.inner0 = min(ow, _ceil_div(left, sx))
+            self.inner1 = max(self.inner0, min(ow, last // sx + 1 if last >= 0 else 0))
+            for s0, s1 in ((0, self.inner0), (self.inner1, ow)):
+                if s1 > s0:
+                    index = cols[np.arange(kw)[:, None] * dx + np.arange(s0, s1) * sx]
+                    side = src.take(np.maximum(index, 0), axis=1)
+                    side[:, index < 0] = cval
+                    self.sides.append((s0, s1, side))
+        # Strips of about _IM2ROW_STRIP_ROWS output rows (each strip copies its eh - 1 halo
+        # rows again, so strips stay tall); Z is kept near L2 size by equal column chunks
+        # instead (whole pixels; each GEMM also under the BLAS cap).
+        self.per_strip = _ceil_div(_ceil_div(oh, _ceil_div(oh, _IM2ROW_STRIP_ROWS)), bh) * bh
+        in_rows = (self.per_strip - 1) * sy + eh
+        widest = min(_IM2ROW_Z_BYTES // (in_rows * kw * isz), _BLAS_CALL_MNK // (bh * lh * kw))
+        self.nc = _ceil_div(ow, _ceil_div(self.n_all, max(c, widest))) * c
+        self.scratch = in_rows * kw * self.nc
+        self.starts = list(range(0, oh, self.per_strip))
+        # (rows, ow*C) view of out: its last two axes are contiguous by construction.
+        self.flat_out = as_strided(out, (oh, self.n_all), (out.strides[0], out.strides[2]))
+
+    def _fill(self, z: np.ndarray, r0: int, r1: int, p0: int, p1: int) -> None:
+        kw, sx, dx, c = self.g.kw, self.g.sx, self.g.dx, self.g.cout
         z4 = z.reshape(r1 - r0, kw, p1 - p0, c)
-        j0, j1 = max(p0, inner0), min(p1, inner1)
+        j0, j1 = max(p0, self.inner0), min(p1, self.inner1)
         if j1 > j0:
             # All kw shifted copies in one call, from an overlapping strided view: kw calls
             # per chunk made the two threads queue on the GIL (measured 1.5-2x slower).
-            base = src[r0:r1, j0 * sx - left :]
+            row_step, px_step, ch_step = self.src.strides
+            base = self.src[r0:r1, j0 * sx - self.left :]
             shape = (r1 - r0, kw, j1 - j0, c)
             window = as_strided(base, shape, (row_step, dx * px_step, sx * px_step, ch_step))
             np.copyto(z4[:, :, j0 - p0 : j1 - p0], window)
-        for s0, s1, side in sides:
+        for s0, s1, side in self.sides:
             a0, a1 = max(p0, s0), min(p1, s1)
             if a1 > a0:
                 np.copyto(z4[:, :, a0 - p0 : a1 - p0], side[r0:r1, :, a0 - s0 : a1 - s0])
 
-    def task(starts: list[int]) -> None:
-        zbuf = np.empty(in_rows * kw * nc, dtype)
-        for o0 in starts:
-            o1 = min(oh, o0 + per_strip)
-            rows = (o1 - o0 - 1) * sy + eh
-            for c0 in range(0, n_all, nc):
-                w_chunk = min(nc, n_all - c0)
-                z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
-                fill(z, o0 * sy, o0 * sy + rows, c0 // c, (c0 + w_chunk) // c)
-                # All full blocks in one batched matmul (overlapping strided views of Z):
-                # the batch loop runs in C with the GIL released, each GEMM under the cap.
-                nfull, nb = divmod(o1 - o0, bh)
-                if nfull:
-                    step = bh * sy * kw * w_chunk * isz
-                    y = as_strided(z, (nfull, lh * kw, w_chunk), (step, w_chunk * isz, isz))
-                    target = flat_out[o0 : o0 + nfull * bh, c0 : c0 + w_chunk]
-                    np.matmul(t_full, y, out=target.reshape(nfull, bh, w_chunk))
-                if nb:
-                    i0 = nfull * bh
-                    lr = (nb - 1) * sy + eh
-                    t = np.ascontiguousarray(band[:nb, :lr]).reshape(nb, lr * kw)
-                    y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
-                    np.matmul(t, y, out=flat_out[o0 + i0 : o1, c0 : c0 + w_chunk])
-
-    starts = list(range(0, oh, per_strip))
-    return [partial(task, starts[k::threads]) for k in range(min(threads, len(starts)))]
+    def strip(self, o0: int, zbuf: np.ndarray) -> None:
+        """Output rows ``o0 : o0 + per_strip``, with ``zbuf`` (``scratch`` values) as Z."""
+        kw, sy, eh, c = self.g.kw, self.g.sy, self.g.eh, self.g.cout
+        bh, lh, isz = self.bh, self.lh, zbuf.itemsize
+        o1 = min(self.out.shape[0], o0 + self.per_strip)
+        rows = (o1 - o0 - 1) * sy + eh
+        flat_out = self.flat_out
+        for c0 in range(0, self.n_all, self.nc):
+            w_chunk = min(self.nc, self.n_all - c0)
+            z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
+            self._fill(z, o0 * sy, o0 * sy + rows, c0 // c, (c0 + w_chunk) // c)
+            # All full blocks in one batched matmul (overlapping strided views of Z): the
+            # batch loop runs in C with the GIL released, each GEMM under the cap.
+            nfull, nb = divmod(o1 - o0, bh)
+            if nfull:
+                step = bh * sy * kw * w_chunk * isz
+                y = as_strided(z, (nfull, lh * kw, w_chunk), (step, w_chunk * isz, isz))
+                target = flat_out[o0 : o0 + nfull * bh, c0 : c0 + w_chunk]
+                np.matmul(self.band.reshape(bh, lh * kw), y, out=target.reshape(nfull, bh, -1))
+            if nb:
+                i0 = nfull * bh
+                lr = (nb - 1) * sy + eh
+                t = np.ascontiguousarray(self.band[:nb, :lr]).reshape(nb, lr * kw)
+                y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
+                np.matmul(t, y, out=flat_out[o0 + i0 : o1, c0 : c0 + w_chunk])
 
 
 def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     """A 2-D kernel shared by all channels as one GEMM per block of output rows.
 
     Output rows whose windows lie inside the image read the image rows themselves: per strip
-    of ~64 output rows (both threads take every other strip) and column chunk (Z near L2
-    size), ``kw`` column-shifted copies ``Z[l, b] = P[l, b*dx :: sx]`` made by one copy from
-    an overlapping strided view (each row flattened with its channels, ``N = ow*C``; the few
-    border columns of the padded row ``P`` gathered once through the border's index map);
-    for ``bh`` output rows ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the
-    banded ``T[i, (i*sy + a*dy, b)] = K[a, b]``, written straight into the output. The few
-    top and bottom rows gather their padded input into a small array and run the same way.
-    Cost: ``2*kw*(bh + kh - 1)`` flops per output value (``2*kh*kw`` useful) plus ``kw``
-    in-cache copies per input value; the GEMM calls stay under the BLAS cap. Memory: the
-    output, 2.5 MiB of scratch per thread, the gathered border columns (``kw`` values per
-    border pixel) and the padded input of the top and bottom rows.
+    of ~64 output rows and column chunk (Z near L2 size), ``kw`` column-shifted copies
+    ``Z[l, b] = P[l, b*dx :: sx]`` made by one copy from an overlapping strided view (each
+    row flattened with its channels, ``N = ow*C``; the few border columns of the padded row
+    ``P`` gathered once through the border's index map); for ``bh`` output rows
+    ``O (bh, N) = T (bh, lh*kw) @ Z[rows].reshape(lh*kw, N)`` with the banded
+    ``T[i, (i*sy + a*dy, b)] = K[a, b]``, written straight into the output. The few top and
+    bottom rows gather their padded input into a small array and run the same way. The
+    calling thread and a pool worker take strips from a shared queue. Cost:
+    ``2*kw*(bh + kh - 1)`` flops per output value (``2*kh*kw`` useful) plus ``kw`` in-cache
+    copies per input value; the GEMM calls stay under the BLAS cap. Memory: the output,
+    2.5 MiB of scratch per thread, the gathered border columns (``kw`` values per border
+    pixel) and the padded input of the top and bottom rows.
     """
     kernel2d = plan.kernel[:, :, 0]
     h, w = plan.image.shape[:2]
@@ -853,30 +874,27 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     y0 = min(oh, _ceil_div(top, g.sy))
     last = top + h - g.eh
     y1 = max(y0, min(oh, last // g.sy + 1 if last >= 0 else 0))
-    cols = _index_map(w, left, right, plan.border)
-    run = partial(_im2row_lanes, cols=cols, left=left, cval=plan.cval)
-    interior: list[Callable[[], None]] = []
-    if y1 > y0:
-        interior = run(plan.image[y0 * g.sy - top :], kernel2d, g, out[y0:y1], threads=_THREADS)
-    bands = [(r0, r1) for r0, r1 in ((0, y0), (y1, oh)) if r1 > r0] if y1 > y0 else [(0, oh)]
+    part = partial(_Im2Row, kernel2d=kernel2d, g=g, cols=_index_map(w, left, right, plan.border))
+    part = partial(part, left=left, cval=plan.cval)
+    jobs = []
     row_map = _index_map(h, top, bottom, plan.border)
-
-    def lane(k: int) -> None:
-        # Each thread takes one of the border bands, then its share of the interior rows.
-        for r0, r1 in bands[k::_THREADS]:
+    for r0, r1 in ((0, y0), (y1, oh)) if y1 > y0 else ((0, oh),):
+        if r1 > r0:
             rows = row_map[r0 * g.sy : (r1 - 1) * g.sy + g.eh]
             src = plan.image.take(np.maximum(rows, 0), axis=0)
             src[rows < 0] = plan.cval
-            (job,) = run(src, kernel2d, g, out[r0:r1], threads=1)
-            job()
-        if k < len(interior):
-            interior[k]()
+            jobs.append(part(src, out=out[r0:r1]))
+    if y1 > y0:
+        jobs.append(part(plan.image[y0 * g.sy - top :], out=out[y0:y1]))
+    queue = iter([(job, o0) for job in jobs for o0 in job.starts])
+    scratch = max(job.scratch for job in jobs)
 
-    count = max(len(interior), min(_THREADS, len(bands)))
-    if count == 1:
-        lane(0)
-    else:
-        list(_pool().map(lane, range(count)))
+    def work() -> None:
+        zbuf = np.empty(scratch, out.dtype)
+        for job, o0 in queue:
+            job.strip(o0, zbuf)
+
+    _parallel(work, min(_THREADS, sum(len(job.starts) for job in jobs)))
 
 
 def _gemm(plan: Plan) -> np.ndarray:
@@ -1134,12 +1152,14 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     thc = np.kron(th[0], np.eye(c, dtype=dtype))  # band x identity over the channels
     mhc = max(1, _BLAS_CALL_MNK // thc.size)
 
-    def task(starts: list[int]) -> None:
+    queue = iter(range(0, oh, per))
+
+    def work() -> None:
         strip = np.empty((in_rows, wp, c), dtype)
         mid_buf = np.empty(wp * c * per, dtype)
         p_buf = np.empty(0 if direct else c * per * ow, dtype)
         q_buf = np.empty(c * per * ow, dtype) if rank > 1 else p_buf
-        for o0 in starts:
+        for o0 in queue:
             o1 = min(oh, o0 + per)
             n = o1 - o0
             rows = (n - 1) * sy + eh
@@ -1161,13 +1181,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
                     np.add(p, q, out=p)
             np.copyto(out[o0:o1], p.reshape(c, n, ow).transpose(1, 2, 0))
 
-    starts = list(range(0, oh, per))
-    lanes = [starts[k::_THREADS] for k in range(_THREADS)]
-    lanes = [lane for lane in lanes if lane]
-    if len(lanes) == 1:
-        task(lanes[0])
-    else:
-        list(_pool().map(task, lanes))
+    _parallel(work, min(_THREADS, _ceil_div(oh, per)))
     return out
 
 
@@ -1253,8 +1267,8 @@ _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a
 _NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
 _NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
 _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
-_NS_FLOP_IM2ROW = 0.0070  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
-_NS_COPY_IM2ROW = 0.185  # one value of a strip or shifted-copy write in the im2row path, wall
+_NS_FLOP_IM2ROW = 0.0067  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
+_NS_COPY_IM2ROW = 0.107  # per input value and pass (kw shifted copies + output), wall
 _NS_ADD = 0.7  # one shifted add of a product block into the output
 _NS_FLOP_SEP = 0.0049  # one band GEMM flop of the shared separable path, both threads, wall
 _NS_SEP_BASE = 1.3  # per output value of the shared separable path: strip fill, transpose
