@@ -793,10 +793,11 @@ class _Im2Row:
                     side = src.take(np.maximum(index, 0), axis=1)
                     side[:, index < 0] = cval
                     self.sides.append((s0, s1, side))
-        # Strips of about _IM2ROW_STRIP_ROWS output rows (each strip copies its eh - 1 halo
-        # rows again, so strips stay tall); Z is kept near L2 size by equal column chunks
-        # instead (whole pixels; each GEMM also under the BLAS cap).
-        self.per_strip = _ceil_div(_ceil_div(oh, _ceil_div(oh, _IM2ROW_STRIP_ROWS)), bh) * bh
+        # Strips of about _IM2ROW_STRIP_ROWS output rows, as many for every thread (each strip
+        # copies its eh - 1 halo rows again, so strips stay tall); Z is kept near L2 size by
+        # equal column chunks instead (whole pixels; each GEMM also under the BLAS cap).
+        count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), _THREADS) * _THREADS
+        self.per_strip = _ceil_div(_ceil_div(oh, count), bh) * bh
         in_rows = (self.per_strip - 1) * sy + eh
         widest = min(_IM2ROW_Z_BYTES // (in_rows * kw * isz), _BLAS_CALL_MNK // (bh * lh * kw))
         self.nc = _ceil_div(ow, _ceil_div(self.n_all, max(c, widest))) * c
