@@ -313,3 +313,20 @@ def test_separable_band_gemms_split_under_a_small_blas_cap(monkeypatch, cap):
         want = engine.correlate(image, kernel, strategy="direct", **args)
         got = engine.correlate(image, kernel, strategy="separable", **args)
         np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+def test_fft_scratch_kept_between_calls_is_cleared_for_a_narrower_image():
+    # The FFT strip buffers outlive a call; a second, narrower image of the same transform
+    # size must not see the first image's columns in its zero padding (a NaN there would
+    # spread to every output through the transform).
+    rng = np.random.default_rng(23)
+    kernel = rng.standard_normal((5, 5))
+    wide, narrow = rng.random((40, 103, 2), np.float32), rng.random((40, 98, 2), np.float32)
+    wide[:, -3:] = np.nan
+    plans = [engine.make_plan(img, kernel, border="constant") for img in (wide, narrow)]
+    widths = [p.image.shape[1] + p.pad[2] + p.pad[3] for p in plans]
+    assert engine.next_fast_len(widths[0]) == engine.next_fast_len(widths[1])
+    engine.correlate(wide, kernel, strategy="fft", border="constant")
+    got = engine.correlate(narrow, kernel, strategy="fft", border="constant")
+    want = engine.correlate(narrow, kernel, strategy="direct", border="constant")
+    np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(narrow, kernel))
