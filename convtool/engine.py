@@ -50,6 +50,7 @@ __all__ = [
     "convolve",
     "correlate",
     "normalize_border",
+    "release_scratch",
 ]
 
 BORDER_MODES = ("reflect", "mirror", "nearest", "wrap", "constant", "valid", "full")
@@ -316,8 +317,9 @@ def _pool() -> ThreadPoolExecutor:
         return _pool_instance
 
 
-_scratch_local = threading.local()
-# Larger work arrays are not kept: at 1080p RGB the kept ones total ~20 MiB per thread.
+# Work arrays kept between calls, per (thread, name). Larger ones are not kept: at 1080p RGB
+# the kept ones total ~20 MiB per thread.
+_scratch_arrays: dict[tuple[int, str], np.ndarray] = {}
 _SCRATCH_KEEP_BYTES = 16 << 20
 
 
@@ -327,16 +329,29 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     Strip buffers allocated afresh on every call went back to the OS when freed and were
     faulted in again on the next call: on this VM that cost the FFT path up to 2x (1080p grey
     k=31: 25 ms against 15 ms with the buffers kept). Each thread keeps one array per name,
-    replaced when the shape or dtype changes.
+    replaced when the shape or dtype changes; :func:`release_scratch` frees them all.
     """
-    cache = _scratch_local.__dict__.setdefault("arrays", {})
-    arr = cache.get(name)
+    key = (threading.get_ident(), name)
+    arr = _scratch_arrays.get(key)
     if arr is None or arr.shape != shape or arr.dtype != dtype:
+        _scratch_arrays.pop(key, None)
         arr = np.empty(shape, dtype)
-        cache.pop(name, None)
         if arr.nbytes <= _SCRATCH_KEEP_BYTES:
-            cache[name] = arr
+            _scratch_arrays[key] = arr
     return arr
+
+
+def release_scratch() -> None:
+    """Free the work arrays that the engine keeps between calls.
+
+    Each thread keeps its strip buffers (at most 16 MiB each, a few per strategy) so that
+    repeated calls on same-sized images do not fault fresh memory in every time.
+
+    Examples
+    --------
+    >>> release_scratch()
+    """
+    _scratch_arrays.clear()
 
 
 def _parallel(work: Callable[[], None], threads: int = _THREADS) -> None:
@@ -971,7 +986,10 @@ def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
     cout = cin if plan.depthwise else plan.kernel.shape[3]
     buffers = 3 * cin if plan.depthwise else 2 * cin + 3 * cout
     budget = 1.2 * plan.image.nbytes / _THREADS
-    return max(32, int(budget // (buffers * width * plan.image.itemsize)))
+    rows = budget // (buffers * width * plan.image.itemsize)
+    # Each strip buffer also stays small enough to be kept between calls (_scratch).
+    keep = _SCRATCH_KEEP_BYTES // (1.1 * max(cin, cout) * width * 2 * plan.image.itemsize)
+    return max(32, int(min(rows, keep)))
 
 
 def _fft_input_rows(plan: Plan, g: _Geometry, width: int, cin: int) -> int:
@@ -1297,23 +1315,24 @@ STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
 
 # Cost model constants: nanoseconds of one thread of the benchmark machine (README,
 # Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
-_NS_TAP = 0.28  # multiply + add of one tap into one output value, on an L2-resident strip
-_NS_STRIP_BASE = 2.0  # per output value of a strips run: first write, strip bookkeeping
+_NS_TAP = 0.265  # multiply + add of one tap into one output value, on an L2-resident strip
+_NS_STRIP_BASE = 0.50  # per output value of a strips run: first write, strip bookkeeping
 _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a (C,) vector)
 _NS_TAP_MIX = 0.85  # per tap and output value for 4-D kernels (a small matmul per tap)
 _NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1)
 _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
-_NS_FLOP_IM2ROW = 0.0067  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
-_NS_COPY_IM2ROW = 0.107  # per input value and pass (kw shifted copies + output), wall
+_NS_FLOP_IM2ROW = 0.0087  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
+_NS_COPY_IM2ROW = 0.083  # per input value and pass (kw shifted copies + output), wall
 _NS_ADD = 0.7  # one shifted add of a product block into the output
-_NS_FLOP_SEP = 0.0049  # one band GEMM flop of the shared separable path, both threads, wall
-_NS_SEP_BASE = 1.3  # per output value of the shared separable path: strip fill, transpose
+_NS_FLOP_SEP = 0.0015  # one band GEMM flop of the shared separable path, both threads, wall
+_NS_SEP_BASE = 1.18  # per output value of the shared separable path: strip fill, transpose
 _NS_TRANSPOSE_SEP = 0.6  # of which the planar-to-interleaved copy (saved by _sep_direct)
-_NS_FFT = 8.5  # one sample through one rfft2 or irfft2 (norm="ortho")
-_NS_CMUL = 1.0  # one complex multiply(-add) in the spectrum
-_NS_FFT_BASE = 0.0  # per input and output value of the fft path: padding, planar copies
+_NS_SEP_RANK = 57e3  # per rank of the shared separable path: band matrices, per-pass calls
+_NS_FFT = 2.6  # one sample through one rfft2 or irfft2 (norm="ortho")
+_NS_CMUL = 3.3  # one complex multiply(-add) in the spectrum
+_NS_FFT_BASE = 0.50  # per input and output value of the fft path: padding, planar copies
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
-_NS_FIXED = {"strips": 20e3, "gemm": 60e3, "separable": 80e3, "fft": 300e3}
+_NS_FIXED = {"strips": 0.39e6, "gemm": 0.62e6, "separable": 0.50e6, "fft": 0.56e6}
 
 
 def _cols_flop_ns(k: int) -> float:
@@ -1377,7 +1396,7 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         direct = _sep_direct(rank, lx, cin)
         flops = rank * (2 * lv * oh * wp * cin + 2 * lx * (cin if direct else 1) * outputs)
         base = _NS_SEP_BASE + (rank - 1) * _NS_ADD - (_NS_TRANSPOSE_SEP if direct else 0.0)
-        costs["separable"] = flops * _NS_FLOP_SEP + outputs * base
+        costs["separable"] = flops * _NS_FLOP_SEP + outputs * base + rank * _NS_SEP_RANK
     elif plan.depthwise:
         _, vertical, _, horizontal = _separable_passes(plan, g, shared)
         costs["separable"] = kernel_rank(plan) * (oh * wp * cin * vertical + outputs * horizontal)

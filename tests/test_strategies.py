@@ -330,3 +330,13 @@ def test_fft_scratch_kept_between_calls_is_cleared_for_a_narrower_image():
     got = engine.correlate(narrow, kernel, strategy="fft", border="constant")
     want = engine.correlate(narrow, kernel, strategy="direct", border="constant")
     np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(narrow, kernel))
+
+
+def test_release_scratch_frees_the_kept_work_arrays():
+    rng = np.random.default_rng(29)
+    image, kernel = rng.random((50, 60, 3), np.float32), rng.standard_normal((9, 9))
+    first = engine.correlate(image, kernel, strategy="fft")
+    assert engine._scratch_arrays  # strip buffers kept for the next call
+    engine.release_scratch()
+    assert not engine._scratch_arrays
+    np.testing.assert_array_equal(engine.correlate(image, kernel, strategy="fft"), first)

@@ -26,10 +26,13 @@ import numpy as np
 from convtool import engine
 
 # Constants of each estimate fitted by --fit (the fixed per-call cost is fitted too).
+# Constants of each estimate fitted by --fit (the fixed per-call cost is fitted too). Except
+# for fft, only kernels shared by all channels are sampled: the others use other constants.
 FIT = {
     "fft": ["_NS_FFT", "_NS_CMUL", "_NS_FFT_BASE"],
     "gemm": ["_NS_FLOP_IM2ROW", "_NS_COPY_IM2ROW"],
     "strips": ["_NS_TAP", "_NS_STRIP_BASE"],
+    "separable": ["_NS_FLOP_SEP", "_NS_SEP_BASE", "_NS_SEP_RANK"],
 }
 
 
@@ -45,7 +48,9 @@ def median_ms(fn: Callable[[], object], repeats: int) -> float:
 
 def cases(quick: bool) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
     rng = np.random.default_rng(5)
-    sizes = [(480, 640), (1080, 1920)] if quick else [(480, 640), (720, 1280), (1080, 1920)]
+    sizes = [(64, 64), (200, 300), (480, 640), (720, 1280), (1080, 1920)]
+    if quick:
+        sizes = sizes[1::2]
     out = []
     for h, w in sizes:
         for c in (1, 3):
@@ -59,25 +64,42 @@ def cases(quick: bool) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
             g = np.exp(-(x**2) / 32)
             out.append((f"{w}x{h}x{c} gaussian 25", shape, np.outer(g, g) / g.sum() ** 2))
     if not quick:
-        out.append(("3840x2160x3 dense 9", (2160, 3840, 3), rng.standard_normal((9, 9))))
-        out.append(("3840x2160x3 dense 31", (2160, 3840, 3), rng.standard_normal((31, 31))))
+        for k in (5, 15, 31):
+            kernel = rng.standard_normal((k, k))
+            out.append((f"3840x2160x3 dense {k}", (2160, 3840, 3), kernel))
     return out
 
 
-def features(plan: engine.Plan, strategy: str, names: list[str]) -> list[float]:
+def features(plan: engine.Plan, strategy: str, names: list[str]) -> tuple[float, list[float]]:
+    """The estimate's part from constants not fitted, and its factor for each fitted one."""
     saved = {name: getattr(engine, name) for name in names}
     fixed = dict(engine._NS_FIXED)
+    sep_direct = engine._sep_direct
+
+    def frozen(*args: int) -> bool:
+        # A decision, not a cost: evaluated with the real constants.
+        patched = {name: getattr(engine, name) for name in saved}
+        for name, value in saved.items():
+            setattr(engine, name, value)
+        try:
+            return sep_direct(*args)
+        finally:
+            for name, value in patched.items():
+                setattr(engine, name, value)
+
+    def estimate(ones: str | None) -> float:
+        for name in names:
+            setattr(engine, name, 1.0 if name == ones else 0.0)
+        return engine.estimate_costs(plan)[strategy]
+
     try:
         engine._NS_FIXED = {key: 0.0 for key in fixed}
-        row = []
-        for name in names:
-            for other in names:
-                setattr(engine, other, 0.0)
-            setattr(engine, name, 1.0)
-            row.append(engine.estimate_costs(plan)[strategy])
-        return row
+        engine._sep_direct = frozen
+        offset = estimate(None)
+        return offset, [estimate(name) - offset for name in names]
     finally:
         engine._NS_FIXED = fixed
+        engine._sep_direct = sep_direct
         for name, value in saved.items():
             setattr(engine, name, value)
 
@@ -91,6 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     samples: dict[str, list[tuple[list[float], float]]] = {name: [] for name in FIT}
+    # (features, measured ns minus the part of the estimate from constants not fitted)
     regrets = []
     print("| case | auto | best | regret | " + " | ".join(engine.STRATEGIES) + " |")
     print("|---|---|---|---:|" + "---:|" * len(engine.STRATEGIES))
@@ -108,10 +131,9 @@ def main() -> None:
                 lambda s=strategy, im=image, k=kernel: engine.correlate(im, k, strategy=s),
                 args.repeat,
             )
-            if strategy in FIT and (strategy != "gemm" or engine._gemm_is_im2row(plan)):
-                samples[strategy].append(
-                    (features(plan, strategy, FIT[strategy]), measured[strategy] * 1e6)
-                )
+            if strategy in FIT and (strategy == "fft" or engine._gemm_is_im2row(plan)):
+                offset, row = features(plan, strategy, FIT[strategy])
+                samples[strategy].append((row, measured[strategy] * 1e6 - offset))
         best = min(measured, key=measured.__getitem__)
         regret = measured[chosen] / measured[best]
         regrets.append(regret)
