@@ -1109,15 +1109,21 @@ _SEP_BLOCK_COLS = 16
 _SEP_MID_BYTES = 3 << 20
 
 
+# Widest band row (lx = 16 + kw - 1 taps) times (C - 1) for which the separable horizontal
+# pass writes the interleaved output directly: 1080p/4K RGB, kw <= 15 direct, kw = 61 not.
+_SEP_DIRECT_MAX = 60
+
+
 def _sep_direct(rank: int, lx: int, c: int) -> bool:
     """Whether the horizontal pass writes the interleaved output rows directly.
 
     It then multiplies by the band times the ``C x C`` identity (``C`` times the flops) but
     skips the planar buffer and its transposing copy (~0.6 ns per output value, wall): a win
     for short rows of taps (1080p RGB gaussian:2 even, 4K 54 -> 42 ms), a loss for long ones
-    (sigma 10: 19 -> 23 ms). Always for one channel (no extra flops). Rank 1 only.
+    (sigma 10: 19 -> 23 ms). Always for one channel (no extra flops). Rank 1 only. A measured
+    threshold, kept apart from the cost model's fitted constants (a refit once flipped it).
     """
-    return rank == 1 and 2 * lx * (c - 1) * _NS_FLOP_SEP < _NS_TRANSPOSE_SEP
+    return rank == 1 and lx * (c - 1) <= _SEP_DIRECT_MAX
 
 
 def _band_t(taps: np.ndarray, stride: int, dilation: int, block: int) -> np.ndarray:

@@ -74,18 +74,6 @@ def features(plan: engine.Plan, strategy: str, names: list[str]) -> tuple[float,
     """The estimate's part from constants not fitted, and its factor for each fitted one."""
     saved = {name: getattr(engine, name) for name in names}
     fixed = dict(engine._NS_FIXED)
-    sep_direct = engine._sep_direct
-
-    def frozen(*args: int) -> bool:
-        # A decision, not a cost: evaluated with the real constants.
-        patched = {name: getattr(engine, name) for name in saved}
-        for name, value in saved.items():
-            setattr(engine, name, value)
-        try:
-            return sep_direct(*args)
-        finally:
-            for name, value in patched.items():
-                setattr(engine, name, value)
 
     def estimate(ones: str | None) -> float:
         for name in names:
@@ -94,12 +82,10 @@ def features(plan: engine.Plan, strategy: str, names: list[str]) -> tuple[float,
 
     try:
         engine._NS_FIXED = {key: 0.0 for key in fixed}
-        engine._sep_direct = frozen
         offset = estimate(None)
         return offset, [estimate(name) - offset for name in names]
     finally:
         engine._NS_FIXED = fixed
-        engine._sep_direct = sep_direct
         for name, value in saved.items():
             setattr(engine, name, value)
 
