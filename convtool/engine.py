@@ -951,14 +951,14 @@ def _gemm_is_im2row(plan: Plan) -> bool:
 def _gemm(plan: Plan) -> np.ndarray:
     """Matrix multiply: banded Toeplitz blocks so that BLAS does the multiply-adds.
 
-    A 2-D kernel shared by every channel uses row Toeplitz blocks (``_gemm_rows_primitive``):
-    ``2*kw*(bh + kh - 1)`` flops per output value for ``2*kh*kw`` useful ones (bh = 4 or 2),
-    plus ``kw`` in-cache shifted adds. Channel-mixing (4-D) and per-channel (3-D) kernels use
+    A 2-D kernel shared by every channel runs im2row (``_gemm_im2row``): ``2*kw*(bh + kh - 1)``
+    flops per output value for ``2*kh*kw`` useful ones (bh = 4) plus ``kw`` in-cache shifted
+    copies per input value. Channel-mixing (4-D) and per-channel (3-D) kernels use
     column blocks (``_gemm_cols_primitive``): ``2*kh*(bw + kw - 1)*Cin`` flops per output value
     and ``kh`` shifted adds. A stride along the blocked axis costs nothing extra; along the
     other axis the product is computed for every position and subsampled by the adds.
-    Memory: the padded image, the output, one L2-sized product (plus, for column blocks, a
-    ``(bw + kw - 1)*Cin x kh*bw*Cout`` matrix).
+    Memory: im2row, the output and 2.5 MiB per thread; column blocks, the padded image, the
+    output, one L2-sized product and a ``(bw + kw - 1)*Cin x kh*bw*Cout`` matrix.
     """
     g = _geometry(plan)
     out = _output(plan, g.cout)
@@ -1009,11 +1009,12 @@ def _fft(plan: Plan) -> np.ndarray:
     """FFT: overlap-save over row strips of the padded image, float32 rfft2 (complex64).
 
     Cost: per strip of ``hf`` rows, one forward transform per input channel, one inverse per
-    output channel (~8.5 ns per sample and transform here) and ``Cin*Cout`` (4-D) or ``C``
-    complex multiplies per frequency; independent of the kernel size, so it wins for large
-    dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the strip result.
-    Memory: the padded image, the output, and strip buffers sized to stay under 1.2x the
-    image for both threads together (``_fft_strip_rows``).
+    output channel (~2.6 ns per sample and transform here, both threads) and ``Cin*Cout``
+    (4-D) or ``C`` complex multiplies per frequency; independent of the kernel size, so it
+    wins for large dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the
+    strip result. Memory: the padded image, the output, and strip buffers sized to stay under 1.2x the
+    image for both threads together and under 16 MiB each (``_fft_strip_rows``), kept per
+    thread for the next call (``_scratch``).
     """
     padded = _padded(plan)
     g = _geometry(plan)
@@ -1179,8 +1180,8 @@ def _band_matmul(x: np.ndarray, band: np.ndarray, out: np.ndarray, stride: int, 
 def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray) -> np.ndarray:
     """Rank-r separable filter with a kernel shared by all channels, as transposed band GEMMs.
 
-    Per strip of output rows (the two threads take every other strip), the padded input rows
-    are built in a scratch buffer (``_RowSource``, no padded copy of the image). The vertical
+    Per strip of output rows (both threads take strips from a shared queue), the padded input
+    rows are built in a scratch buffer (``_RowSource``, no padded copy of the image). The vertical
     pass is ``mid = X^T @ Tv^T`` per block of ``bv`` output rows, ``X`` the strip flattened to
     ``(rows, Wp*C)``: BLAS reads ``X`` transposed, so ``mid`` comes out as ``(Wp, C, n)`` with
     the image columns as its rows. The horizontal pass is then again a banded GEMM per block of
