@@ -1012,9 +1012,9 @@ def _fft(plan: Plan) -> np.ndarray:
     output channel (~2.6 ns per sample and transform here, both threads) and ``Cin*Cout``
     (4-D) or ``C`` complex multiplies per frequency; independent of the kernel size, so it
     wins for large dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the
-    strip result. Memory: the padded image, the output, and strip buffers sized to stay under 1.2x the
-    image for both threads together and under 16 MiB each (``_fft_strip_rows``), kept per
-    thread for the next call (``_scratch``).
+    strip result. Memory: the padded image, the output, and strip buffers sized to stay
+    under 1.2x the image for both threads together and under 16 MiB each
+    (``_fft_strip_rows``), kept per thread for the next call (``_scratch``).
     """
     padded = _padded(plan)
     g = _geometry(plan)
