@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ._npy import NPY_MAGIC, load_npy
 
@@ -155,6 +155,15 @@ def _working_mode(mode: str, palette_alpha: bool) -> str:
     return "RGBA" if mode.endswith(("A", "a")) else "RGB"
 
 
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1: as stored; 2-8: flipped and/or turned), 1 when absent."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block must not stop the pixels from loading
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
 def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes (any format Pillow reads, or ``.npy``) to a float array.
 
@@ -172,6 +181,12 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
     with _pillow_errors(name):
         img = Image.open(io.BytesIO(data))
         img.load()
+        source_format = img.format
+        if _orientation(img) != 1:
+            # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
+            # no EXIF, so an unrotated result would look turned against its input.
+            img = ImageOps.exif_transpose(img)
+            img.format = source_format
     fmt = (img.format or "png").lower()
     fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
     info = ImageInfo(format=fmt if fmt in FORMATS else "png", source_mode=img.mode)
@@ -440,6 +455,8 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
             with _pillow_errors(name):
                 img = Image.open(fh)
                 width, height = img.size
+                if _orientation(img) in (5, 6, 7, 8):  # turned a quarter: as decode_image
+                    width, height = height, width
                 target = _working_mode(img.mode, "transparency" in img.info)
     except ImageIOError:
         raise

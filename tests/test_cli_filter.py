@@ -752,3 +752,18 @@ def test_non_finite_numbers_are_refused(runner, tmp_path, option, value):
         f"Error: Invalid value for '{option}': '{value}' is not a finite number"
     )
     assert not (tmp_path / "o.png").exists()
+
+
+def test_filter_output_is_upright_for_an_exif_rotated_input(runner, tmp_path):
+    # Outputs carry no EXIF: the pixels are turned on reading, as viewers show the input.
+    arr = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    src, dst = tmp_path / "phone.png", tmp_path / "out.png"
+    img.save(src, exif=exif)
+    result = runner.invoke(cli, ["filter", str(src), "-k", "identity", "-o", str(dst)])
+    assert result.exit_code == 0, result.output
+    out = Image.open(dst)
+    assert 0x0112 not in out.getexif()
+    np.testing.assert_array_equal(np.asarray(out), np.rot90(arr, -1))

@@ -14,6 +14,7 @@ from convtool.images import (
     decode_image,
     encode_image,
     format_for_path,
+    probe_image,
     to_output_array,
     write_bytes,
 )
@@ -153,3 +154,42 @@ def test_lab_is_three_channels_not_alpha():
     lab = Image.new("LAB", (3, 2), (50, 0, 0))
     values, info = decode_image(pil_bytes(lab, "TIFF"))
     assert values.shape == (2, 3, 3) and not info.alpha
+
+
+# EXIF orientation -> how the stored pixels are shown, written from the EXIF 2.3 table.
+EXIF_VIEWS = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # turned 180 degrees
+    4: lambda a: a[::-1],  # mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # mirrored along the main diagonal
+    6: lambda a: np.rot90(a, -1),  # turned 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # mirrored along the other diagonal
+    8: lambda a: np.rot90(a, 1),  # turned 90 degrees counter-clockwise
+}
+
+
+def _with_orientation(arr: np.ndarray, orientation: int, fmt: str = "PNG") -> bytes:
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    return pil_bytes(img, fmt, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", sorted(EXIF_VIEWS))
+def test_exif_orientation_is_applied_as_viewers_show_the_image(orientation, tmp_path):
+    arr = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 9
+    data = _with_orientation(arr, orientation)
+    got, info = decode_image(data)
+    want = EXIF_VIEWS[orientation](arr) / 255
+    np.testing.assert_allclose(got, want, atol=1e-7)
+    assert info.format == "png"
+    path = tmp_path / "oriented.png"
+    path.write_bytes(data)
+    assert probe_image(path) == want.shape
+
+
+def test_exif_orientation_of_a_jpeg_turns_its_shape():
+    arr = np.zeros((16, 32, 3), np.uint8)
+    got, info = decode_image(_with_orientation(arr, 6, "JPEG"))
+    assert got.shape == (32, 16, 3) and info.format == "jpeg"
