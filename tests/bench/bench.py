@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import median_ms
 
 from convtool import engine
 from convtool.kernels import parse_kernel
@@ -48,15 +49,9 @@ SIZES = {"1080p": (1080, 1920), "4k": (2160, 3840)}
 HERE = Path(__file__).resolve().parent
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> tuple[float, int]:
-    """Median wall time in ms over ``repeats`` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times), repeats
+def median_n(fn: Callable[[], object], repeats: int) -> tuple[float, int]:
+    """Median wall time in ms over ``repeats`` runs after one warm-up run, and ``repeats``."""
+    return median_ms(fn, repeats), repeats
 
 
 def interleaved_ms(
@@ -237,7 +232,7 @@ def filter_rows(image: np.ndarray, args: argparse.Namespace) -> None:
         if sp_fn is None or (slow and args.quick):
             sp = None
         else:
-            sp = median_ms(sp_fn, 1 if slow else args.repeat)
+            sp = median_n(sp_fn, 1 if slow else args.repeat)
         print(
             f"| {name} | {info.strategy} | {fmt_ms(ours, args.repeat)} | {fmt_ms(cv, args.repeat)} "
             f"| {fmt_ms(sp, args.repeat)} | {fmt_ratio(ours, cv)} | {fmt_ratio(ours, sp)} |",

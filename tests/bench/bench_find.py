@@ -17,26 +17,13 @@ a while after a call, and whichever library runs next would pay for it (measured
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import cv2
 import numpy as np
 from skimage.feature import match_template as sk_match_template
+from timing import median_ms
 
 from convtool.template import match_template
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    time.sleep(0.2)  # let the previous library's worker threads go idle
-    fn()  # warm-up: FFT plans, thread pool, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def bench(
@@ -52,12 +39,16 @@ def bench(
         image = rng.random(shape, dtype=np.float32)
         for size in sizes:
             templ = np.ascontiguousarray(image[300 : 300 + size, 700 : 700 + size])
-            ours = median_ms(lambda i=image, t=templ: match_template(i, t), repeats)
+            ours = median_ms(lambda i=image, t=templ: match_template(i, t), repeats, settle=0.2)
             ocv = median_ms(
-                lambda i=image, t=templ: cv2.matchTemplate(i, t, cv2.TM_CCOEFF_NORMED), repeats
+                lambda i=image, t=templ: cv2.matchTemplate(i, t, cv2.TM_CCOEFF_NORMED),
+                repeats,
+                settle=0.2,
             )
             sk = (
-                median_ms(lambda i=image, t=templ: sk_match_template(i, t), skimage_repeats)
+                median_ms(
+                    lambda i=image, t=templ: sk_match_template(i, t), skimage_repeats, settle=0.2
+                )
                 if with_skimage
                 else float("nan")
             )

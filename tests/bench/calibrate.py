@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from timing import median_ms
 
 from convtool import engine
 
@@ -34,16 +33,6 @@ FIT = {
     "strips": ["_NS_TAP", "_NS_STRIP_BASE"],
     "separable": ["_NS_FLOP_SEP", "_NS_SEP_BASE", "_NS_SEP_RANK"],
 }
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def cases(quick: bool) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
