@@ -340,3 +340,18 @@ def test_release_scratch_frees_the_kept_work_arrays():
     engine.release_scratch()
     assert not engine._scratch_arrays
     np.testing.assert_array_equal(engine.correlate(image, kernel, strategy="fft"), first)
+
+
+@pytest.mark.parametrize("strategy", FAST)
+def test_strided_and_reversed_views_as_input(strategy):
+    # The im2row path builds its shifted copies from strided views of the input itself.
+    rng = np.random.default_rng(31)
+    base = rng.random((45, 80, 3), np.float32)
+    kernel = rng.standard_normal((5, 3))
+    views = [base[:, ::2], base.transpose(1, 0, 2), base[::-1, :, ::-1], np.asfortranarray(base)]
+    for image in views:
+        for border in ("reflect", "constant", "wrap"):
+            args = {"border": border, "cval": 0.3}
+            want = engine.correlate(np.ascontiguousarray(image), kernel, strategy="direct", **args)
+            got = engine.correlate(image, kernel, strategy=strategy, **args)
+            np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
