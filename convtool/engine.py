@@ -921,8 +921,8 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     y0 = min(oh, _ceil_div(top, g.sy))
     last = top + h - g.eh
     y1 = max(y0, min(oh, last // g.sy + 1 if last >= 0 else 0))
-    part = partial(_Im2Row, kernel2d=kernel2d, g=g, cols=_index_map(w, left, right, plan.border))
-    part = partial(part, left=left, cval=plan.cval)
+    cols = _index_map(w, left, right, plan.border)
+    part = partial(_Im2Row, kernel2d=kernel2d, g=g, cols=cols, left=left, cval=plan.cval)
     jobs = []
     row_map = _index_map(h, top, bottom, plan.border)
     for r0, r1 in ((0, y0), (y1, oh)) if y1 > y0 else ((0, oh),):
