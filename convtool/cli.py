@@ -493,26 +493,30 @@ def _find_print(
     matches: list,
     *,
     with_scale: bool,
+    with_angle: bool,
     with_subpixel: bool,
     as_json: bool,
     as_csv: bool,
     method: str,
 ):
+    keys = {"with_scale": with_scale, "with_angle": with_angle}
     if as_json:
-        click.echo(json.dumps([m.as_dict(with_scale=with_scale) for m in matches]))
+        click.echo(json.dumps([m.as_dict(**keys) for m in matches]))
         return
     columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
+    columns += ["angle"] if with_angle else []
     columns += ["x_subpixel", "y_subpixel"] if with_subpixel else []
     rows = [
         [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
         + ([f"{m.scale:g}"] if with_scale else [])
+        + ([f"{m.angle:g}"] if with_angle else [])
         + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
         for m in matches
     ]
     if as_csv:
         click.echo(",".join(columns))
         for m in matches:
-            values = list(m.as_dict(with_scale=with_scale).values())
+            values = list(m.as_dict(**keys).values())
             click.echo(",".join(str(v) for v in values))
         return
     if not stdout_is_terminal():
@@ -573,6 +577,14 @@ def _find_print(
     "(STOP included). Each match then reports its scale.",
 )
 @click.option(
+    "--angles",
+    metavar="LIST",
+    default=None,
+    help="Also search turned templates, in degrees counter-clockwise: a list like -10,0,10 or "
+    "START:STOP:STEP (STOP included). Each match then reports its angle; the box is the "
+    "turned template's, and its empty corners are ignored.",
+)
+@click.option(
     "--subpixel",
     is_flag=True,
     help="Also report each match's top-left corner to a fraction of a pixel (x_subpixel, "
@@ -610,6 +622,7 @@ def find_command(
     method: str,
     overlap: float,
     scales: str | None,
+    angles: str | None,
     subpixel: bool,
     mask_path: str | None,
     as_json: bool,
@@ -630,6 +643,8 @@ def find_command(
 
         convtool find shot.png icon.png --top 5 --scales 0.5:2:0.25 --json
 
+        convtool find scan.png stamp.png --angles -30:30:5
+
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
     """
     if as_json and as_csv:
@@ -640,6 +655,7 @@ def find_command(
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise template.TemplateError("--heatmap and --annotate must be different files")
         scale_list = template.parse_scales(scales) if scales is not None else [1.0]
+        angle_list = template.parse_angles(angles) if angles is not None else [0.0]
         image, image_info = read_image(image_path, stdin=binary_stdin())
         templ, templ_info = read_image(template_path)
         if image_info.alpha:
@@ -656,6 +672,7 @@ def find_command(
             method=method,
             mask=mask,
             scales=scale_list,
+            angles=angle_list,
             top=top,
             threshold=threshold,
             overlap=overlap,
@@ -686,6 +703,7 @@ def find_command(
     _find_print(
         result.matches,
         with_scale=scales is not None,
+        with_angle=angles is not None,
         with_subpixel=subpixel,
         as_json=as_json,
         as_csv=as_csv,

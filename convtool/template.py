@@ -546,6 +546,56 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=dtype)
 
 
+def rotate(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Turn ``(H, W[, C])`` by ``angle`` degrees counter-clockwise about its centre.
+
+    Returns the turned image in a box just large enough to hold it (bilinear samples, float64)
+    and its coverage ``(H', W')`` in [0, 1]: the share of each output pixel that falls inside
+    the source (0 in the corners the turn leaves empty). Quarter turns are exact.
+
+    Examples
+    --------
+    >>> img = np.arange(6.0).reshape(2, 3)
+    >>> turned, cover = rotate(img, 90)
+    >>> turned.tolist(), bool(cover.all())
+    ([[2.0, 5.0], [1.0, 4.0], [0.0, 3.0]], True)
+    >>> rotate(np.ones((5, 5)), 45)[1].shape
+    (7, 7)
+    """
+    arr = np.asarray(image, dtype=np.float64)
+    quarter = float(angle) / 90.0
+    if quarter == round(quarter):
+        turned = np.rot90(arr, round(quarter) % 4)
+        return np.ascontiguousarray(turned), np.ones(turned.shape[:2])
+    h, w = arr.shape[:2]
+    theta = math.radians(float(angle))
+    cos, sin = math.cos(theta), math.sin(theta)
+    # The turned box's extent rounded to the nearest pixel (scipy.ndimage.rotate's size).
+    out_h = max(1, int(abs(h * cos) + abs(w * sin) + 0.5))
+    out_w = max(1, int(abs(w * cos) + abs(h * sin) + 0.5))
+    yy, xx = np.mgrid[0:out_h, 0:out_w].astype(np.float64)
+    dy, dx = yy - (out_h - 1) / 2, xx - (out_w - 1) / 2
+    # Inverse map (image rows grow downwards, so counter-clockwise on screen).
+    src_x = cos * dx - sin * dy + (w - 1) / 2
+    src_y = sin * dx + cos * dy + (h - 1) / 2
+    x0, y0 = np.floor(src_x), np.floor(src_y)
+    fx, fy = src_x - x0, src_y - y0
+    x0, y0 = x0.astype(np.intp), y0.astype(np.intp)
+    planes = arr.reshape(h, w, -1)
+    turned = np.zeros((out_h, out_w, planes.shape[2]))
+    cover = np.zeros((out_h, out_w))
+    for oy, ox, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                           (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):  # fmt: skip
+        ys, xs = y0 + oy, x0 + ox
+        inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        wgt = np.where(inside, weight, 0.0)
+        turned += wgt[:, :, None] * planes[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)]
+        cover += wgt
+    # Where the source covers part of a pixel, the samples it has are renormalized.
+    np.divide(turned, cover[:, :, None], out=turned, where=cover[:, :, None] > 0)
+    return turned.reshape((out_h, out_w, *arr.shape[2:])), np.clip(cover, 0.0, 1.0)
+
+
 # --------------------------------------------------------------------------------------------
 # score maps
 # --------------------------------------------------------------------------------------------
@@ -1071,7 +1121,7 @@ def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: 
 
 @dataclass(frozen=True)
 class Match:
-    """One found instance: box ``(x, y, width, height)`` in image pixels, score and scale."""
+    """One found instance: box ``(x, y, width, height)`` in image pixels, score, scale, angle."""
 
     x: int
     y: int
@@ -1079,12 +1129,15 @@ class Match:
     height: int
     score: float
     scale: float = 1.0
+    angle: float = 0.0  # degrees counter-clockwise the template was turned (search angles)
     # Sub-pixel position of the box's top-left corner (see refine_matches), when refined.
     x_subpixel: float | None = None
     y_subpixel: float | None = None
 
-    def as_dict(self, *, with_scale: bool = False) -> dict[str, float | int]:
-        """JSON-ready mapping (``scale`` only when asked for, sub-pixel keys when refined).
+    def as_dict(
+        self, *, with_scale: bool = False, with_angle: bool = False
+    ) -> dict[str, float | int]:
+        """JSON-ready mapping (``scale``/``angle`` when asked for, sub-pixel keys when refined).
 
         Examples
         --------
@@ -1102,6 +1155,8 @@ class Match:
         }
         if with_scale:
             out["scale"] = self.scale
+        if with_angle:
+            out["angle"] = self.angle
         if self.x_subpixel is not None and self.y_subpixel is not None:
             out["x_subpixel"] = round(self.x_subpixel, 3)
             out["y_subpixel"] = round(self.y_subpixel, 3)
@@ -1148,10 +1203,11 @@ def refine_matches(result: SearchResult) -> SearchResult:
     >>> (m.x, m.y, m.x_subpixel, m.y_subpixel)
     (3, 3, 3.0, 3.0)
     """
-    by_scale = {scale: scores for scale, _, scores in result.maps}
+    by_placement = {(scale, angle): scores for scale, _, scores, angle in result.maps}
     refined = []
     for m in result.matches:
-        fx, fy = subpixel_peak(np.asarray(by_scale[m.scale], dtype=np.float64), m.x, m.y)
+        scores = np.asarray(by_placement[m.scale, m.angle], dtype=np.float64)
+        fx, fy = subpixel_peak(scores, m.x, m.y)
         refined.append(replace(m, x_subpixel=fx, y_subpixel=fy))
     result.matches = refined
     return result
@@ -1245,7 +1301,7 @@ def find_matches(
     >>> [(m.x, m.y, m.score) for m in find_matches(scores, template_shape=(4, 4), top=5)]
     [(7, 7, 0.95), (3, 2, 0.9)]
     """
-    boxes, values = _gather([(scores, template_shape, scale)], method, threshold, top)
+    boxes, values = _gather([(scores, template_shape, scale, 0.0)], method, threshold, top)
     return _select(boxes, values, method=method, top=top, overlap=overlap)
 
 
@@ -1262,10 +1318,11 @@ def _gather(maps, method: str, threshold: float | None, top: int):
     higher = not lower_is_better(method)
     limit = max(1000, 50 * int(top))
     rows, vals = [], []
-    for scores, (h, w), scale in maps:
+    for scores, (h, w), scale, angle in maps:
         values, ys, xs = _candidates(scores, threshold=thr, higher=higher, limit=limit)
-        box = np.empty((values.size, 5))
-        box[:, 0], box[:, 1], box[:, 2], box[:, 3], box[:, 4] = xs, ys, w, h, scale
+        box = np.empty((values.size, 6))
+        box[:, 0], box[:, 1], box[:, 2], box[:, 3] = xs, ys, w, h
+        box[:, 4], box[:, 5] = scale, angle
         rows.append(box)
         vals.append(values)
     return np.concatenate(rows), np.concatenate(vals)
@@ -1285,6 +1342,7 @@ def _select(boxes, values, *, method: str, top: int, overlap: float) -> list[Mat
             height=int(boxes[i, 3]),
             score=float(values[i]),
             scale=float(boxes[i, 4]),
+            angle=float(boxes[i, 5]),
         )
         for i in kept
     ]
@@ -1297,9 +1355,36 @@ class SearchResult:
     matches: list[Match]
     method: str
     threshold: float
-    maps: list[tuple[float, tuple[int, int], np.ndarray]] = field(default_factory=list)
+    # (scale, (height, width) of the template as matched, scores, angle) per placement.
+    maps: list[tuple[float, tuple[int, int], np.ndarray, float]] = field(default_factory=list)
     skipped_scales: list[float] = field(default_factory=list)
     image_shape: tuple[int, int] = (0, 0)
+
+
+def _parse_list(text: str, what: str, example: str) -> list[float]:
+    """Numbers from ``"a,b,c"`` or ``"START:STOP:STEP"`` (STOP included, at most 200)."""
+    spec = str(text).strip()
+    try:
+        if ":" in spec:
+            parts = [float(p) for p in spec.split(":")]
+            if len(parts) != 3 or not all(math.isfinite(p) for p in parts):
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise TemplateError(f"bad {what} range {text!r}: need START <= STOP and STEP > 0")
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            if count > 200:
+                raise TemplateError(f"{what} range {text!r} has {count} {what}s (at most 200)")
+            values = [round(start + i * step, 10) for i in range(count)]
+        else:
+            values = [float(p) for p in spec.split(",")]
+    except ValueError as exc:
+        if isinstance(exc, TemplateError):
+            raise
+        raise TemplateError(
+            f"bad {what} list {text!r}: use numbers like {example} or START:STOP:STEP"
+        ) from None
+    return values
 
 
 def parse_scales(text: str) -> list[float]:
@@ -1312,30 +1397,45 @@ def parse_scales(text: str) -> list[float]:
     >>> parse_scales("0.5:1:0.25")
     [0.5, 0.75, 1.0]
     """
-    spec = str(text).strip()
-    try:
-        if ":" in spec:
-            parts = [float(p) for p in spec.split(":")]
-            if len(parts) != 3:
-                raise ValueError
-            start, stop, step = parts
-            if step <= 0 or stop < start:
-                raise TemplateError(f"bad scale range {text!r}: need START <= STOP and STEP > 0")
-            count = math.floor((stop - start) / step + 1e-9) + 1
-            if count > 200:
-                raise TemplateError(f"scale range {text!r} has {count} scales (at most 200)")
-            values = [round(start + i * step, 10) for i in range(count)]
-        else:
-            values = [float(p) for p in spec.split(",")]
-    except ValueError as exc:
-        if isinstance(exc, TemplateError):
-            raise
-        raise TemplateError(
-            f"bad scale list {text!r}: use numbers like 0.5,0.75,1 or START:STOP:STEP"
-        ) from None
+    values = _parse_list(text, "scale", "0.5,0.75,1")
     if not values or any(not math.isfinite(v) or v <= 0 for v in values):
         raise TemplateError(f"bad scale list {text!r}: scales must be positive numbers")
     return list(dict.fromkeys(values))
+
+
+def parse_angles(text: str) -> list[float]:
+    """Parse ``"-10,0,10"`` or ``"START:STOP:STEP"`` (STOP included) into angles in degrees.
+
+    Angles turn the template counter-clockwise; they are kept as given (``360`` is not folded
+    onto ``0``), repeats dropped.
+
+    Examples
+    --------
+    >>> parse_angles("-15, 0,15")
+    [-15.0, 0.0, 15.0]
+    >>> parse_angles("0:90:30")
+    [0.0, 30.0, 60.0, 90.0]
+    """
+    values = _parse_list(text, "angle", "-10,0,10")
+    if any(not math.isfinite(v) for v in values):
+        raise TemplateError(f"bad angle list {text!r}: angles must be finite numbers")
+    return list(dict.fromkeys(values))
+
+
+def _turned(
+    tpl: np.ndarray, mask: np.ndarray | None, angle: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The template and its weights turned by ``angle``: only pixels the turned template
+    covers whole weigh (edge pixels that it covers in part would mix in the background)."""
+    if angle % 360 == 0:
+        return tpl, mask
+    turned, cover = rotate(tpl, angle)
+    weights = (cover >= 1 - 1e-9).astype(np.float64)[:, :, None]
+    if mask is not None:
+        weights = weights * rotate(mask, angle)[0]
+    if np.all(weights == 1):
+        return turned, None  # quarter turns of an unmasked template stay unmasked
+    return turned, weights
 
 
 def search(
@@ -1345,17 +1445,22 @@ def search(
     method: str = "zncc",
     mask: np.ndarray | None = None,
     scales: Sequence[float] = (1.0,),
+    angles: Sequence[float] = (0.0,),
     top: int = 1,
     threshold: float | None = None,
     overlap: float = 0.5,
 ) -> SearchResult:
-    """Find ``template`` in ``image``, at one or several scales of the template.
+    """Find ``template`` in ``image``, at one or several scales and angles of the template.
 
     A grey image with a colour template (or the reverse) is compared in grey (ITU-R 601-2
     luma). For ``ssd`` the reported score is the mean squared difference per (mask-weighted)
     pixel and channel, so templates of different scales compare; lower is better. The image
     spectrum is computed once and reused for every scale. Scales whose template would not fit
     in the image are skipped (listed in ``skipped_scales``); if none fits, it is an error.
+    Each angle turns the (scaled) template counter-clockwise (:func:`rotate`): its box grows to
+    hold it, and only the pixels the turned template covers whole count (a mask, combined with
+    the template's own), so those placements score with the masked formulas (slower, float64).
+    A turned template that does not fit in the image is skipped.
 
     Examples
     --------
@@ -1390,6 +1495,9 @@ def search(
             f"({img.shape[1]}x{img.shape[0]})"
             + ("" if scale_list == [1.0] else " at every scale searched")
         )
+    angle_list = [float(a) for a in angles]
+    if not angle_list or any(not math.isfinite(a) for a in angle_list):
+        raise TemplateError("angles must be finite numbers")
     img, _, m0, dtype = _prepare(img, tpl, mask)
     if mask is not None and m0 is None:
         mask = None  # all-ones
@@ -1402,17 +1510,24 @@ def search(
             mm = _as_hwc(mask, "mask").astype(np.float64)
             m = mm if (th, tw) == mm.shape[:2] else resize(mm, (th, tw))
             m = np.clip(m, 0, None)
-        scores = _score_map(prepared, t, m, method)
-        if method == "ssd":
-            weight = (
-                th * tw * t.shape[2]
-                if m is None
-                else float(np.sum(np.broadcast_to(m * m, t.shape)))
-            )
-            scores = scores / weight
-        maps.append((s, (th, tw), scores.astype(dtype, copy=False)))
+        for angle in angle_list:
+            ta, ma = _turned(t, m, angle)
+            if ta.shape[0] > img.shape[0] or ta.shape[1] > img.shape[1]:
+                continue
+            scores = _score_map(prepared, ta, ma, method)
+            if method == "ssd":
+                weight = (
+                    ta.size if ma is None else float(np.sum(np.broadcast_to(ma * ma, ta.shape)))
+                )
+                scores = scores / weight
+            maps.append((s, ta.shape[:2], scores.astype(dtype, copy=False), angle))
+    if not maps:
+        raise TemplateError(
+            f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
+            f"larger than the image ({img.shape[1]}x{img.shape[0]})"
+        )
     thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    boxes, values = _gather([(sc, hw, s) for s, hw, sc in maps], method, thr, top)
+    boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
     matches = _select(boxes, values, method=method, top=top, overlap=overlap)
     return SearchResult(
         matches=matches,
@@ -1446,7 +1561,7 @@ def heatmap(result: SearchResult, *, colormap: np.ndarray = INFERNO) -> np.ndarr
     """
     height, width = result.image_shape
     canvas = np.full((height, width), -np.inf)
-    for _, (th, tw), scores in result.maps:
+    for _, (th, tw), scores, _ in result.maps:
         values = np.asarray(scores, dtype=np.float64)
         if result.method == "ssd":
             values = -values

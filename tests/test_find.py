@@ -433,6 +433,9 @@ def _flat(tmp_path, name="flat.png", size=(8, 8)) -> Path:
         (["{scene}", "{flat}"], "Error: template has no contrast (all its pixels have the same"),
         (["{flat}", "{scene}"], "Error: template (480x320) is larger than the image (8x8)"),
         (["{scene}", "{waldo}", "--scales", "x"], "Error: bad scale list 'x': use numbers"),
+        (["{scene}", "{waldo}", "--angles", "inf"], "Error: bad angle list 'inf': angles must"),
+        (["{scene}", "{waldo}", "--angles", "9:0:1"], "Error: bad angle range '9:0:1': need"),
+        (["{scene}", "{waldo}", "--angles=-1:1"], "Error: bad angle list '-1:1': use numbers"),
         (["{scene}", "{waldo}", "--mask", "{flat}"], "Error: mask shape (8, 8, 3) does not fit"),
         (["{scene}", "{notimage}"], "Error: {notimage}: not an image Pillow can read"),
     ],
@@ -509,3 +512,88 @@ def test_subpixel_cli_columns_and_json(tmp_path):
     assert set(match) == {"x", "y", "width", "height", "score", "x_subpixel", "y_subpixel"}
     assert abs(match["x_subpixel"] - match["x"]) <= 0.5
     assert abs(match["y_subpixel"] - match["y"]) <= 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# turned templates (--angles)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("angle", [30, -20, 45, 110, 200])
+@pytest.mark.parametrize("shape", [(21, 31), (16, 9, 3)])
+def test_rotate_agrees_with_scipy_where_the_source_covers_the_pixel(angle, shape):
+    ndi = pytest.importorskip("scipy.ndimage")
+    image = rng(7).random(shape)
+    turned, cover = tm.rotate(image, angle)
+    axes = (1, 0)
+    want = ndi.rotate(image, angle, axes=axes, order=1, reshape=True, mode="constant")
+    assert turned.shape == want.shape
+    full = cover >= 1 - 1e-12
+    assert full.mean() > 0.3
+    np.testing.assert_allclose(turned[full], want[full], atol=1e-12)
+    assert cover.min() >= 0 and cover.max() <= 1 and cover[0, 0] == 0  # an empty corner
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3, 4, -1])
+def test_quarter_turns_are_exact_and_fully_covered(turns):
+    image = rng(8).random((5, 8, 2))
+    turned, cover = tm.rotate(image, 90 * turns)
+    np.testing.assert_array_equal(turned, np.rot90(image, turns))
+    assert cover.shape == turned.shape[:2] and bool(cover.all())
+
+
+def _scene_with_turned_template(angle: float):
+    ndi = pytest.importorskip("scipy.ndimage")
+    gen = rng(9)
+    scene = ndi.gaussian_filter(gen.random((140, 200, 3)), (1.5, 1.5, 0))
+    templ = ndi.gaussian_filter(gen.random((26, 14, 3)), (1, 1, 0))
+    # Built with scipy, independently of convtool's rotate: image and coverage.
+    turned = ndi.rotate(templ, angle, order=1, reshape=True, mode="constant")
+    cover = ndi.rotate(np.ones(templ.shape[:2]), angle, order=1, reshape=True)[:, :, None]
+    y, x = 50, 120
+    region = scene[y : y + turned.shape[0], x : x + turned.shape[1]]
+    region[...] = turned + (1 - cover) * region
+    return scene, templ, (x, y), turned.shape[:2]
+
+
+def test_search_finds_a_turned_instance_and_reports_its_angle():
+    scene, templ, (x, y), (h, w) = _scene_with_turned_template(30)
+    found = tm.search(scene, templ, angles=[-30, 0, 30, 60], top=1)
+    best = found.matches[0]
+    assert (best.x, best.y, best.angle) == (x, y, 30.0)
+    assert (best.height, best.width) == (h, w)
+    assert best.score > 0.99
+    assert {a for *_, a in found.maps} == {-30.0, 0.0, 30.0, 60.0}
+    upright = tm.search(scene, templ, threshold=-1.0).matches[0]
+    assert upright.score < 0.8  # without turning, the instance is not recognised
+
+
+def test_search_quarter_turn_scores_exactly_without_a_mask():
+    gen = rng(10)
+    scene = gen.random((60, 70))
+    templ = scene[10:22, 30:38]
+    rotated_scene = np.rot90(scene)  # the template now appears turned by 90 degrees
+    best = tm.search(rotated_scene, templ, angles=[0, 90]).matches[0]
+    assert best.angle == 90.0 and best.score == pytest.approx(1.0, abs=1e-5)
+    assert (best.width, best.height) == (12, 8)
+
+
+def test_search_angles_that_never_fit_are_an_error():
+    with pytest.raises(tm.TemplateError, match="turned by every angle searched is larger"):
+        tm.search(np.random.default_rng(0).random((12, 40)), np.eye(10, 40)[:10], angles=[90])
+
+
+def test_cli_angles_column_and_json_key(tmp_path):
+    scene, templ, (x, y), _ = _scene_with_turned_template(30)
+    scene_path, templ_path = tmp_path / "scene.png", tmp_path / "templ.png"
+    Image.fromarray(np.rint(scene * 255).astype(np.uint8)).save(scene_path)
+    Image.fromarray(np.rint(templ * 255).astype(np.uint8)).save(templ_path)
+    result = run(str(scene_path), str(templ_path), "--angles", "-30:60:30", "--json")
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.output)[0]
+    assert sorted(best) == ["angle", "height", "score", "width", "x", "y"]
+    assert (best["x"], best["y"], best["angle"]) == (x, y, 30.0)
+    result = run(str(scene_path), str(templ_path), "--angles", "0,30", "--csv")
+    assert result.output.splitlines()[0] == "x,y,width,height,score,angle"
+    result = run(str(scene_path), str(templ_path), "--angles", "0,30")
+    assert result.output.split("\t")[-1].strip() == "30"
