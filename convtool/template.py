@@ -754,30 +754,20 @@ def _rfft2(plane: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
     return spectrum
 
 
-def _correlate_spectrum(
-    spectrum: np.ndarray, templ: np.ndarray, fft_shape: tuple[int, int], height: int, width: int
-) -> np.ndarray:
-    """Valid cross-correlation summed over channels: ``sum_c corr(image_c, templ_c)``.
-
-    ``spectrum`` is ``(C, *fft_shape)`` from :func:`_rfft2`. Circular correlation of a size at
-    least the image's has no wrap-around in the valid region, so no padding by the template
-    size is needed; the channel sum is taken on the spectra (one inverse FFT).
-    """
-    h, w, channels = templ.shape
-    real = spectrum.real.dtype
-    # ortho transforms: scaling the template by sqrt(N) makes the result the plain correlation.
+def _kernel_spectrum(plane: np.ndarray, fft_shape: tuple[int, int], real: np.dtype) -> np.ndarray:
+    """Conjugate spectrum of one template plane, scaled so that products invert to plain
+    correlations (ortho transforms: a factor sqrt(N) on the template)."""
     gain = math.sqrt(fft_shape[0] * fft_shape[1])
-    cross = None
-    for c in range(channels):
-        tspec = _rfft2((templ[:, :, c] * gain).astype(real), fft_shape)
-        np.conjugate(tspec, out=tspec)
-        np.multiply(tspec, spectrum[c], out=tspec)
-        if cross is None:
-            cross = tspec
-        else:
-            cross += tspec
-    # Inverse: columns (complex, only the valid rows are kept), then rows (real output).
-    out_h, out_w = height - h + 1, width - w + 1
+    spectrum = _rfft2((plane * gain).astype(real), fft_shape)
+    return np.conjugate(spectrum, out=spectrum)
+
+
+def _valid_inverse(
+    cross: np.ndarray, fft_shape: tuple[int, int], out_h: int, out_w: int
+) -> np.ndarray:
+    """The valid ``(out_h, out_w)`` corner of the inverse transform of ``cross`` (consumed)."""
+    real = cross.real.dtype
+    # Columns first (complex, only the valid rows are kept), then rows (real output).
     cols = np.empty((fft_shape[0], cross.shape[1]), dtype=cross.dtype)
     full = np.empty((out_h, fft_shape[1]), dtype=real)
 
@@ -790,6 +780,40 @@ def _correlate_spectrum(
     _run_all([lambda c=c: col_part(*c) for c in _halves(cross.shape[1])])
     _run_all([lambda r=r: row_part(*r) for r in _halves(out_h)])
     return full[:, :out_w]
+
+
+def _correlate_spectrum(
+    spectrum: np.ndarray, templ: np.ndarray, fft_shape: tuple[int, int], height: int, width: int
+) -> np.ndarray:
+    """Valid cross-correlation summed over channels: ``sum_c corr(image_c, templ_c)``.
+
+    ``spectrum`` is ``(C, *fft_shape)`` from :func:`_rfft2`. Circular correlation of a size at
+    least the image's has no wrap-around in the valid region, so no padding by the template
+    size is needed; the channel sum is taken on the spectra (one inverse FFT).
+    """
+    h, w, channels = templ.shape
+    real = spectrum.real.dtype
+    cross = None
+    for c in range(channels):
+        tspec = _kernel_spectrum(templ[:, :, c], fft_shape, real)
+        np.multiply(tspec, spectrum[c], out=tspec)
+        if cross is None:
+            cross = tspec
+        else:
+            cross += tspec
+    return _valid_inverse(cross, fft_shape, height - h + 1, width - w + 1)
+
+
+def _correlate_each(
+    spectrum: np.ndarray, plane: np.ndarray, fft_shape: tuple[int, int], height: int, width: int
+) -> list[np.ndarray]:
+    """``[corr(image_c, plane) for each channel c]``: one kernel spectrum for all channels."""
+    h, w = plane.shape
+    kernel = _kernel_spectrum(plane, fft_shape, spectrum.real.dtype)
+    return [
+        _valid_inverse(spectrum[c] * kernel, fft_shape, height - h + 1, width - w + 1)
+        for c in range(spectrum.shape[0])
+    ]
 
 
 def _prepare(image: np.ndarray, templ: np.ndarray, mask: np.ndarray | None):
@@ -1080,19 +1104,30 @@ def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: 
         tsum = tprime.reshape(-1, channels).sum(axis=0)
         tnorm2 = float(np.sum(w2 * (tpl - tmean) ** 2))
         num = corr("centred", tprime)
-        var = np.zeros_like(num)  # sum_c sum M^2 (I - mu_I)^2
-        sumsq = np.zeros_like(num)  # sum_c sum M^2 I^2 (for the flat-window rule)
+        # Per channel: sum M (I - m) and sum M^2 (I - m); summed over channels: sum M^2 (I - m)^2.
+        # A mask shared by the channels (alpha, turned corners) needs one kernel spectrum per
+        # quantity, and a 0/1 mask has M^2 = M: 5 inverse transforms for RGB instead of 10.
+        if m.shape[2] == 1:
+            wsums = _correlate_each(spec, weights[:, :, 0], shape, H, W)
+            binary = bool(np.all((m == 0) | (m == 1)))
+            wsum2s = wsums if binary else _correlate_each(spec, w2[:, :, 0], shape, H, W)
+            wsq = _correlate_spectrum(sq_spec.sum(axis=0, keepdims=True), w2[:, :, :1], shape, H, W)
+        else:
+            wsums, wsum2s = [], []
+            for c in range(channels):
+                one = slice(c, c + 1)
+                wsums.append(_correlate_spectrum(spec[one], weights[:, :, one], shape, H, W))
+                wsum2s.append(_correlate_spectrum(spec[one], w2[:, :, one], shape, H, W))
+            wsq = _correlate_spectrum(sq_spec, w2, shape, H, W)
+        var = wsq.copy()  # sum_c sum M^2 (I - mu_I)^2
+        sumsq = wsq.copy()  # sum_c sum M^2 I^2 (for the flat-window rule)
         for c in range(channels):
-            one = slice(c, c + 1)
-            wsum = _correlate_spectrum(spec[one], weights[:, :, one], shape, H, W)
-            wsum2 = _correlate_spectrum(spec[one], w2[:, :, one], shape, H, W)
-            wsq = _correlate_spectrum(sq_spec[one], w2[:, :, one], shape, H, W)
-            mu = wsum / total[c]
+            mu = wsums[c] / total[c]
             num -= mu * tsum[c]
-            var += wsq - 2 * mu * wsum2 + mu * mu * float(w2[:, :, c].sum())
+            var += mu * mu * float(w2[:, :, c].sum()) - 2 * mu * wsum2s[c]
             # sum M^2 I^2 = sum M^2 (I - m)^2 + 2 m sum M^2 (I - m) + m^2 sum M^2
             mc = prepared.means[c]
-            sumsq += wsq + 2 * mc * wsum2 + mc * mc * float(w2[:, :, c].sum())
+            sumsq += 2 * mc * wsum2s[c] + mc * mc * float(w2[:, :, c].sum())
         np.maximum(var, 0, out=var)
         flat = var <= 10 * _FLT_EPSILON * np.abs(sumsq)
         den = np.sqrt(var * tnorm2)

@@ -597,3 +597,19 @@ def test_cli_angles_column_and_json_key(tmp_path):
     assert result.output.splitlines()[0] == "x,y,width,height,score,angle"
     result = run(str(scene_path), str(templ_path), "--angles", "0,30")
     assert result.output.split("\t")[-1].strip() == "30"
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_masked_zncc_shared_mask_path_equals_per_channel_path(binary):
+    # A mask shared by the channels takes the cheaper path (one kernel spectrum per quantity,
+    # M^2 = M when binary); spelled out per channel it must give the same scores.
+    gen = rng(12)
+    image = gen.random((50, 70, 3)).astype(np.float32)
+    templ = image[10:26, 20:32].copy()
+    mask = (gen.random((16, 12, 1)) > 0.3).astype(np.float64)
+    if not binary:
+        mask *= gen.uniform(0.2, 1.0, mask.shape)
+    shared = tm.match_template(image, templ, mask=mask)
+    spelled = tm.match_template(image, templ, mask=np.repeat(mask, 3, axis=2))
+    np.testing.assert_allclose(shared, spelled, atol=1e-6)
+    assert shared[10, 20] == pytest.approx(1.0, abs=1e-6)
