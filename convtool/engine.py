@@ -303,6 +303,7 @@ _BLAS_CALL_MNK = 786_432
 _IM2ROW_BLOCK_ROWS = 4
 _IM2ROW_Z_BYTES = 2560 * 1024
 _IM2ROW_STRIP_ROWS = 64
+_IM2ROW_MIX_ROWS = 8
 _pool_lock = threading.Lock()
 _pool_instance: ThreadPoolExecutor | None = None
 
@@ -793,8 +794,13 @@ class _RowSource:
 
 
 class _Im2Row:
-    """Correlation of the rows of ``src`` (rows, cols, C) with a 2-D kernel into ``out``, one
+    """Correlation of the rows of ``src`` (rows, cols, Cin) with a kernel into ``out``, one
     strip of output rows per :meth:`strip` call (strips are independent).
+
+    ``kernel`` is 2-D (shared by all channels: Z rows are whole interleaved rows, ``N =
+    ow*C``) or 4-D ``(kh, kw, Cin, Cout)`` (channel mixing: Z is planar, ``Z[l, b, ci] =
+    P[l, b*dx :: sx, ci]``, the GEMM contracts ``(l, b, ci)`` and writes ``(Cout, px)``
+    blocks that one transposing copy interleaves into ``out``).
 
     Rows are 'valid': ``src`` holds every input row of ``out``. Columns are 'valid' too
     unless ``cols`` is given: then padded column ``q`` reads ``src[:, cols[q]]`` (-1:
@@ -805,7 +811,7 @@ class _Im2Row:
     def __init__(
         self,
         src: np.ndarray,
-        kernel2d: np.ndarray,
+        kernel: np.ndarray,
         g: _Geometry,
         out: np.ndarray,
         *,
@@ -813,18 +819,31 @@ class _Im2Row:
         left: int = 0,
         cval: float = 0.0,
     ) -> None:
-        kh, kw, sy, sx, dy, dx, eh, _, c = g
+        kh, kw, sy, sx, dy, dx, eh, _, cout = g
         oh, ow = out.shape[:2]
+        cin = src.shape[2]
         isz = out.dtype.itemsize
+        self.mix = kernel.ndim == 4
+        # Mixing GEMMs already have Cout rows per output row: blocks of rows only until the
+        # GEMM has ~_IM2ROW_MIX_ROWS rows (a block of bh rows wastes (bh + kh - 1) / kh of the
+        # flops on the band's zeros).
         bh = _IM2ROW_BLOCK_ROWS
+        if self.mix:
+            bh = min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, cout))
         lh = (bh - 1) * sy + eh
-        band = np.zeros((bh, lh, kw), out.dtype)
         i = np.arange(bh)
-        for a in range(kh):
-            band[i, i * sy + a * dy] = kernel2d[a]
-        self.band, self.bh, self.lh = band, bh, lh
+        if self.mix:
+            band = np.zeros((bh, cout, lh, kw, cin), out.dtype)
+            for a in range(kh):
+                band[i, :, i * sy + a * dy] = kernel[a].transpose(2, 0, 1)  # (Cout, kw, Cin)
+            self.t_full = band.reshape(bh * cout, lh * kw * cin)
+        else:
+            band = np.zeros((bh, lh, kw), out.dtype)
+            for a in range(kh):
+                band[i, i * sy + a * dy] = kernel[a]
+            self.t_full = band.reshape(bh, lh * kw)
+        self.band, self.bh, self.lh, self.cin, self.cout = band, bh, lh, cin, cout
         self.src, self.g, self.out, self.left = src, g, out, left
-        self.n_all = ow * c
         # Output pixels [inner0, inner1) read src columns directly for every kernel column;
         # the few outside read theirs from a gathered copy (rows, kw, pixels, C), made once.
         self.inner0, self.inner1 = 0, ow
@@ -845,16 +864,26 @@ class _Im2Row:
         count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), _THREADS) * _THREADS
         self.per_strip = _ceil_div(_ceil_div(oh, count), bh) * bh
         in_rows = (self.per_strip - 1) * sy + eh
-        widest = min(_IM2ROW_Z_BYTES // (in_rows * kw * isz), _BLAS_CALL_MNK // (bh * lh * kw))
-        self.nc = _ceil_div(ow, _ceil_div(self.n_all, max(c, widest))) * c
-        self.scratch = in_rows * kw * self.nc
+        k_all = self.t_full.shape[1]
+        widest = min(
+            _IM2ROW_Z_BYTES // (in_rows * kw * cin * isz),  # pixels
+            _BLAS_CALL_MNK // (self.t_full.shape[0] * k_all) // (1 if self.mix else cin),
+        )
+        self.px = _ceil_div(ow, _ceil_div(ow, max(1, widest)))  # pixels per chunk
+        self.scratch = in_rows * kw * cin * self.px
+        self.product = self.per_strip * cout * self.px if self.mix else 0
         self.starts = list(range(0, oh, self.per_strip))
         # (rows, ow*C) view of out: its last two axes are contiguous by construction.
-        self.flat_out = as_strided(out, (oh, self.n_all), (out.strides[0], out.strides[2]))
+        self.flat_out = as_strided(out, (oh, ow * cout), (out.strides[0], out.strides[2]))
 
     def _fill(self, z: np.ndarray, r0: int, r1: int, p0: int, p1: int) -> None:
-        kw, sx, dx, c = self.g.kw, self.g.sx, self.g.dx, self.g.cout
-        z4 = z.reshape(r1 - r0, kw, p1 - p0, c)
+        """Z for input rows r0:r1 and output pixels p0:p1: (rows, kw, px, C) interleaved, or
+        (rows, kw, C, px) planar for channel mixing."""
+        kw, sx, dx, c = self.g.kw, self.g.sx, self.g.dx, self.cin
+        if self.mix:
+            z4 = z.reshape(r1 - r0, kw, c, p1 - p0).transpose(0, 1, 3, 2)
+        else:
+            z4 = z.reshape(r1 - r0, kw, p1 - p0, c)
         j0, j1 = max(p0, self.inner0), min(p1, self.inner1)
         if j1 > j0:
             # All kw shifted copies in one call, from an overlapping strided view: kw calls
@@ -869,31 +898,43 @@ class _Im2Row:
             if a1 > a0:
                 np.copyto(z4[:, :, a0 - p0 : a1 - p0], side[r0:r1, :, a0 - s0 : a1 - s0])
 
-    def strip(self, o0: int, zbuf: np.ndarray) -> None:
-        """Output rows ``o0 : o0 + per_strip``, with ``zbuf`` (``scratch`` values) as Z."""
-        kw, sy, eh, c = self.g.kw, self.g.sy, self.g.eh, self.g.cout
-        bh, lh, isz = self.bh, self.lh, zbuf.itemsize
+    def strip(self, o0: int, zbuf: np.ndarray, pbuf: np.ndarray) -> None:
+        """Output rows ``o0 : o0 + per_strip``, with ``zbuf`` (``scratch`` values) as Z and
+        ``pbuf`` (``product`` values) for the planar products of channel mixing."""
+        kw, sy, eh = self.g.kw, self.g.sy, self.g.eh
+        bh, isz = self.bh, zbuf.itemsize
         o1 = min(self.out.shape[0], o0 + self.per_strip)
         rows = (o1 - o0 - 1) * sy + eh
-        flat_out = self.flat_out
-        for c0 in range(0, self.n_all, self.nc):
-            w_chunk = min(self.nc, self.n_all - c0)
-            z = zbuf[: rows * kw * w_chunk].reshape(rows, kw, w_chunk)
-            self._fill(z, o0 * sy, o0 * sy + rows, c0 // c, (c0 + w_chunk) // c)
+        ow, c, cout = self.out.shape[1], self.cin, self.cout
+        k_row = kw * c  # Z values per input row and pixel
+        for p0 in range(0, ow, self.px):
+            p1 = min(ow, p0 + self.px)
+            n = (p1 - p0) * (1 if self.mix else c)  # Z row length of this chunk
+            z = zbuf[: rows * k_row * (p1 - p0)].reshape(rows, kw * (c if self.mix else 1), n)
+            self._fill(z, o0 * sy, o0 * sy + rows, p0, p1)
             # All full blocks in one batched matmul (overlapping strided views of Z): the
             # batch loop runs in C with the GIL released, each GEMM under the cap.
             nfull, nb = divmod(o1 - o0, bh)
-            if nfull:
-                step = bh * sy * kw * w_chunk * isz
-                y = as_strided(z, (nfull, lh * kw, w_chunk), (step, w_chunk * isz, isz))
-                target = flat_out[o0 : o0 + nfull * bh, c0 : c0 + w_chunk]
-                np.matmul(self.band.reshape(bh, lh * kw), y, out=target.reshape(nfull, bh, -1))
+            blocks = [(0, nfull, bh, self.t_full)] if nfull else []
             if nb:
-                i0 = nfull * bh
                 lr = (nb - 1) * sy + eh
-                t = np.ascontiguousarray(self.band[:nb, :lr]).reshape(nb, lr * kw)
-                y = z[i0 * sy : i0 * sy + lr].reshape(lr * kw, w_chunk)
-                np.matmul(t, y, out=flat_out[o0 + i0 : o1, c0 : c0 + w_chunk])
+                sub = self.band[:nb, ..., :lr, :, :] if self.mix else self.band[:nb, :lr]
+                t = np.ascontiguousarray(sub).reshape(sub.shape[0] * (cout if self.mix else 1), -1)
+                blocks.append((nfull * bh, 1, nb, t))
+            for i0, count, rows_per, t in blocks:
+                step = bh * sy * z.shape[1] * n * isz
+                y = as_strided(z[i0 * sy :], (count, t.shape[1], n), (step, n * isz, isz))
+                if not self.mix:
+                    target = self.flat_out[o0 + i0 : o0 + i0 + count * rows_per, p0 * c : p1 * c]
+                    np.matmul(t, y, out=target.reshape(count, rows_per, -1))
+                    continue
+                prod = pbuf[: count * t.shape[0] * n].reshape(count, t.shape[0], n)
+                np.matmul(t, y, out=prod)
+                dest = self.out[o0 + i0 : o0 + i0 + count * rows_per, p0:p1]
+                np.copyto(
+                    dest.reshape(count, rows_per, n, cout),
+                    prod.reshape(count, rows_per, cout, n).transpose(0, 1, 3, 2),
+                )
 
 
 def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
@@ -913,7 +954,11 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     2.5 MiB of scratch per thread, the gathered border columns (``kw`` values per border
     pixel) and the padded input of the top and bottom rows.
     """
-    kernel2d = plan.kernel[:, :, 0]
+    kernel = plan.kernel if plan.kernel.ndim == 4 else plan.kernel[:, :, 0]
+    if plan.depthwise and not _same_on_all_channels(plan.kernel):
+        c = plan.kernel.shape[2]
+        kernel = np.zeros((*plan.kernel.shape, c), plan.kernel.dtype)
+        kernel[:, :, np.arange(c), np.arange(c)] = plan.kernel  # diagonal in the channels
     h, w = plan.image.shape[:2]
     oh = plan.out_shape[0]
     top, bottom, left, right = plan.pad
@@ -922,7 +967,7 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     last = top + h - g.eh
     y1 = max(y0, min(oh, last // g.sy + 1 if last >= 0 else 0))
     cols = _index_map(w, left, right, plan.border)
-    part = partial(_Im2Row, kernel2d=kernel2d, g=g, cols=cols, left=left, cval=plan.cval)
+    part = partial(_Im2Row, kernel=kernel, g=g, cols=cols, left=left, cval=plan.cval)
     jobs = []
     row_map = _index_map(h, top, bottom, plan.border)
     for r0, r1 in ((0, y0), (y1, oh)) if y1 > y0 else ((0, oh),):
@@ -935,46 +980,32 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
         jobs.append(part(plan.image[y0 * g.sy - top :], out=out[y0:y1]))
     queue = iter([(job, o0) for job in jobs for o0 in job.starts])
     scratch = max(job.scratch for job in jobs)
+    product = max(job.product for job in jobs)
 
     def work() -> None:
         zbuf = _scratch("im2row-z", (scratch,), out.dtype)
+        pbuf = _scratch("im2row-product", (product,), out.dtype)
         for job, o0 in queue:
-            job.strip(o0, zbuf)
+            job.strip(o0, zbuf, pbuf)
 
     _parallel(work, min(_THREADS, sum(len(job.starts) for job in jobs)))
 
 
-def _gemm_is_im2row(plan: Plan) -> bool:
-    return plan.depthwise and _same_on_all_channels(plan.kernel)
-
-
 def _gemm(plan: Plan) -> np.ndarray:
-    """Matrix multiply: banded Toeplitz blocks so that BLAS does the multiply-adds.
+    """Matrix multiply: im2row strips and banded GEMMs so that BLAS does the multiply-adds.
 
-    A 2-D kernel shared by every channel runs im2row (``_gemm_im2row``): ``2*kw*(bh + kh - 1)``
-    flops per output value for ``2*kh*kw`` useful ones (bh = 4) plus ``kw`` in-cache shifted
-    copies per input value. Channel-mixing (4-D) and per-channel (3-D) kernels use
-    column blocks (``_gemm_cols_primitive``): ``2*kh*(bw + kw - 1)*Cin`` flops per output value
-    and ``kh`` shifted adds. A stride along the blocked axis costs nothing extra; along the
-    other axis the product is computed for every position and subsampled by the adds.
-    Memory: im2row, the output and 2.5 MiB per thread; column blocks, the padded image, the
-    output, one L2-sized product and a ``(bw + kw - 1)*Cin x kh*bw*Cout`` matrix.
+    A 2-D kernel shared by every channel: ``2*kw*(bh + kh - 1)`` flops per output value for
+    ``2*kh*kw`` useful ones (bh = 4) plus ``kw`` in-cache shifted copies per input value.
+    Channel-mixing (4-D) kernels: a planar Z and ``2*kw*(bh + kh - 1)*Cin`` flops per output
+    value (bh = 1 for 8 or more output channels), ``kw*Cin`` copied values per input pixel and
+    one transposing copy per output value. One kernel per channel (3-D) runs as a mixing
+    kernel that is diagonal in the channels (C times the useful flops, still the fastest path
+    measured for small kernels). See :func:`_gemm_im2row`. Memory: the output and ~2.5 MiB of
+    scratch per thread (plus the planar product block when mixing).
     """
     g = _geometry(plan)
     out = _output(plan, g.cout)
-    if _gemm_is_im2row(plan):
-        _gemm_im2row(plan, g, out)
-    else:
-        padded = _padded(plan)
-        prim = _gemm_cols_primitive(
-            plan.kernel,
-            plan.depthwise,
-            plan.stride,
-            plan.dilation,
-            out.shape[1],
-            _gemm_block_cols(g.kw),
-        )
-        _run_rows(padded, out, prim, g.sy, g.eh, 64, threads=False)
+    _gemm_im2row(plan, g, out)
     return out
 
 
@@ -1330,6 +1361,8 @@ _NS_FLOP_ROWS = 0.026  # one GEMM flop with row Toeplitz blocks (K = bh + kh - 1
 _NS_FLOP_COLS = 0.016  # one GEMM flop with column blocks, times (1 + 100 / K): thin K is slow
 _NS_FLOP_IM2ROW = 0.0087  # one im2row GEMM flop (K = kw*(bh + kh - 1)), both threads, wall
 _NS_COPY_IM2ROW = 0.083  # per input value and pass (kw shifted copies + output), wall
+_NS_FLOP_MIX = 0.0072  # one GEMM flop of the mixing im2row (K = (bh + kh - 1)*kw*Cin)
+_NS_COPY_MIX = 0.27  # one planar Z value or one transposed output value
 _NS_ADD = 0.7  # one shifted add of a product block into the output
 _NS_FLOP_SEP = 0.0015  # one band GEMM flop of the shared separable path, both threads, wall
 _NS_SEP_BASE = 1.18  # per output value of the shared separable path: strip fill, transpose
@@ -1353,8 +1386,8 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     and weighs it by constants measured on the benchmark machine:
 
     * ``strips``: non-zero taps times a per-tap cost (shared, per-channel or channel-mixing);
-    * ``gemm``: Toeplitz GEMM flops, banded waste included, plus one shifted add per kernel
-      column (row blocks) or row (column blocks);
+    * ``gemm``: im2row GEMM flops, banded waste included, plus the copies that build Z (and,
+      for mixing kernels, the transposing copy of the output);
     * ``separable``: ``rank`` pairs of 1-D passes (depthwise kernels only); for a kernel shared
       by all channels, the band GEMM flops of both passes plus a per-output base (strip fill,
       transposing copy unless the horizontal pass writes the output directly); per-channel
@@ -1379,10 +1412,6 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     tap = _NS_TAP if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX)
     costs = {"strips": outputs * (max(1, nonzero) * tap + _NS_STRIP_BASE)}
 
-    bh = _gemm_block_rows(g.kh)
-    bw = min(_gemm_block_cols(g.kw), ow)
-    lh = (bh - 1) * g.sy + g.eh
-    lw = (bw - 1) * g.sx + g.ew
     if shared:
         # im2row: banded flops per output value plus kw + 1 copies per input row value.
         lh = (_IM2ROW_BLOCK_ROWS - 1) * g.sy + g.eh
@@ -1390,8 +1419,14 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         copies = (g.kw + 1) * g.sy
         costs["gemm"] = outputs * (flops * _NS_FLOP_IM2ROW + copies * _NS_COPY_IM2ROW)
     else:
-        flops = 2 * g.kh * lw * cin * g.sy
-        costs["gemm"] = outputs * (flops * _cols_flop_ns(lw * cin) + g.kh * _NS_ADD)
+        # Mixing im2row (per-channel kernels as diagonal mixing ones): banded flops over all
+        # input channels per output value, planar Z values per output pixel (kw*Cin per
+        # input pixel) and the transposing copy of every output value.
+        bh = min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, g.cout))
+        lh = (bh - 1) * g.sy + g.eh
+        flops = 2 * g.kw * lh * cin
+        copies = g.kw * cin * g.sy * g.sx / g.cout + 1
+        costs["gemm"] = outputs * (flops * _NS_FLOP_MIX + copies * _NS_COPY_MIX)
 
     costs["separable"] = float("inf")
     if shared:

@@ -234,6 +234,11 @@ def test_im2row_interior_rows_border_columns_and_bands(monkeypatch, mode, strip_
         ((30, 9, 1), (3, 3), (3, 2), (3, 2)),
         ((6, 5, 2), (7, 9), 1, 1),  # kernel larger than the image: no interior rows
         ((40, 3, 3), (5, 5), 1, 1),  # no interior columns
+        # channel mixing: planar Z; 4-row blocks for few output channels, 1-row for many
+        ((37, 23, 3), (5, 5, 3, 2), 1, 1),
+        ((37, 23, 3), (3, 4, 3, 9), (2, 3), 1),
+        ((29, 21, 2), (4, 3, 2, 8), 1, (2, 3)),
+        ((6, 5, 2), (7, 9, 2, 3), 1, 1),
     ]
     for shape, kshape, stride, dilation in cases:
         image = rng.standard_normal(shape).astype(np.float32)

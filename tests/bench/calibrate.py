@@ -25,11 +25,12 @@ from timing import median_ms
 from convtool import engine
 
 # Constants of each estimate fitted by --fit (the fixed per-call cost is fitted too).
-# Constants of each estimate fitted by --fit (the fixed per-call cost is fitted too). Except
-# for fft, only kernels shared by all channels are sampled: the others use other constants.
+# Constants of each estimate fitted by --fit (the fixed per-call cost is fitted too). For
+# strips and separable only kernels shared by all channels are sampled: the others use other
+# constants.
 FIT = {
     "fft": ["_NS_FFT", "_NS_CMUL", "_NS_FFT_BASE"],
-    "gemm": ["_NS_FLOP_IM2ROW", "_NS_COPY_IM2ROW"],
+    "gemm": ["_NS_FLOP_IM2ROW", "_NS_COPY_IM2ROW", "_NS_FLOP_MIX", "_NS_COPY_MIX"],
     "strips": ["_NS_TAP", "_NS_STRIP_BASE"],
     "separable": ["_NS_FLOP_SEP", "_NS_SEP_BASE", "_NS_SEP_RANK"],
 }
@@ -48,6 +49,8 @@ def cases(quick: bool) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
                 out.append((f"{w}x{h}x{c} dense {k}", shape, rng.standard_normal((k, k))))
             if c == 3:
                 out.append((f"{w}x{h}x3 mix 5x5x3x3", shape, rng.standard_normal((5, 5, 3, 3))))
+                out.append((f"{w}x{h}x3 conv 3x3x3x16", shape, rng.standard_normal((3, 3, 3, 16))))
+                out.append((f"{w}x{h}x3 per-channel 3", shape, rng.standard_normal((3, 3, 3))))
                 out.append((f"{w}x{h}x3 per-channel 9", shape, rng.standard_normal((9, 9, 3))))
             x = np.arange(-12, 13)
             g = np.exp(-(x**2) / 32)
@@ -106,7 +109,8 @@ def main() -> None:
                 lambda s=strategy, im=image, k=kernel: engine.correlate(im, k, strategy=s),
                 args.repeat,
             )
-            if strategy in FIT and (strategy == "fft" or engine._gemm_is_im2row(plan)):
+            shared = plan.depthwise and engine._same_on_all_channels(plan.kernel)
+            if strategy in FIT and (strategy in ("fft", "gemm") or shared):
                 offset, row = features(plan, strategy, FIT[strategy])
                 samples[strategy].append((row, measured[strategy] * 1e6 - offset))
         best = min(measured, key=measured.__getitem__)
