@@ -868,6 +868,7 @@ class _Im2Row:
         widest = min(
             _IM2ROW_Z_BYTES // (in_rows * kw * cin * isz),  # pixels
             _BLAS_CALL_MNK // (self.t_full.shape[0] * k_all) // (1 if self.mix else cin),
+            _IM2ROW_Z_BYTES // (self.per_strip * cout * isz) if self.mix else ow,  # product
         )
         self.px = _ceil_div(ow, _ceil_div(ow, max(1, widest)))  # pixels per chunk
         self.scratch = in_rows * kw * cin * self.px
