@@ -360,3 +360,15 @@ def test_strided_and_reversed_views_as_input(strategy):
             want = engine.correlate(np.ascontiguousarray(image), kernel, strategy="direct", **args)
             got = engine.correlate(image, kernel, strategy=strategy, **args)
             np.testing.assert_allclose(got, want, rtol=0, atol=_tolerance(image, kernel))
+
+
+def test_remembered_choice_is_the_cost_models_choice():
+    image = np.zeros((300, 400, 3), np.float32)
+    rng = np.random.default_rng(37)
+    engine._choices.clear()
+    for kernel in (rng.standard_normal((3, 3)), rng.standard_normal((41, 41)), np.ones((9, 9))):
+        plan = engine.make_plan(image, kernel)
+        costs = engine.estimate_costs(plan)
+        first = engine.choose_strategy(plan)
+        assert first == engine.choose_strategy(plan) == min(costs, key=costs.__getitem__)
+    assert len(engine._choices) == 3
