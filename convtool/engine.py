@@ -793,6 +793,15 @@ class _RowSource:
             dst[:n, self.edge_const] = self.cval
 
 
+def _im2row_block_rows(mix_cout: int | None) -> int:
+    """Output rows per GEMM block: 4 for a shared kernel; for a mixing kernel (``mix_cout``
+    output channels, already that many GEMM rows per output row) only until the GEMM has
+    ~_IM2ROW_MIX_ROWS rows, as a block of bh rows wastes (bh + kh - 1) / kh of the flops."""
+    if mix_cout is None:
+        return _IM2ROW_BLOCK_ROWS
+    return min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, mix_cout))
+
+
 class _Im2Row:
     """Correlation of the rows of ``src`` (rows, cols, Cin) with a kernel into ``out``, one
     strip of output rows per :meth:`strip` call (strips are independent).
@@ -824,12 +833,7 @@ class _Im2Row:
         cin = src.shape[2]
         isz = out.dtype.itemsize
         self.mix = kernel.ndim == 4
-        # Mixing GEMMs already have Cout rows per output row: blocks of rows only until the
-        # GEMM has ~_IM2ROW_MIX_ROWS rows (a block of bh rows wastes (bh + kh - 1) / kh of the
-        # flops on the band's zeros).
-        bh = _IM2ROW_BLOCK_ROWS
-        if self.mix:
-            bh = min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, cout))
+        bh = _im2row_block_rows(cout if self.mix else None)
         lh = (bh - 1) * sy + eh
         i = np.arange(bh)
         if self.mix:
@@ -908,20 +912,21 @@ class _Im2Row:
         rows = (o1 - o0 - 1) * sy + eh
         ow, c, cout = self.out.shape[1], self.cin, self.cout
         k_row = kw * c  # Z values per input row and pixel
+        # All full blocks in one batched matmul (overlapping strided views of Z): the batch
+        # loop runs in C with the GIL released, each GEMM under the cap; a ragged last block
+        # uses the band's corner.
+        nfull, nb = divmod(o1 - o0, bh)
+        blocks = [(0, nfull, bh, self.t_full)] if nfull else []
+        if nb:
+            lr = (nb - 1) * sy + eh
+            sub = self.band[:nb, ..., :lr, :, :] if self.mix else self.band[:nb, :lr]
+            t = np.ascontiguousarray(sub).reshape(sub.shape[0] * (cout if self.mix else 1), -1)
+            blocks.append((nfull * bh, 1, nb, t))
         for p0 in range(0, ow, self.px):
             p1 = min(ow, p0 + self.px)
             n = (p1 - p0) * (1 if self.mix else c)  # Z row length of this chunk
             z = zbuf[: rows * k_row * (p1 - p0)].reshape(rows, kw * (c if self.mix else 1), n)
             self._fill(z, o0 * sy, o0 * sy + rows, p0, p1)
-            # All full blocks in one batched matmul (overlapping strided views of Z): the
-            # batch loop runs in C with the GIL released, each GEMM under the cap.
-            nfull, nb = divmod(o1 - o0, bh)
-            blocks = [(0, nfull, bh, self.t_full)] if nfull else []
-            if nb:
-                lr = (nb - 1) * sy + eh
-                sub = self.band[:nb, ..., :lr, :, :] if self.mix else self.band[:nb, :lr]
-                t = np.ascontiguousarray(sub).reshape(sub.shape[0] * (cout if self.mix else 1), -1)
-                blocks.append((nfull * bh, 1, nb, t))
             for i0, count, rows_per, t in blocks:
                 step = bh * sy * z.shape[1] * n * isz
                 y = as_strided(z[i0 * sy :], (count, t.shape[1], n), (step, n * isz, isz))
@@ -1415,7 +1420,7 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
 
     if shared:
         # im2row: banded flops per output value plus kw + 1 copies per input row value.
-        lh = (_IM2ROW_BLOCK_ROWS - 1) * g.sy + g.eh
+        lh = (_im2row_block_rows(None) - 1) * g.sy + g.eh
         flops = 2 * g.kw * lh
         copies = (g.kw + 1) * g.sy
         costs["gemm"] = outputs * (flops * _NS_FLOP_IM2ROW + copies * _NS_COPY_IM2ROW)
@@ -1423,8 +1428,7 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         # Mixing im2row (per-channel kernels as diagonal mixing ones): banded flops over all
         # input channels per output value, planar Z values per output pixel (kw*Cin per
         # input pixel) and the transposing copy of every output value.
-        bh = min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, g.cout))
-        lh = (bh - 1) * g.sy + g.eh
+        lh = (_im2row_block_rows(g.cout) - 1) * g.sy + g.eh
         flops = 2 * g.kw * lh * cin
         copies = g.kw * cin * g.sy * g.sx / g.cout + 1
         costs["gemm"] = outputs * (flops * _NS_FLOP_MIX + copies * _NS_COPY_MIX)
