@@ -32,16 +32,16 @@ Border modes (scipy.ndimage names, OpenCV aliases accepted)
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from . import runtime
+from .runtime import release_scratch
 
 __all__ = [
     "BORDER_ALIASES",
@@ -281,8 +281,6 @@ def _direct(plan: Plan) -> np.ndarray:
 # tasks share only read-only data (the padded image, Toeplitz matrices, kernel spectra), so they
 # need no locks. numpy's ufuncs, matmul and FFTs release the GIL.
 
-# Two workers: the machine this was tuned on has 2 cores, and OpenBLAS adds its own threads.
-_THREADS = max(1, min(2, os.cpu_count() or 1))
 # Working-set targets so that one pass over a block stays in L2 (2 MiB per core here).
 _STRIP_BYTES = 256 * 1024
 _GEMM_BYTES = 768 * 1024
@@ -304,74 +302,7 @@ _IM2ROW_BLOCK_ROWS = 4
 _IM2ROW_Z_BYTES = 2560 * 1024
 _IM2ROW_STRIP_ROWS = 64
 _IM2ROW_MIX_ROWS = 8
-_pool_lock = threading.Lock()
-_pool_instance: ThreadPoolExecutor | None = None
-
 Primitive = Callable[[np.ndarray, np.ndarray], None]
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _pool_instance
-    with _pool_lock:
-        if _pool_instance is None:
-            _pool_instance = ThreadPoolExecutor(_THREADS, thread_name_prefix="convtool")
-        return _pool_instance
-
-
-# Work arrays kept between calls, per (thread, name). Larger ones are not kept: at 1080p RGB
-# the kept ones total ~20 MiB per thread.
-_scratch_arrays: dict[tuple[int, str], np.ndarray] = {}
-_SCRATCH_KEEP_BYTES = 16 << 20
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A per-thread work array kept between calls (contents undefined).
-
-    Strip buffers allocated afresh on every call went back to the OS when freed and were
-    faulted in again on the next call: on this VM that cost the FFT path up to 2x (1080p grey
-    k=31: 25 ms against 15 ms with the buffers kept). Each thread keeps one array per name,
-    replaced when the shape or dtype changes; :func:`release_scratch` frees them all.
-    """
-    key = (threading.get_ident(), name)
-    arr = _scratch_arrays.get(key)
-    if arr is None or arr.shape != shape or arr.dtype != dtype:
-        _scratch_arrays.pop(key, None)
-        arr = np.empty(shape, dtype)
-        if arr.nbytes <= _SCRATCH_KEEP_BYTES:
-            _scratch_arrays[key] = arr
-    return arr
-
-
-def release_scratch() -> None:
-    """Free the work arrays that the engine keeps between calls.
-
-    Each thread keeps its strip buffers (at most 16 MiB each, a few per strategy) so that
-    repeated calls on same-sized images do not fault fresh memory in every time.
-
-    Examples
-    --------
-    >>> release_scratch()
-    """
-    _scratch_arrays.clear()
-
-
-def _parallel(work: Callable[[], None], threads: int = _THREADS) -> None:
-    """Run ``work`` on the calling thread and on ``threads - 1`` pool workers at once.
-
-    ``work`` pulls its items from a shared iterator (``next`` on a list iterator is atomic
-    under the GIL), so a worker that starts late or runs slow takes fewer: on this VM a core
-    left idle for tens of milliseconds ran at about half speed for the next few runs, and
-    fixed halves then took 2x as long. The calling thread is already running, so it works too.
-    """
-    if threads <= 1:
-        work()
-        return
-    futures = [_pool().submit(work) for _ in range(threads - 1)]
-    try:
-        work()
-    finally:
-        for future in futures:
-            future.result()  # waits, and re-raises a worker's exception here
 
 
 class _Geometry(NamedTuple):
@@ -412,7 +343,7 @@ def _run_rows(
     """Fill ``out`` by running ``primitive`` on row ranges, on the thread pool if ``threads``."""
     n = out.shape[0]
     if threads:
-        rows_per_task = max(1, min(rows_per_task, -(-n // _THREADS)))
+        rows_per_task = max(1, min(rows_per_task, -(-n // runtime.threads())))
     starts = range(0, n, rows_per_task)
 
     queue = iter(starts)
@@ -422,7 +353,7 @@ def _run_rows(
             o1 = min(n, o0 + rows_per_task)
             primitive(padded[o0 * sy : (o1 - 1) * sy + eh], out[o0:o1])
 
-    _parallel(work, min(_THREADS, len(starts)) if threads else 1)
+    runtime.parallel(work, min(runtime.threads(), len(starts)) if threads else 1)
 
 
 def _sum_into(parts: list[np.ndarray], dst: np.ndarray) -> None:
@@ -669,11 +600,11 @@ def _fft_primitive(
         # The zero-padded strip is built here, planar: rfft2 with s= on a strided view
         # costs 2.5x more than on this contiguous buffer (measured).
         cplx = np.result_type(src.dtype, np.complex64)
-        buf = _scratch("fft-strip", (cin, hf, wf), src.dtype)
-        x = _scratch("fft-x", (cin, hf, wf // 2 + 1), cplx)
-        y = _scratch("fft-y", (cout, hf, wf // 2 + 1), cplx)
-        part = _scratch("fft-part", (cout, hf, wf // 2 + 1), cplx) if not depthwise else y
-        r = _scratch("fft-r", (cout, hf, wf), src.dtype)
+        buf = runtime.scratch("fft-strip", (cin, hf, wf), src.dtype)
+        x = runtime.scratch("fft-x", (cin, hf, wf // 2 + 1), cplx)
+        y = runtime.scratch("fft-y", (cout, hf, wf // 2 + 1), cplx)
+        part = runtime.scratch("fft-part", (cout, hf, wf // 2 + 1), cplx) if not depthwise else y
+        r = runtime.scratch("fft-r", (cout, hf, wf), src.dtype)
         buf[:, :, src.shape[1] :] = 0  # the zero padding (the buffer outlives calls)
         for o0 in range(0, n, per_strip):
             o1 = min(n, o0 + per_strip)
@@ -865,7 +796,7 @@ class _Im2Row:
         # Strips of about _IM2ROW_STRIP_ROWS output rows, as many for every thread (each strip
         # copies its eh - 1 halo rows again, so strips stay tall); Z is kept near L2 size by
         # equal column chunks instead (whole pixels; each GEMM also under the BLAS cap).
-        count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), _THREADS) * _THREADS
+        count = _ceil_div(_ceil_div(oh, _IM2ROW_STRIP_ROWS), runtime.threads()) * runtime.threads()
         self.per_strip = _ceil_div(_ceil_div(oh, count), bh) * bh
         in_rows = (self.per_strip - 1) * sy + eh
         k_all = self.t_full.shape[1]
@@ -989,12 +920,12 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     product = max(job.product for job in jobs)
 
     def work() -> None:
-        zbuf = _scratch("im2row-z", (scratch,), out.dtype)
-        pbuf = _scratch("im2row-product", (product,), out.dtype)
+        zbuf = runtime.scratch("im2row-z", (scratch,), out.dtype)
+        pbuf = runtime.scratch("im2row-product", (product,), out.dtype)
         for job, o0 in queue:
             job.strip(o0, zbuf, pbuf)
 
-    _parallel(work, min(_THREADS, sum(len(job.starts) for job in jobs)))
+    runtime.parallel(work, min(runtime.threads(), sum(len(job.starts) for job in jobs)))
 
 
 def _gemm(plan: Plan) -> np.ndarray:
@@ -1022,10 +953,10 @@ def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
     # take 1.2x the image, which keeps the run under 3x the image plus the output.
     cout = cin if plan.depthwise else plan.kernel.shape[3]
     buffers = 3 * cin if plan.depthwise else 2 * cin + 3 * cout
-    budget = 1.2 * plan.image.nbytes / _THREADS
+    budget = 1.2 * plan.image.nbytes / runtime.threads()
     rows = budget // (buffers * width * plan.image.itemsize)
     # Each strip buffer also stays small enough to be kept between calls (_scratch).
-    keep = _SCRATCH_KEEP_BYTES // (1.1 * max(cin, cout) * width * 2 * plan.image.itemsize)
+    keep = runtime.SCRATCH_KEEP_BYTES // (1.1 * max(cin, cout) * width * 2 * plan.image.itemsize)
     return max(32, int(min(rows, keep)))
 
 
@@ -1038,7 +969,7 @@ def _fft_input_rows(plan: Plan, g: _Geometry, width: int, cin: int) -> int:
     oh = plan.out_shape[0]
     per_budget = max(1, (_fft_strip_rows(plan, width, cin) - g.eh) // g.sy + 1)
     strips = -(-oh // per_budget)
-    strips = min(oh, -(-strips // _THREADS) * _THREADS)
+    strips = min(oh, -(-strips // runtime.threads()) * runtime.threads())
     return (-(-oh // strips) - 1) * g.sy + g.eh
 
 
@@ -1239,7 +1170,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     th = _band_t(row[:, :, 0], sx, dx, bx)
     lv, lx = tv.shape[1], th.shape[1]
     strip_rows = _SEP_MID_BYTES // (wp * c * dtype.itemsize)
-    per = max(bv, min(strip_rows, -(-oh // _THREADS)) // bv * bv)
+    per = max(bv, min(strip_rows, -(-oh // runtime.threads())) // bv * bv)
     in_rows = (per - 1) * sy + eh
     m_all = wp * c
     # Split both GEMMs' long M dimension so that each call stays under the BLAS cap.
@@ -1253,10 +1184,10 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     queue = iter(range(0, oh, per))
 
     def work() -> None:
-        strip = _scratch("sep-strip", (in_rows, wp, c), dtype)
-        mid_buf = _scratch("sep-mid", (wp * c * per,), dtype)
-        p_buf = _scratch("sep-p", (0 if direct else c * per * ow,), dtype)
-        q_buf = _scratch("sep-q", (c * per * ow,), dtype) if rank > 1 else p_buf
+        strip = runtime.scratch("sep-strip", (in_rows, wp, c), dtype)
+        mid_buf = runtime.scratch("sep-mid", (wp * c * per,), dtype)
+        p_buf = runtime.scratch("sep-p", (0 if direct else c * per * ow,), dtype)
+        q_buf = runtime.scratch("sep-q", (c * per * ow,), dtype) if rank > 1 else p_buf
         for o0 in queue:
             o1 = min(oh, o0 + per)
             n = o1 - o0
@@ -1279,7 +1210,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
                     np.add(p, q, out=p)
             np.copyto(out[o0:o1], p.reshape(c, n, ow).transpose(1, 2, 0))
 
-    _parallel(work, min(_THREADS, _ceil_div(oh, per)))
+    runtime.parallel(work, min(runtime.threads(), _ceil_div(oh, per)))
     return out
 
 
@@ -1454,7 +1385,9 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     products = cin if plan.depthwise else cin * g.cout
     spectra = 1 if shared else products
     per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
-    costs["fft"] = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(_THREADS, strips)
+    costs["fft"] = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(
+        runtime.threads(), strips
+    )
     costs["fft"] += (plan.image.size + outputs) * _NS_FFT_BASE
     return {name: cost + _NS_FIXED[name] for name, cost in costs.items()}
 

@@ -40,17 +40,13 @@ sums and window statistics (many short numpy calls) beside the FFTs (few long on
 
 from __future__ import annotations
 
-import collections
-import itertools
 import math
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 
+from . import runtime
 from .engine import next_fast_len
 
 __all__ = [
@@ -138,148 +134,7 @@ def _check_method(method: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-_EXECUTOR: ThreadPoolExecutor | None = None
-_EXECUTOR_LOCK = threading.Lock()
-_WORKERS = 2
-
-
-def _run_all(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
-    """Run ``tasks`` concurrently (numpy's FFTs and ufunc loops release the GIL).
-
-    The first task runs on the calling thread, the others on a small shared pool.
-    """
-    global _EXECUTOR
-    if len(tasks) == 1 or threading.current_thread().name.startswith("convtool"):
-        # Nested call from a pool thread: run here rather than wait on a busy pool.
-        return [task() for task in tasks]
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="convtool")
-    futures = [_EXECUTOR.submit(task) for task in tasks[1:]]
-    try:
-        first = tasks[0]()
-    finally:
-        rest = [f.result() for f in futures]
-    return [first, *rest]
-
-
-def _run_queue(tasks: Sequence[Callable[[], Any]]) -> None:
-    """Run independent ``tasks`` on the calling thread and the pool, each taking the next one.
-
-    Unlike :func:`_run_all` (one task per thread), many small tasks of uneven cost balance
-    themselves over the ``_WORKERS`` threads; no more threads than CPUs run at once.
-    """
-    global _EXECUTOR
-    if len(tasks) == 1 or threading.current_thread().name.startswith("convtool"):
-        for task in tasks:
-            task()
-        return
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="convtool")
-    counter = itertools.count()  # next() on a count is atomic under the GIL
-    errors: list[BaseException] = []
-
-    def drain() -> None:
-        for i in counter:
-            if i >= len(tasks) or errors:
-                return
-            try:
-                tasks[i]()
-            except BaseException as exc:  # re-raised on the calling thread
-                errors.append(exc)
-
-    futures = [_EXECUTOR.submit(drain) for _ in range(min(_WORKERS, len(tasks)) - 1)]
-    drain()
-    for f in futures:
-        f.result()
-    if errors:
-        raise errors[0]
-
-
-class _Latch:
-    """Counts finished tasks of a group; :meth:`wait` blocks until all of them are done."""
-
-    def __init__(self, count: int) -> None:
-        self._count = count
-        self._lock = threading.Lock()
-        self._event = threading.Event()
-        if count <= 0:
-            self._event.set()
-
-    def count_down(self) -> None:
-        with self._lock:
-            self._count -= 1
-            if self._count <= 0:
-                self._event.set()
-
-    def wait(self) -> None:
-        self._event.wait()
-
-
-def _after(
-    work: Callable[[], None], needs: Sequence[_Latch] = (), done: _Latch | None = None
-) -> Callable[[], None]:
-    """``work`` as a task that first waits for ``needs`` and then counts down ``done``.
-
-    ``done`` counts down even when ``work`` raises, so no other task waits forever (the
-    error is re-raised by the runner; the half-made result is thrown away).
-    """
-
-    def task() -> None:
-        try:
-            for latch in needs:
-                latch.wait()
-            work()
-        finally:
-            if done is not None:
-                done.count_down()
-
-    return task
-
-
-def _run_lanes(first: Sequence[Callable[[], None]], second: Sequence[Callable[[], None]]) -> None:
-    """Run two ordered task lists, one per thread; a thread whose list is empty steals.
-
-    Meant for a lane of many small numpy calls (running sums, window statistics) beside a
-    lane of FFTs: numpy releases the GIL inside each call, but two threads that both make
-    many short calls mostly wait for each other's GIL hand-over (measured: 1.2x on two
-    threads for 10 us calls, 2x for 40 us calls). The first thread steals from the front of
-    the second list (tasks wait for what they need via :class:`_Latch`), the second from
-    the back of the first (the last window-statistics strips).
-    """
-    global _EXECUTOR
-    if threading.current_thread().name.startswith("convtool") or not first or not second:
-        for task in [*first, *second]:
-            task()
-        return
-    with _EXECUTOR_LOCK:
-        if _EXECUTOR is None:
-            _EXECUTOR = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="convtool")
-    lanes = (collections.deque(first), collections.deque(second))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-
-    def drain(own: int) -> None:
-        mine, theirs = lanes[own], lanes[1 - own]
-        while not errors:
-            with lock:
-                if mine:
-                    task = mine.popleft()
-                elif theirs:
-                    task = theirs.popleft() if own == 0 else theirs.pop()
-                else:
-                    return
-            try:
-                task()
-            except BaseException as exc:  # re-raised on the calling thread
-                errors.append(exc)
-
-    future = _EXECUTOR.submit(drain, 1)
-    drain(0)
-    future.result()
-    if errors:
-        raise errors[0]
+_WORKERS = 2  # row/column halves per transform; the runtime decides how many run at once
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -299,7 +154,7 @@ def _halves(n: int, parts: int = _WORKERS) -> list[tuple[int, int]]:
 def _prefix_rows(image: np.ndarray, *, block: int = 16) -> np.ndarray:
     """See :func:`_prefix_tasks`; runs the tasks and returns the prefix."""
     buf, tasks = _prefix_tasks(image, block=block)
-    _run_queue(tasks)
+    runtime.run_queue(tasks)
     return buf.transpose(1, 0, 2)
 
 
@@ -633,10 +488,12 @@ class _Prepared:
         """Compute the channel spectra and the running sums (once; reused for every template)."""
         if not self.ready():
             sums, ffts, _, _ = self.plan()
-            _run_lanes(sums, ffts)
+            runtime.run_lanes(sums, ffts)
             self._complete = True
 
-    def plan(self) -> tuple[list[Callable[[], None]], list[Callable[[], None]], _Latch, _Latch]:
+    def plan(
+        self,
+    ) -> tuple[list[Callable[[], None]], list[Callable[[], None]], runtime.Latch, runtime.Latch]:
         """Tasks filling ``_prefix``, ``_spectrum``: ``(sums, ffts, prefix_done, spectrum_done)``.
 
         ``sums`` computes the running sums, ``ffts`` the spectra (row FFTs of the centred
@@ -645,7 +502,7 @@ class _Prepared:
         (with its own, see :func:`_zncc_scores`) and then sets ``_complete``.
         """
         if self.ready():
-            return [], [], _Latch(0), _Latch(0)
+            return [], [], runtime.Latch(0), runtime.Latch(0)
         height, width, channels = self.image.shape
         fh, fw = self.fft_shape
         half = fw // 2 + 1
@@ -669,16 +526,16 @@ class _Prepared:
             part = spectrum[c, :, c0:c1]
             np.fft.fft(part, axis=0, norm="ortho", out=part)
 
-        prefix_done = _Latch(len(prefix_tasks))
-        sums = [_after(task, (), prefix_done) for task in prefix_tasks]
+        prefix_done = runtime.Latch(len(prefix_tasks))
+        sums = [runtime.after(task, (), prefix_done) for task in prefix_tasks]
         row_blocks, col_blocks = _chunks(height, 128), _chunks(half, 64)
-        spectrum_done = _Latch(channels * len(col_blocks))
+        spectrum_done = runtime.Latch(channels * len(col_blocks))
         ffts = []
         for c in range(channels):
-            rows_done = _Latch(len(row_blocks))
-            ffts += [_after(lambda c=c, r=r: rows(c, *r), (), rows_done) for r in row_blocks]
+            rows_done = runtime.Latch(len(row_blocks))
+            ffts += [runtime.after(lambda c=c, r=r: rows(c, *r), (), rows_done) for r in row_blocks]
             ffts += [
-                _after(lambda c=c, r=r: cols(c, *r), (rows_done,), spectrum_done)
+                runtime.after(lambda c=c, r=r: cols(c, *r), (rows_done,), spectrum_done)
                 for r in col_blocks
             ]
         return sums, ffts, prefix_done, spectrum_done
@@ -707,7 +564,7 @@ class _Prepared:
             dtype=self.dtype,
         )
         corr = _correlate_spectrum(self._spectrum, tzero, self.fft_shape, self.height, self.width)
-        _run_all(tasks)
+        runtime.run_all(tasks)
         return corr, den, add
 
     # -- masked ---------------------------------------------------------------------------
@@ -749,8 +606,8 @@ def _rfft2(plane: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
         np.fft.fft(rows[:, c0:c1], n=m, axis=0, norm="ortho", out=spectrum[:, c0:c1])
 
     big = plane.size >= 1 << 18
-    _run_all([lambda r=r: row_part(*r) for r in (_halves(height) if big else [(0, height)])])
-    _run_all([lambda c=c: col_part(*c) for c in (_halves(half) if big else [(0, half)])])
+    runtime.run_all([lambda r=r: row_part(*r) for r in (_halves(height) if big else [(0, height)])])
+    runtime.run_all([lambda c=c: col_part(*c) for c in (_halves(half) if big else [(0, half)])])
     return spectrum
 
 
@@ -777,8 +634,8 @@ def _valid_inverse(
     def row_part(r0: int, r1: int) -> None:
         np.fft.irfft(cols[r0:r1], n=fft_shape[1], axis=-1, norm="ortho", out=full[r0:r1])
 
-    _run_all([lambda c=c: col_part(*c) for c in _halves(cross.shape[1])])
-    _run_all([lambda r=r: row_part(*r) for r in _halves(out_h)])
+    runtime.run_all([lambda c=c: col_part(*c) for c in _halves(cross.shape[1])])
+    runtime.run_all([lambda r=r: row_part(*r) for r in _halves(out_h)])
     return full[:, :out_w]
 
 
@@ -1071,11 +928,11 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     # thread, the FFTs (few long calls) on the other; see _run_lanes. (Scoring row blocks
     # in the FFT lane as their statistics finish was slower: 35 -> 38 ms, gray 64x64.)
     sums, ffts, prefix_done, spectrum_done = prepared.plan()
-    sums += [_after(lambda r=r: stats(*r), (prefix_done,)) for r in _chunks(out_h, 64)]
-    ffts += [_after(lambda c=c: columns(*c), (spectrum_done,)) for c in _chunks(half, 64)]
-    _run_lanes(sums, ffts)
+    sums += [runtime.after(lambda r=r: stats(*r), (prefix_done,)) for r in _chunks(out_h, 64)]
+    ffts += [runtime.after(lambda c=c: columns(*c), (spectrum_done,)) for c in _chunks(half, 64)]
+    runtime.run_lanes(sums, ffts)
     prepared._complete = True
-    _run_queue([lambda r=r: finish(*r) for r in _chunks(out_h, 128)])
+    runtime.run_queue([lambda r=r: finish(*r) for r in _chunks(out_h, 128)])
     return score
 
 
