@@ -215,16 +215,7 @@ def find_command(
             raise template.TemplateError("--heatmap and --annotate must be different files")
         scale_list = template.parse_scales(scales) if scales is not None else [1.0]
         angle_list = template.parse_angles(angles) if angles is not None else [0.0]
-        image, image_info = read_image(image_path, stdin=binary_stdin())
-        templ, templ_info = read_image(template_path)
-        if image_info.alpha:
-            image = template.split_alpha(image)[0]
-        mask = None
-        if templ_info.alpha:
-            templ, alpha = template.split_alpha(templ)
-            mask = None if bool((alpha >= 1.0).all()) else alpha
-        if mask_path is not None:
-            mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
+        image, image_info, templ, mask = _read_inputs(image_path, template_path, mask_path)
         result = template.search(
             image,
             templ,
@@ -238,19 +229,7 @@ def find_command(
         )
         if subpixel:
             template.refine_matches(result)
-        outputs = []
-        if heatmap_path:
-            picture = template.heatmap(result)
-            data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
-            outputs.append((data, heatmap_path))
-        if annotate_path:
-            boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-            drawn = draw_boxes(template.to_rgb8(image), boxes)
-            values = drawn.astype("float32") / 255
-            info = ImageInfo(format=annotate_fmt, depth="8")
-            outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
-        for data, path in outputs:
-            write_bytes(data, path)
+        _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
@@ -272,3 +251,37 @@ def find_command(
         sign = "<=" if template.lower_is_better(result.method) else ">="
         err.print(f"no match with score {sign} {result.threshold:g}")
         click.get_current_context().exit(1)
+
+
+def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
+    """``(image, image_info, template, mask)``: alpha split off the image, the template's alpha
+    (unless fully opaque) or the --mask file as the template's weights."""
+    image, image_info = read_image(image_path, stdin=binary_stdin())
+    templ, templ_info = read_image(template_path)
+    if image_info.alpha:
+        image = template.split_alpha(image)[0]
+    mask = None
+    if templ_info.alpha:
+        templ, alpha = template.split_alpha(templ)
+        mask = None if bool((alpha >= 1.0).all()) else alpha
+    if mask_path is not None:
+        mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
+    return image, image_info, templ, mask
+
+
+def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
+    """Encode the heatmap and the annotated image (each a ``(path, format)``), then write both."""
+    (heatmap_path, heat_fmt), (annotate_path, annotate_fmt) = heatmap, annotate
+    outputs = []
+    if heatmap_path:
+        picture = template.heatmap(result)
+        data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
+        outputs.append((data, heatmap_path))
+    if annotate_path:
+        boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
+        drawn = draw_boxes(template.to_rgb8(image), boxes)
+        values = drawn.astype("float32") / 255
+        info = ImageInfo(format=annotate_fmt, depth="8")
+        outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
+    for data, path in outputs:
+        write_bytes(data, path)

@@ -274,6 +274,29 @@ def conv_cost(
     )
 
 
+def _check_stage_dims(
+    height: int,
+    width: int,
+    channels: int,
+    out_channels: int,
+    stride: int,
+    kernel: tuple[int, int],
+    hidden: int | None,
+) -> None:
+    for value, what in (
+        (height, "height"),
+        (width, "width"),
+        (channels, "channels"),
+        (out_channels, "output channels"),
+        (stride, "stride"),
+        (kernel[0], "kernel height"),
+        (kernel[1], "kernel width"),
+    ):
+        _check_dim(value, what)
+    if hidden is not None:
+        _check_dim(hidden, "hidden units")
+
+
 def stage_costs(
     height: int,
     width: int,
@@ -315,18 +338,7 @@ def stage_costs(
      ('shared-weights', 121, 121), ('convolution', 9, 9)]
     """
     out_channels = channels if out_channels is None else out_channels
-    for value, what in (
-        (height, "height"),
-        (width, "width"),
-        (channels, "channels"),
-        (out_channels, "output channels"),
-        (stride, "stride"),
-        (kernel[0], "kernel height"),
-        (kernel[1], "kernel width"),
-    ):
-        _check_dim(value, what)
-    if hidden is not None:
-        _check_dim(hidden, "hidden units")
+    _check_stage_dims(height, width, channels, out_channels, stride, kernel, hidden)
     kh, kw = kernel
     if kh > height or kw > width:
         raise ParamsError(f"kernel {kh}x{kw} is larger than the {height}x{width} input")
@@ -337,16 +349,12 @@ def stage_costs(
     dense = dense_cost(height * width * channels, units)
     local_weights = ho * wo * kh * kw * pairs
     local_live = live_taps(height, kh, stride) * live_taps(width, kw, stride) * pairs
+    values = ho * wo * out_channels  # one bias per output value
+    out = (ho, wo, out_channels)
     local = LayerCost(
-        name="locally-connected",
-        weights=local_weights,
-        biases=ho * wo * out_channels,
-        effective_weights=local_live,
-        macs=local_weights,
-        effective_macs=local_live,
-        bias_adds=ho * wo * out_channels,
-        output=(ho, wo, out_channels),
-    )
+        "locally-connected", local_weights, values, local_live, local_weights, local_live,
+        values, out,
+    )  # fmt: skip
     shared = conv_cost(
         height,
         width,
