@@ -1,4 +1,7 @@
-"""Apply a chain of kernels to an image: alpha handling, normalization, scaling (pure numpy)."""
+"""Apply a chain of kernels to an image: alpha handling, normalization, scaling (pure numpy).
+
+Must not import: convtool.images, convtool.cli, click, rich, PIL.
+"""
 
 from __future__ import annotations
 
