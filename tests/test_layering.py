@@ -179,12 +179,21 @@ FORBIDDEN = {
     "convtool.kernels": (
         "convtool.engine",
         "convtool.filtering",
+        "convtool.matching",
+        "convtool.template",
         "convtool.images",
         "convtool.cli",
         *UI_LIBRARIES,
     ),
     "convtool.weights": ("convtool", *UI_LIBRARIES),
-    "convtool.images": ("convtool.cli", "convtool.engine", "convtool.template", "click", "rich"),
+    "convtool.images": (
+        "convtool.cli",
+        "convtool.engine",
+        "convtool.matching",
+        "convtool.template",
+        "click",
+        "rich",
+    ),
     "convtool.images.write": ("PIL",),
 }
 
