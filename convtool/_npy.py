@@ -1,4 +1,8 @@
-"""Loading ``.npy`` bytes safely, shared by image and kernel files (never unpickles)."""
+"""Loading ``.npy`` bytes safely, shared by image and kernel files (never unpickles).
+
+Stays outside convtool.images so that kernels can use it without loading Pillow.
+Must not import: other convtool modules, click, rich, PIL.
+"""
 
 from __future__ import annotations
 

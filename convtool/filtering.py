@@ -1,4 +1,7 @@
-"""Apply a chain of kernels to an image: alpha handling, normalization, scaling (pure numpy)."""
+"""Apply a chain of kernels to an image: alpha handling, normalization, scaling (pure numpy).
+
+Must not import: convtool.images, convtool.cli, click, rich, PIL.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import numpy as np
 
 from .engine import EngineError, RunInfo, convolve, correlate, make_plan, pad_image
 from .kernels import Kernel, Magnitude
+from .weights import normalize_weights
 
 __all__ = ["ALPHA_MODES", "FilterOptions", "apply_chain", "normalize_weights"]
 
@@ -30,29 +34,6 @@ class FilterOptions:
     alpha: str = "keep"
     strategy: str = "auto"
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
-
-
-def normalize_weights(weights: np.ndarray) -> np.ndarray:
-    """Divide a kernel by the sum of its weights (per output channel for 4-D kernels).
-
-    A zero-sum kernel (edge detectors) is divided by the sum of its positive weights instead, so
-    that its response to a unit step is at most 1 (ImageMagick's ``convolve:scale=!``).
-
-    Examples
-    --------
-    >>> normalize_weights(np.array([[1.0, 2.0, 1.0]]))
-    array([[0.25, 0.5 , 0.25]])
-    >>> normalize_weights(np.array([[-1.0, 0.0, 1.0]]))
-    array([[-1.,  0.,  1.]])
-    """
-    w = np.asarray(weights, dtype=np.float64)
-    axes = (0, 1, 2) if w.ndim == 4 else (0, 1)
-    total = w.sum(axis=axes, keepdims=True)
-    positive = np.where(w > 0, w, 0).sum(axis=axes, keepdims=True)
-    tiny = 1e-12 * np.abs(w).sum(axis=axes, keepdims=True)
-    divisor = np.where(np.abs(total) > tiny, total, positive)
-    divisor = np.where(divisor == 0, 1.0, divisor)
-    return w / divisor
 
 
 def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:

@@ -664,7 +664,7 @@ def test_full_disk_leaves_nothing_behind(runner, tmp_path, existing_output, monk
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("convtool.images.os.fsync", no_space)
+    monkeypatch.setattr("convtool.images.write.os.fsync", no_space)
     res = run_bad(runner, tmp_path, existing_output, src)
     assert_error(res, f"{existing_output}: cannot write (No space left on device)")
     assert_untouched(existing_output)

@@ -1,0 +1,235 @@
+"""Reading images: bytes or files to normalized float arrays, header probing, EXIF orientation.
+
+Owns Pillow and ``.npy`` decoding (:func:`decode_image`, :func:`read_image`, :func:`probe_image`).
+Must not import: convtool.engine, matching or cli, click, rich.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .._npy import NPY_MAGIC, load_npy
+from .info import FORMATS, ImageInfo, ImageIOError
+
+
+def _sniff_format(data: bytes) -> str | None:
+    if data.startswith(NPY_MAGIC):
+        return "npy"
+    return None
+
+
+def _png_is_16bit_colour(data: bytes) -> bool:
+    # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA).
+    return (
+        data[:8] == b"\x89PNG\r\n\x1a\n"
+        and len(data) > 25
+        and data[24] == 16
+        and data[25]
+        in (
+            2,
+            6,
+        )
+    )
+
+
+def _normalized(arr: np.ndarray, full_scale: int) -> np.ndarray:
+    """Integers to float32 in [0, 1] in one pass (no float copy of the integers first)."""
+    return np.divide(arr, np.float32(full_scale), dtype=np.float32)
+
+
+def _check_npy_layout(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.kind not in "uifb":
+        raise ImageIOError(f"{name}: .npy must hold a real numeric array, got dtype {dtype}")
+    if len(shape) not in (2, 3) or 0 in shape:
+        raise ImageIOError(f"{name}: .npy array must be (H, W) or (H, W, C), got {shape}")
+
+
+def _decode_npy(data: bytes, name: str) -> tuple[np.ndarray, ImageInfo]:
+    arr = load_npy(data, name, ImageIOError)
+    _check_npy_layout(name, arr.shape, arr.dtype)
+    info = ImageInfo(format="npy", depth="float", alpha=False, source_mode=f"npy:{arr.dtype}")
+    if arr.dtype == np.uint8:
+        info.depth = "8"
+        return _normalized(arr, 255), info
+    if arr.dtype == np.uint16:
+        info.depth = "16"
+        return _normalized(arr, 65535), info
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ImageIOError(f"{name}: .npy array holds NaN or infinite values")
+    if arr.dtype != np.float64:
+        arr = arr.astype(np.float32)
+    return arr, info
+
+
+@contextlib.contextmanager
+def _pillow_errors(name: str) -> Iterator[None]:
+    """Turn what Pillow raises on bad bytes into one-line ImageIOErrors."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageIOError(
+            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
+            f"{Image.MAX_IMAGE_PIXELS} pixels)"
+        ) from None
+    except Image.UnidentifiedImageError:
+        raise ImageIOError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
+
+
+# Modes handed to numpy as they are; everything else is converted by _working_mode.
+_NATIVE_MODES = ("L", "LA", "RGB", "RGBA", "F", "I", "I;16", "I;16L", "I;16B", "I;16N")
+_MODE_CHANNELS = {"LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def _working_mode(mode: str, palette_alpha: bool) -> str:
+    """The Pillow mode an image is converted to before it becomes an array."""
+    if mode in _NATIVE_MODES:
+        return mode
+    if mode in ("P", "PA"):
+        return "RGBA" if (mode == "PA" or palette_alpha) else "RGB"
+    if mode == "1":
+        return "L"
+    if mode == "La":
+        return "LA"
+    # CMYK, YCbCr, LAB, HSV, RGBX, RGBa, ...: colour, with alpha only when the mode ends in it.
+    return "RGBA" if mode.endswith(("A", "a")) else "RGB"
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1: as stored; 2-8: flipped and/or turned), 1 when absent."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block must not stop the pixels from loading
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageInfo]:
+    """Decode image bytes (any format Pillow reads, or ``.npy``) to a float array.
+
+    Examples
+    --------
+    >>> from convtool.images import encode_image
+    >>> buf = encode_image(np.full((2, 3), 0.5, np.float32), ImageInfo(), "png")
+    >>> arr, info = decode_image(buf)
+    >>> arr.shape, info.format, info.depth, round(float(arr[0, 0]), 3)
+    ((2, 3), 'png', '8', 0.502)
+    """
+    if not data:
+        raise ImageIOError(f"{name}: empty input (0 bytes)")
+    if _sniff_format(data) == "npy":
+        return _decode_npy(data, name)
+    with _pillow_errors(name):
+        img = Image.open(io.BytesIO(data))
+        img.load()
+        source_format = img.format
+        if _orientation(img) != 1:
+            # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
+            # no EXIF, so an unrotated result would look turned against its input.
+            img = ImageOps.exif_transpose(img)
+            img.format = source_format
+    fmt = (img.format or "png").lower()
+    fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
+    info = ImageInfo(format=fmt if fmt in FORMATS else "png", source_mode=img.mode)
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img)
+        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+            info.depth = "float"
+            return arr.astype(np.float32), info
+        info.depth = "16"
+        return _normalized(arr, 65535), info
+    if mode == "F":
+        info.depth = "float"
+        return np.asarray(img, dtype=np.float32).copy(), info
+    if _png_is_16bit_colour(data):
+        info.notes.append(
+            "Pillow decodes 16-bit colour PNG at 8 bits per channel; the output is 8-bit"
+        )
+    target = _working_mode(mode, "transparency" in img.info)
+    if target != mode:
+        img = img.convert(target)
+    info.alpha = img.mode in ("LA", "RGBA")
+    arr = _normalized(np.asarray(img), 255)
+    return arr, info
+
+
+def read_image(source: str | os.PathLike[str], stdin: BinaryIO | None = None):
+    """Read an image file, or standard input when ``source`` is ``"-"``."""
+    if str(source) == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return decode_image(stream.read(), "<stdin>")
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _read_error(str(source), exc) from None
+    return decode_image(data, str(source))
+
+
+def _read_error(name: str, exc: OSError) -> ImageIOError:
+    if isinstance(exc, FileNotFoundError):
+        return ImageIOError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return ImageIOError(f"{name}: is a directory, not an image")
+    return ImageIOError(f"{name}: cannot read ({exc.strerror or exc})")
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of an image file as :func:`read_image` would decode it.
+
+    Reads only the header (Pillow opens images lazily; ``.npy`` headers are parsed without the
+    data), so it is cheap for any size. Channels follow :func:`decode_image`'s conversions
+    (palette images become RGB or RGBA, 1-bit images grey, ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "probe.png")
+    >>> Image.new("RGBA", (5, 3)).save(path)
+    >>> probe_image(path)
+    (3, 5, 4)
+    """
+    name = str(path)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(NPY_MAGIC)) == NPY_MAGIC:
+                fh.seek(0)
+                try:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                except ValueError as exc:
+                    raise ImageIOError(f"{name}: not a valid .npy array ({exc})") from None
+                _check_npy_layout(name, shape, dtype)
+                return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+            fh.seek(0)
+            with _pillow_errors(name):
+                img = Image.open(fh)
+                width, height = img.size
+                if _orientation(img) in (5, 6, 7, 8):  # turned a quarter: as decode_image
+                    width, height = height, width
+                target = _working_mode(img.mode, "transparency" in img.info)
+    except ImageIOError:
+        raise
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    channels = _MODE_CHANNELS.get(target, 1)
+    return (height, width, channels)

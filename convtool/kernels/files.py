@@ -1,0 +1,236 @@
+"""Kernel files: ``.txt``, ``.json`` and ``.npy`` parsing with one-line errors.
+
+Owns reading a kernel file into a :class:`Kernel` (see :mod:`convtool.kernels` for the formats).
+Must not import: convtool.engine, convtool.filtering, convtool.images, click, rich, PIL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .._npy import NPY_MAGIC, load_npy
+from ..weights import normalize_weights
+from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, _frozen
+
+# --------------------------------------------------------------------------------------------
+# Kernel files
+# --------------------------------------------------------------------------------------------
+
+
+def _finish(
+    label: str,
+    weights: np.ndarray,
+    *,
+    bias: float | np.ndarray = 0.0,
+    normalize: bool = False,
+) -> Kernel:
+    """Validate an array read from a file and wrap it in a Kernel."""
+    if weights.dtype.kind not in "biuf":
+        raise KernelError(f"{label}: kernel must hold real numbers, got dtype {weights.dtype}")
+    if weights.ndim not in (2, 3, 4):
+        raise KernelError(
+            f"{label}: kernel must be 2-D, 3-D or 4-D, got {weights.ndim}-D "
+            f"(shape {tuple(weights.shape)})"
+        )
+    if weights.size == 0:
+        raise KernelError(f"{label}: kernel is empty (shape {tuple(weights.shape)})")
+    weights = weights.astype(np.float64)
+    if not np.all(np.isfinite(weights)):
+        raise KernelError(f"{label}: kernel holds NaN or infinite values")
+    if normalize:
+        weights = normalize_weights(weights)
+    return Kernel(label, _frozen(weights), bias=bias)
+
+
+def _count(n: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def _load_text(label: str, data: bytes) -> Kernel:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise KernelError(f"{label}: not a UTF-8 text kernel file") from None
+    rows: list[list[float]] = []
+    first_line = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = [t for t in re.split(r"[\s,]+", line.split("#", 1)[0]) if t]
+        if not tokens:
+            continue
+        row = []
+        for token in tokens:
+            try:
+                value = float(token)
+            except ValueError:
+                raise KernelError(f"{label}: line {number}: {token!r} is not a number") from None
+            if not math.isfinite(value):
+                raise KernelError(
+                    f"{label}: line {number}: {token!r} is not allowed (NaN or infinite)"
+                )
+            row.append(value)
+        if rows and len(row) != len(rows[0]):
+            raise KernelError(
+                f"{label}: line {number} has {_count(len(row), 'value')}, expected "
+                f"{len(rows[0])} as on line {first_line}"
+            )
+        if not rows:
+            first_line = number
+        rows.append(row)
+    if not rows:
+        raise KernelError(f"{label}: empty kernel file (no numbers)")
+    return _finish(label, np.array(rows, dtype=np.float64))
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "an object" if isinstance(value, dict) else "a list"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _nested_array(label: str, key: str, value: object) -> np.ndarray:
+    """Turn a JSON nested list into an array, naming the first ragged or non-numeric entry."""
+    if not isinstance(value, list):
+        raise KernelError(
+            f"{label}: {key} must be a nested list of numbers, got {_json_type(value)}"
+        )
+
+    def where(index: tuple[int, ...]) -> str:
+        return key + "".join(f"[{i}]" for i in index)
+
+    shape: list[int] = []
+    level: list[tuple[tuple[int, ...], list]] = [((), value)]
+    while True:
+        n = len(level[0][1])
+        for index, items in level:
+            if len(items) != n:
+                raise KernelError(
+                    f"{label}: {where(index)} has {_count(len(items), 'entry')}, expected {n} "
+                    f"as in {where(level[0][0])}"
+                )
+        if n == 0:
+            raise KernelError(f"{label}: {where(level[0][0])} is empty")
+        shape.append(n)
+        children = [((*index, i), c) for index, items in level for i, c in enumerate(items)]
+        if not isinstance(children[0][1], list):
+            break
+        for index, child in children:
+            if not isinstance(child, list):
+                raise KernelError(
+                    f"{label}: {where(index)} is {_json_type(child)}, expected a list "
+                    f"like {where(children[0][0])}"
+                )
+        level = children
+    for index, child in children:
+        if not _is_number(child):
+            raise KernelError(
+                f"{label}: {where(index)} must be a number, got {_json_type(child)} "
+                f"({json.dumps(child)})"
+            )
+    try:
+        flat = np.array([c for _, c in children], dtype=np.float64)
+    except OverflowError:
+        raise KernelError(f"{label}: {key} holds a number too large for a float") from None
+    return flat.reshape(shape)
+
+
+def _json_bias(label: str, value: object, weights: np.ndarray) -> float | np.ndarray:
+    if _is_number(value):
+        bias = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(bias):
+            raise KernelError(f"{label}: bias must be finite")
+        return bias
+    if not isinstance(value, list) or not all(_is_number(v) for v in value) or not value:
+        raise KernelError(f"{label}: bias must be a number or a list of numbers")
+    arr = np.array(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise KernelError(f"{label}: bias must be finite")
+    if weights.ndim >= 3:
+        channels = weights.shape[-1]
+        if arr.size not in (1, channels):
+            raise KernelError(
+                f"{label}: bias has {arr.size} values, expected 1 or {channels} "
+                f"(one per output channel)"
+            )
+    return _frozen(arr)
+
+
+_JSON_KEYS = ("name", "shape", "weights", "bias", "normalize")
+
+
+def _reject_constant(token: str) -> None:
+    raise KernelError(f"{token} is not allowed")
+
+
+def _load_json(label: str, data: bytes) -> Kernel:
+    try:
+        doc = json.loads(data.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise KernelError(f"{label}: not a UTF-8 JSON kernel file") from None
+    except json.JSONDecodeError as exc:
+        if not data.strip():
+            raise KernelError(f"{label}: empty kernel file") from None
+        raise KernelError(
+            f"{label}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except KernelError as exc:
+        raise KernelError(f"{label}: {exc} (weights must be finite numbers)") from None
+    if isinstance(doc, list):
+        return _finish(label, _nested_array(label, "weights", doc))
+    if not isinstance(doc, dict):
+        raise KernelError(
+            f'{label}: expected an object with "weights" or a nested list, got {_json_type(doc)}'
+        )
+    unknown = [k for k in doc if k not in _JSON_KEYS]
+    if unknown:
+        raise KernelError(f"{label}: unknown key {unknown[0]!r} (expected {', '.join(_JSON_KEYS)})")
+    if "weights" not in doc:
+        raise KernelError(f'{label}: missing "weights"')
+    weights = _nested_array(label, "weights", doc["weights"])
+    if "shape" in doc and doc["shape"] != list(weights.shape):
+        raise KernelError(
+            f"{label}: shape {json.dumps(doc['shape'])} does not match the weights "
+            f"{list(weights.shape)}"
+        )
+    normalize = doc.get("normalize", False)
+    if not isinstance(normalize, bool):
+        raise KernelError(f"{label}: normalize must be true or false, got {json.dumps(normalize)}")
+    bias = _json_bias(label, doc.get("bias", 0.0), weights)
+    return _finish(label, weights, bias=bias, normalize=normalize)
+
+
+def _load_npy(label: str, data: bytes) -> Kernel:
+    arr = load_npy(data, label, KernelError)
+    return _finish(label, arr)
+
+
+def _load_file(label: str, path: Path) -> Kernel:
+    if path.is_dir():
+        raise KernelError(f"{label}: is a directory, not a kernel file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise KernelError(f"{label}: no such kernel file") from None
+    except OSError as exc:
+        raise KernelError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and data.startswith(NPY_MAGIC)):
+        return _load_npy(label, data)
+    if suffix == ".json" or (suffix != ".txt" and data.lstrip()[:1] in (b"{", b"[")):
+        return _load_json(label, data)
+    return _load_text(label, data)
