@@ -86,6 +86,8 @@ class _Prepared:
         prefix, prefix_tasks = _prefix_tasks(self.image)
         self._spectrum, self._prefix = spectrum, prefix
         n = None if width == fw else fw
+        # Unlike the engine's strip FFT: one whole-image spectrum per channel, built in place in
+        # row then column blocks that run beside the running sums (run_lanes).
 
         def rows(c: int, r0: int, r1: int) -> None:
             # Removing each channel's global mean leaves zero-mean-template correlations
@@ -147,6 +149,7 @@ class _Prepared:
         """float64 spectra of the channels: 'raw' I, 'square' I**2, 'centred' I - mean,
         'square_centred' (I - mean)**2."""
         if key not in self._masked:
+            # Unlike the engine: float64 whatever the image dtype (the masked variance cancels).
             img = self.image.astype(np.float64)
             if key in ("centred", "square_centred"):
                 img = img - self.means
@@ -227,14 +230,50 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     score = corr(I - mean, T') * sqrt(n / |T'|^2) / sqrt(n S2 - sum_c S_c^2), with ``S_c``
     the window sums of each channel and ``S2`` of the channel sum of squares. The constant is
     folded into the template before its FFT; a flat window (OpenCV's rule) gets a factor 0.
+    Steps: :func:`_zncc_template_rows`, then :func:`_zncc_columns` (FFT lane) beside
+    :func:`_zncc_stats` (statistics lane), then :func:`_zncc_finish`.
     """
-    h, w, channels = tpl.shape
-    height, width = prepared.height, prepared.width
+    h, w, _ = tpl.shape
     fh, fw = prepared.fft_shape
     half = fw // 2 + 1
-    out_h, out_w = height - h + 1, width - w + 1
-    n = h * w
+    out_h, out_w = prepared.height - h + 1, prepared.width - w + 1
     real = prepared.dtype
+    trow = _zncc_template_rows(tpl, prepared.fft_shape, real)
+    cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
+    # The statistics write sqrt(n S2 - sum S_c^2) (inf if flat) into the score map, which
+    # the last step divides in place: one full-size buffer less (page faults: ~2 ms).
+    score = np.empty((out_h, out_w), dtype=real)
+
+    def columns(c0: int, c1: int) -> None:
+        _zncc_columns(prepared, trow, cross, c0, c1)
+
+    def stats(r0: int, r1: int) -> None:
+        _zncc_stats(prepared, score, h, w, r0, r1)
+
+    def finish(r0: int, r1: int) -> None:
+        _zncc_finish(cross, score, fw, r0, r1)
+
+    # Two lanes: running sums then window statistics (many small numpy calls) on one
+    # thread, the FFTs (few long calls) on the other; see runtime.run_lanes. (Scoring row
+    # blocks in the FFT lane as their statistics finish was slower: 35 -> 38 ms, gray 64x64.)
+    sums, ffts, prefix_done, spectrum_done = prepared.plan()
+    sums += [runtime.after(lambda r=r: stats(*r), (prefix_done,)) for r in _chunks(out_h, 64)]
+    ffts += [runtime.after(lambda c=c: columns(*c), (spectrum_done,)) for c in _chunks(half, 64)]
+    runtime.run_lanes(sums, ffts)
+    prepared._complete = True
+    runtime.run_queue([lambda r=r: finish(*r) for r in _chunks(out_h, 128)])
+    return score
+
+
+def _zncc_template_rows(tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dtype) -> np.ndarray:
+    """Conjugate row spectra ``(C, h, fw // 2 + 1)`` of the zero-mean template, scaled.
+
+    The scale ``sqrt(fh * fw * n / |T'|^2)`` folds zncc's template norm and the ortho
+    transforms' factor into the template.
+    """
+    h, w, channels = tpl.shape
+    fh, fw = fft_shape
+    n = h * w
     tmean = tpl.reshape(-1, channels).mean(axis=0)
     tzero = tpl - tmean
     tnorm2 = float(np.sum(tzero * tzero))
@@ -246,85 +285,85 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     padded[:, :, :w] = (tzero * gain).transpose(2, 0, 1)
     trow = np.fft.rfft(padded, axis=-1, norm="ortho")
     np.conjugate(trow, out=trow)
-    cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
-    # The statistics write sqrt(n S2 - sum S_c^2) (inf if flat) into the score map, which
-    # the last step divides in place: one full-size buffer less (page faults: ~2 ms).
-    score = np.empty((out_h, out_w), dtype=real)
+    return trow
 
-    def columns(c0: int, c1: int) -> None:
-        spectrum = prepared._spectrum
-        # Contiguous scratch of a column block (in L2). Zero padding by hand: `ifft(n=)` and
-        # transforms of strided views cost 2x more.
-        tcol = np.zeros((fh, c1 - c0), dtype=cross.dtype)
-        acc = np.empty_like(tcol) if channels > 1 else tcol
-        for c in range(channels):
-            if c:
-                tcol[h:] = 0
-            tcol[:h] = trow[c, :, c0:c1]
-            np.fft.ifft(tcol, axis=0, norm="ortho", out=tcol)
-            if c == 0:
-                np.multiply(tcol, spectrum[c, :, c0:c1], out=acc)
-            else:
-                tcol *= spectrum[c, :, c0:c1]
-                acc += tcol
-        np.fft.ifft(acc, axis=0, norm="ortho", out=cross[:, c0:c1])
 
+def _zncc_columns(
+    prepared: _Prepared, trow: np.ndarray, cross: np.ndarray, c0: int, c1: int
+) -> None:
+    """Columns ``c0:c1`` of ``cross``: the channel sum of image spectrum times template's,
+    transformed back along the columns."""
+    channels, h = trow.shape[0], trow.shape[1]
+    fh = cross.shape[0]
+    spectrum = prepared._spectrum
+    # Contiguous scratch of a column block (in L2). Zero padding by hand: `ifft(n=)` and
+    # transforms of strided views cost 2x more.
+    tcol = np.zeros((fh, c1 - c0), dtype=cross.dtype)
+    acc = np.empty_like(tcol) if channels > 1 else tcol
+    for c in range(channels):
+        if c:
+            tcol[h:] = 0
+        tcol[:h] = trow[c, :, c0:c1]
+        np.fft.ifft(tcol, axis=0, norm="ortho", out=tcol)
+        if c == 0:
+            np.multiply(tcol, spectrum[c, :, c0:c1], out=acc)
+        else:
+            tcol *= spectrum[c, :, c0:c1]
+            acc += tcol
+    np.fft.ifft(acc, axis=0, norm="ortho", out=cross[:, c0:c1])
+
+
+def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int, r1: int) -> None:
+    """Rows ``r0:r1`` of ``score`` := sqrt(n S2 - sum_c S_c^2), inf for a flat window."""
+    channels, width = prepared.channels, prepared.width
+    out_w = score.shape[1]
+    n = h * w
     k = channels + 1
     strip = max(1, _STRIP_ELEMS // (k * width))
     limit = 10 * _FLT_EPSILON * n
+    # float64 up to the square root: the window sums are differences of large running
+    # sums, and n S2 - sum_c S_c^2 cancels. All planes go through each step as one flat
+    # array: fewer, larger numpy calls (threads contend for the GIL between calls).
+    prefix = prepared._prefix
+    planes = np.empty(k * strip * width)
+    other = np.empty_like(planes)
+    acc = np.empty_like(planes)
+    sumsq = np.empty(strip * width)
+    flat = np.empty(strip * width, dtype=bool)
+    for y0 in range(r0, r1, strip):
+        y1 = min(r1, y0 + strip)
+        size = (y1 - y0) * width
+        length = size - w + 1
+        vertical = planes[: k * size]
+        np.subtract(
+            prefix[:, y0 + h : y1 + h], prefix[:, y0:y1], out=vertical.reshape(k, -1, width)
+        )
+        # window sums of every plane; entries past a row's last window mix two rows (or
+        # two planes) and are never read
+        box = _box_sum(vertical, w, other[: k * size], acc[: k * size])
+        sums = [box[q * size : q * size + length] for q in range(k)]
+        sq = sumsq[:length]
+        np.square(sums[0], out=sq)
+        for c in range(1, channels):
+            sq += np.square(sums[c], out=sums[c])
+        big = sums[channels]
+        dn = np.multiply(big, n, out=sums[0])  # n S2
+        np.subtract(dn, sq, out=dn)
+        big *= limit  # OpenCV's flat rule: variance <= 10 FLT_EPSILON * sum of squares
+        fl = np.less_equal(dn, big, out=flat[:length])
+        if fl.any():  # flat windows are rare; a masked copy costs ~ their number
+            np.copyto(dn, np.inf, where=fl)  # correlation / inf = 0
+        np.sqrt(dn, out=dn)
+        rows = box[:size].reshape(-1, width)[:, :out_w]  # dn, as rows of windows
+        np.copyto(score[y0:y1], rows, casting="same_kind")
 
-    def stats(r0: int, r1: int) -> None:
-        # float64 up to the square root: the window sums are differences of large running
-        # sums, and n S2 - sum_c S_c^2 cancels. All planes go through each step as one flat
-        # array: fewer, larger numpy calls (threads contend for the GIL between calls).
-        prefix = prepared._prefix
-        planes = np.empty(k * strip * width)
-        other = np.empty_like(planes)
-        acc = np.empty_like(planes)
-        sumsq = np.empty(strip * width)
-        flat = np.empty(strip * width, dtype=bool)
-        for y0 in range(r0, r1, strip):
-            y1 = min(r1, y0 + strip)
-            size = (y1 - y0) * width
-            length = size - w + 1
-            vertical = planes[: k * size]
-            np.subtract(
-                prefix[:, y0 + h : y1 + h], prefix[:, y0:y1], out=vertical.reshape(k, -1, width)
-            )
-            # window sums of every plane; entries past a row's last window mix two rows (or
-            # two planes) and are never read
-            box = _box_sum(vertical, w, other[: k * size], acc[: k * size])
-            sums = [box[q * size : q * size + length] for q in range(k)]
-            sq = sumsq[:length]
-            np.square(sums[0], out=sq)
-            for c in range(1, channels):
-                sq += np.square(sums[c], out=sums[c])
-            big = sums[channels]
-            dn = np.multiply(big, n, out=sums[0])  # n S2
-            np.subtract(dn, sq, out=dn)
-            big *= limit  # OpenCV's flat rule: variance <= 10 FLT_EPSILON * sum of squares
-            fl = np.less_equal(dn, big, out=flat[:length])
-            if fl.any():  # flat windows are rare; a masked copy costs ~ their number
-                np.copyto(dn, np.inf, where=fl)  # correlation / inf = 0
-            np.sqrt(dn, out=dn)
-            rows = box[:size].reshape(-1, width)[:, :out_w]  # dn, as rows of windows
-            np.copyto(score[y0:y1], rows, casting="same_kind")
 
-    def finish(r0: int, r1: int) -> None:
-        for y0, y1 in _chunks(r1 - r0, 32):
-            corr = np.fft.irfft(cross[r0 + y0 : r0 + y1], n=fw, axis=-1, norm="ortho")
-            part = score[r0 + y0 : r0 + y1]
-            np.divide(corr[:, :out_w], part, out=part)
-            np.clip(part, -1.0, 1.0, out=part)
-            part += 0.0  # -0.0 (a negative correlation over inf) reads as 0
-
-    # Two lanes: running sums then window statistics (many small numpy calls) on one
-    # thread, the FFTs (few long calls) on the other; see _run_lanes. (Scoring row blocks
-    # in the FFT lane as their statistics finish was slower: 35 -> 38 ms, gray 64x64.)
-    sums, ffts, prefix_done, spectrum_done = prepared.plan()
-    sums += [runtime.after(lambda r=r: stats(*r), (prefix_done,)) for r in _chunks(out_h, 64)]
-    ffts += [runtime.after(lambda c=c: columns(*c), (spectrum_done,)) for c in _chunks(half, 64)]
-    runtime.run_lanes(sums, ffts)
-    prepared._complete = True
-    runtime.run_queue([lambda r=r: finish(*r) for r in _chunks(out_h, 128)])
-    return score
+def _zncc_finish(cross: np.ndarray, score: np.ndarray, fw: int, r0: int, r1: int) -> None:
+    """Rows ``r0:r1``: inverse row FFTs of ``cross`` divided by the statistics in ``score``."""
+    out_w = score.shape[1]
+    for y0, y1 in _chunks(r1 - r0, 32):
+        corr = np.fft.irfft(cross[r0 + y0 : r0 + y1], n=fw, axis=-1, norm="ortho")
+        part = score[r0 + y0 : r0 + y1]
+        np.divide(corr[:, :out_w], part, out=part)
+        np.clip(part, -1.0, 1.0, out=part)
+        part += 0.0  # -0.0 (a negative correlation over inf) reads as 0

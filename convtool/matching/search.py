@@ -145,6 +145,36 @@ def search(
     """
     method = _check_method(method)
     _check_find_args(top, overlap)
+    img, tpl = _common_channels(image, template)
+    fits, skipped = _fitting_scales(img, tpl, scales)
+    angle_list = [float(a) for a in angles]
+    if not angle_list or any(not math.isfinite(a) for a in angle_list):
+        raise TemplateError("angles must be finite numbers")
+    img, _, m0, dtype = _prepare(img, tpl, mask)
+    if mask is not None and m0 is None:
+        mask = None  # all-ones
+    prepared = _Prepared(img, dtype)
+    maps = _placements(prepared, tpl, mask, fits, angle_list, method)
+    if not maps:
+        raise TemplateError(
+            f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
+            f"larger than the image ({img.shape[1]}x{img.shape[0]})"
+        )
+    thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
+    matches = _select(boxes, values, method=method, top=top, overlap=overlap)
+    return SearchResult(
+        matches=matches,
+        method=method,
+        threshold=thr,
+        maps=maps,
+        skipped_scales=[s for s, _, _ in skipped],
+        image_shape=img.shape[:2],
+    )
+
+
+def _common_channels(image: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Image and template as ``(H, W, C)`` with the same C: grey and colour meet in grey."""
     img = _as_hwc(image, "image")
     tpl = _as_hwc(template, "template")
     if img.shape[2] != tpl.shape[2]:
@@ -154,6 +184,14 @@ def search(
             raise TemplateError(
                 f"image has {img.shape[2]} channel(s) but the template has {tpl.shape[2]}"
             )
+    return img, tpl
+
+
+def _fitting_scales(
+    img: np.ndarray, tpl: np.ndarray, scales: Sequence[float]
+) -> tuple[list[tuple[float, int, int]], list[tuple[float, int, int]]]:
+    """``(fits, skipped)``: ``(scale, height, width)`` of the scaled template, by whether it
+    fits in the image; an error if none fits."""
     scale_list = [float(s) for s in scales]
     if not scale_list or any(not math.isfinite(s) or s <= 0 for s in scale_list):
         raise TemplateError("scales must be positive numbers")
@@ -168,13 +206,19 @@ def search(
             f"({img.shape[1]}x{img.shape[0]})"
             + ("" if scale_list == [1.0] else " at every scale searched")
         )
-    angle_list = [float(a) for a in angles]
-    if not angle_list or any(not math.isfinite(a) for a in angle_list):
-        raise TemplateError("angles must be finite numbers")
-    img, _, m0, dtype = _prepare(img, tpl, mask)
-    if mask is not None and m0 is None:
-        mask = None  # all-ones
-    prepared = _Prepared(img, dtype)
+    return fits, skipped
+
+
+def _placements(
+    prepared: _Prepared,
+    tpl: np.ndarray,
+    mask: np.ndarray | None,
+    fits: list[tuple[float, int, int]],
+    angle_list: list[float],
+    method: str,
+) -> list[tuple[float, tuple[int, int], np.ndarray, float]]:
+    """Score maps ``(scale, (h, w), scores, angle)`` of every scale and angle that fits."""
+    img, dtype = prepared.image, prepared.dtype
     maps = []
     for s, th, tw in fits:
         t = tpl.astype(np.float64) if (th, tw) == tpl.shape[:2] else resize(tpl, (th, tw))
@@ -194,22 +238,7 @@ def search(
                 )
                 scores = scores / weight
             maps.append((s, ta.shape[:2], scores.astype(dtype, copy=False), angle))
-    if not maps:
-        raise TemplateError(
-            f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
-            f"larger than the image ({img.shape[1]}x{img.shape[0]})"
-        )
-    thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
-    matches = _select(boxes, values, method=method, top=top, overlap=overlap)
-    return SearchResult(
-        matches=matches,
-        method=method,
-        threshold=thr,
-        maps=maps,
-        skipped_scales=[s for s, _, _ in skipped],
-        image_shape=img.shape[:2],
-    )
+    return maps
 
 
 def refine_matches(result: SearchResult) -> SearchResult:

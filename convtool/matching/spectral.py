@@ -27,9 +27,12 @@ def _rfft2(plane: np.ndarray, fft_shape: tuple[int, int]) -> np.ndarray:
     with the default norm) several times slower than scaled ones on this kind of machine.
     Large planes are split in halves (rows, then columns) over two threads.
     """
+    # Unlike the engine (overlap-save strips, spectrum dropped per strip): the whole image is
+    # transformed once and its spectrum kept, for every template scale and angle.
     height, width = plane.shape
     fh, fw = fft_shape
     half = fw // 2 + 1
+    # complex128 for the float64 planes of the masked sums (see masked.py).
     dtype = np.result_type(plane.dtype, np.complex64)
     rows = np.empty((height, half), dtype=dtype)
     spectrum = np.empty((fh, half), dtype=dtype)
@@ -52,6 +55,7 @@ def _kernel_spectrum(plane: np.ndarray, fft_shape: tuple[int, int], real: np.dty
     """Conjugate spectrum of one template plane, scaled so that products invert to plain
     correlations (ortho transforms: a factor sqrt(N) on the template)."""
     gain = math.sqrt(fft_shape[0] * fft_shape[1])
+    # Unlike the engine (gain on the spectrum): scaled before the transform, in `real`.
     spectrum = _rfft2((plane * gain).astype(real), fft_shape)
     return np.conjugate(spectrum, out=spectrum)
 
@@ -61,7 +65,8 @@ def _valid_inverse(
 ) -> np.ndarray:
     """The valid ``(out_h, out_w)`` corner of the inverse transform of ``cross`` (consumed)."""
     real = cross.real.dtype
-    # Columns first (complex, only the valid rows are kept), then rows (real output).
+    # Unlike the engine (irfft of whole strips): columns first (complex, only the valid rows
+    # are kept), then rows (real output).
     cols = np.empty((fft_shape[0], cross.shape[1]), dtype=cross.dtype)
     full = np.empty((out_h, fft_shape[1]), dtype=real)
 

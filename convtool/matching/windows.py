@@ -120,13 +120,11 @@ def _stats_tasks(
     """
     rows = prefix.shape[0] - h
     k = prefix.shape[1]
-    channels = k - 1
     width = prefix.shape[2]
     out_w = width - w + 1
-    n = h * w
     den = np.empty((rows, out_w), dtype=dtype)
     add = None if method == "zncc" else np.empty((rows, out_w), dtype=np.float64)
-    tnorm = math.sqrt(tnorm2)
+    template = {"method": method, "tmean": tmean, "tnorm2": tnorm2, "tsq": tsq}
     strip = max(4, (1 << 20) // (k * width * 8))
 
     def work(r0: int, r1: int) -> None:
@@ -136,53 +134,75 @@ def _stats_tasks(
         scratch = np.empty((strip, out_w))
         for y0 in range(r0, r1, strip):
             y1 = min(r1, y0 + strip)
-            _stats_strip(y0, y1, vertical, sums, diff2, scratch)
-
-    def _stats_strip(y0, y1, vertical, sums, diff2, scratch) -> None:
-        m = y1 - y0
-        v, s_, d, t = vertical[:m], sums[:m], diff2[:m], scratch[:m]
-        np.subtract(prefix[y0 + h : y1 + h], prefix[y0:y1], out=v)
-        np.cumsum(v, axis=-1, out=v)
-        s_[:, :, 0] = v[:, :, w - 1]
-        np.subtract(v[:, :, w:], v[:, :, : out_w - 1], out=s_[:, :, 1:])
-        sq = s_[:, channels]
-        if method == "ncc":
-            np.multiply(sq, tsq, out=t)
-            np.sqrt(t, out=den[y0:y1], casting="same_kind")
-            a = add[y0:y1]
-            np.multiply(s_[:, 0], tmean[0], out=a)
-            for c in range(1, channels):
-                a += s_[:, c] * tmean[c]
-            return
-        # sum_c S_c**2 / n, then n * variance = S2 - that (float64: difference of large sums)
-        np.square(s_[:, 0], out=d)
-        for c in range(1, channels):
-            d += np.square(s_[:, c], out=t)
-        d /= n
-        np.subtract(sq, d, out=d)
-        np.maximum(d, 0, out=d)
-        if method == "zncc":
-            # OpenCV's flat-window rule (templmatch.cpp): treat as flat when the variance is
-            # within float32 rounding of the sum of squares.
-            flat = d <= (10 * _FLT_EPSILON) * sq
-            np.sqrt(d, out=d)
-            d *= tnorm
-            d[flat] = 0.0
-            den[y0:y1] = d
-            return
-        a = add[y0:y1]
-        np.add(d, tnorm2, out=a)
-        for c in range(channels):
-            np.multiply(s_[:, c], 1.0 / n, out=t)
-            t -= tmean[c]
-            np.square(t, out=t)
-            t *= n
-            a += t
+            bufs = (vertical, sums, diff2, scratch)
+            _stats_strip(prefix, h, w, y0, y1, bufs, den, add, **template)
 
     if method == "ssd":
         den.fill(0)
     tasks = [lambda r0=r0, r1=r1: work(r0, r1) for r0, r1 in _halves(rows)]
     return (den, add), tasks
+
+
+def _stats_strip(
+    prefix: np.ndarray,
+    h: int,
+    w: int,
+    y0: int,
+    y1: int,
+    bufs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    den: np.ndarray,
+    add: np.ndarray | None,
+    *,
+    method: str,
+    tmean: np.ndarray,
+    tnorm2: float,
+    tsq: float,
+) -> None:
+    """Rows ``y0:y1`` of ``den`` and ``add`` (see :func:`_stats_tasks`), in scratch ``bufs``."""
+    vertical, sums, diff2, scratch = bufs
+    channels = prefix.shape[1] - 1
+    out_w = den.shape[1]
+    n = h * w
+    tnorm = math.sqrt(tnorm2)
+    m = y1 - y0
+    v, s_, d, t = vertical[:m], sums[:m], diff2[:m], scratch[:m]
+    np.subtract(prefix[y0 + h : y1 + h], prefix[y0:y1], out=v)
+    np.cumsum(v, axis=-1, out=v)
+    s_[:, :, 0] = v[:, :, w - 1]
+    np.subtract(v[:, :, w:], v[:, :, : out_w - 1], out=s_[:, :, 1:])
+    sq = s_[:, channels]
+    if method == "ncc":
+        np.multiply(sq, tsq, out=t)
+        np.sqrt(t, out=den[y0:y1], casting="same_kind")
+        a = add[y0:y1]
+        np.multiply(s_[:, 0], tmean[0], out=a)
+        for c in range(1, channels):
+            a += s_[:, c] * tmean[c]
+        return
+    # sum_c S_c**2 / n, then n * variance = S2 - that (float64: difference of large sums)
+    np.square(s_[:, 0], out=d)
+    for c in range(1, channels):
+        d += np.square(s_[:, c], out=t)
+    d /= n
+    np.subtract(sq, d, out=d)
+    np.maximum(d, 0, out=d)
+    if method == "zncc":
+        # OpenCV's flat-window rule (templmatch.cpp): treat as flat when the variance is
+        # within float32 rounding of the sum of squares.
+        flat = d <= (10 * _FLT_EPSILON) * sq
+        np.sqrt(d, out=d)
+        d *= tnorm
+        d[flat] = 0.0
+        den[y0:y1] = d
+        return
+    a = add[y0:y1]
+    np.add(d, tnorm2, out=a)
+    for c in range(channels):
+        np.multiply(s_[:, c], 1.0 / n, out=t)
+        t -= tmean[c]
+        np.square(t, out=t)
+        t *= n
+        a += t
 
 
 _STRIP_ELEMS = 1 << 16
