@@ -19,6 +19,15 @@ from .kernels import (
     parse_kernel,
     separable_factors,
 )
+from .matching import (
+    Match,
+    SearchResult,
+    TemplateError,
+    find_matches,
+    match_template,
+    refine_matches,
+    search,
+)
 from .params import (
     LayerCost,
     ParamsError,
@@ -28,16 +37,7 @@ from .params import (
     parse_layers,
     stage_costs,
 )
-from .template import (
-    Match,
-    SearchResult,
-    TemplateError,
-    find_matches,
-    heatmap,
-    match_template,
-    refine_matches,
-    search,
-)
+from .pictures import heatmap
 
 __all__ = [
     "BORDER_MODES",

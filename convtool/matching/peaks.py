@@ -1,0 +1,224 @@
+"""Peaks of score maps: local maxima, candidates, non-maximum suppression, sub-pixel positions.
+
+Owns: :class:`Match`, :func:`find_matches`, :func:`subpixel_peak` and the steps they share
+with :func:`convtool.matching.search` (``_gather``, ``_select``).
+
+Must not import: the CLI, :mod:`convtool.images`, click, rich, PIL, and neither
+:mod:`.scoring` nor :mod:`.search` (it works on any score map).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .inputs import DEFAULT_THRESHOLDS, TemplateError, _check_method, lower_is_better
+
+
+@dataclass(frozen=True)
+class Match:
+    """One found instance: box ``(x, y, width, height)`` in image pixels, score, scale, angle."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    score: float
+    scale: float = 1.0
+    angle: float = 0.0  # degrees counter-clockwise the template was turned (search angles)
+    # Sub-pixel position of the box's top-left corner (see refine_matches), when refined.
+    x_subpixel: float | None = None
+    y_subpixel: float | None = None
+
+    def as_dict(
+        self, *, with_scale: bool = False, with_angle: bool = False
+    ) -> dict[str, float | int]:
+        """JSON-ready mapping (``scale``/``angle`` when asked for, sub-pixel keys when refined).
+
+        Examples
+        --------
+        >>> Match(3, 4, 10, 12, 0.987654).as_dict()
+        {'x': 3, 'y': 4, 'width': 10, 'height': 12, 'score': 0.987654}
+        >>> Match(3, 4, 10, 12, 0.5, x_subpixel=3.25, y_subpixel=3.9).as_dict()["x_subpixel"]
+        3.25
+        """
+        out: dict[str, float | int] = {
+            "x": self.x,
+            "y": self.y,
+            "width": self.width,
+            "height": self.height,
+            "score": round(float(self.score), 6),
+        }
+        if with_scale:
+            out["scale"] = self.scale
+        if with_angle:
+            out["angle"] = self.angle
+        if self.x_subpixel is not None and self.y_subpixel is not None:
+            out["x_subpixel"] = round(self.x_subpixel, 3)
+            out["y_subpixel"] = round(self.y_subpixel, 3)
+        return out
+
+
+def _parabola_offset(before: float, centre: float, after: float) -> float:
+    # Vertex of the parabola through (-1, before), (0, centre), (1, after); an edge that is
+    # not curved like an extremum moves the vertex out of the pixel, hence the clip.
+    curvature = before - 2.0 * centre + after
+    if not np.isfinite(curvature) or curvature == 0:
+        return 0.0
+    return float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
+
+
+def subpixel_peak(scores: np.ndarray, x: int, y: int) -> tuple[float, float]:
+    """Refine the extremum at ``(x, y)`` of a score map with a 3-point parabola per axis.
+
+    An axis where ``(x, y)`` sits on the map's edge keeps its whole-pixel position.
+
+    Examples
+    --------
+    >>> row = np.array([[0.2, 0.8, 1.0, 0.6]])  # p(t) = -0.3 t^2 - 0.1 t + 1 peaks at t = -1/6
+    >>> subpixel_peak(row, 2, 0)
+    (1.8333333333333333, 0.0)
+    """
+    height, width = scores.shape
+    fx, fy = float(x), float(y)
+    if 0 < x < width - 1:
+        fx += _parabola_offset(scores[y, x - 1], scores[y, x], scores[y, x + 1])
+    if 0 < y < height - 1:
+        fy += _parabola_offset(scores[y - 1, x], scores[y, x], scores[y + 1, x])
+    return fx, fy
+
+
+def _local_maxima(scores: np.ndarray) -> np.ndarray:
+    """Boolean map of the points that are >= their 8 neighbours (a 3x3 max filter)."""
+    padded = np.pad(scores, 1, mode="constant", constant_values=-np.inf)
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    neighbourhood = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    return scores >= neighbourhood
+
+
+def _candidates(
+    scores: np.ndarray, *, threshold: float, higher: bool, limit: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(score, y, x) of local maxima passing ``threshold``, best first, at most ``limit``."""
+    work = np.asarray(scores, dtype=np.float64)
+    if not higher:
+        work = -work
+        threshold = -threshold
+    keep = _local_maxima(work) & (work >= threshold)
+    ys, xs = np.nonzero(keep)
+    values = work[ys, xs]
+    if values.size > limit:
+        part = np.argpartition(-values, limit - 1)[:limit]
+        ys, xs, values = ys[part], xs[part], values[part]
+    order = np.lexsort((xs, ys, -values))  # best first; ties top-to-bottom, left-to-right
+    values = values[order]
+    return (values if higher else -values), ys[order], xs[order]
+
+
+def _nms(boxes: np.ndarray, order_scores: np.ndarray, *, overlap: float, top: int) -> list[int]:
+    """Greedy IoU suppression over ``boxes`` (N, 4: x, y, w, h) already sorted best first."""
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    alive = np.ones(len(boxes), dtype=bool)
+    kept: list[int] = []
+    for i in range(len(boxes)):  # one iteration per kept match, at most `top`
+        if not alive[i]:
+            continue
+        kept.append(i)
+        if len(kept) >= top:
+            break
+        iw = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        inter = iw * ih
+        iou = inter / (area[i] + area - inter)
+        alive &= iou <= overlap
+    return kept
+
+
+def find_matches(
+    scores: np.ndarray,
+    *,
+    template_shape: tuple[int, int],
+    top: int = 1,
+    threshold: float | None = None,
+    overlap: float = 0.5,
+    method: str = "zncc",
+    scale: float = 1.0,
+) -> list[Match]:
+    """The best matches of a score map, one per object.
+
+    Candidates are the local maxima (3x3) that pass ``threshold`` (``score >= threshold``; for
+    ``ssd``, lower is better and a match needs ``score <= threshold``). Taken best first, a
+    candidate is dropped when its box overlaps an already kept box by more than ``overlap``
+    (intersection over union), so an object yields one match, not a cluster of neighbours.
+
+    Parameters
+    ----------
+    scores : ndarray, shape (H', W')
+        Map of :func:`match_template` (top-left anchored).
+    template_shape : (h, w)
+        Box size of every match.
+    top : int
+        At most this many matches.
+    threshold : float, optional
+        Default :data:`DEFAULT_THRESHOLDS` of ``method``.
+    overlap : float
+        Largest IoU allowed between two reported boxes, in [0, 1].
+    method : {'zncc', 'ncc', 'ssd'}
+        Only decides which way is better and the default threshold.
+    scale : float
+        Recorded in each :class:`Match`.
+
+    Examples
+    --------
+    >>> scores = np.zeros((10, 10)); scores[2, 3] = 0.9; scores[2, 4] = 0.85; scores[7, 7] = 0.95
+    >>> [(m.x, m.y, m.score) for m in find_matches(scores, template_shape=(4, 4), top=5)]
+    [(7, 7, 0.95), (3, 2, 0.9)]
+    """
+    boxes, values = _gather([(scores, template_shape, scale, 0.0)], method, threshold, top)
+    return _select(boxes, values, method=method, top=top, overlap=overlap)
+
+
+def _check_find_args(top: int, overlap: float) -> None:
+    if int(top) < 1:
+        raise TemplateError(f"top must be at least 1, got {top}")
+    if not 0.0 <= float(overlap) <= 1.0:
+        raise TemplateError(f"overlap must be between 0 and 1, got {overlap}")
+
+
+def _gather(maps, method: str, threshold: float | None, top: int):
+    method = _check_method(method)
+    thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    higher = not lower_is_better(method)
+    limit = max(1000, 50 * int(top))
+    rows, vals = [], []
+    for scores, (h, w), scale, angle in maps:
+        values, ys, xs = _candidates(scores, threshold=thr, higher=higher, limit=limit)
+        box = np.empty((values.size, 6))
+        box[:, 0], box[:, 1], box[:, 2], box[:, 3] = xs, ys, w, h
+        box[:, 4], box[:, 5] = scale, angle
+        rows.append(box)
+        vals.append(values)
+    return np.concatenate(rows), np.concatenate(vals)
+
+
+def _select(boxes, values, *, method: str, top: int, overlap: float) -> list[Match]:
+    _check_find_args(top, overlap)
+    higher = not lower_is_better(method)
+    order = np.lexsort((boxes[:, 0], boxes[:, 1], -values if higher else values))
+    boxes, values = boxes[order], values[order]
+    kept = _nms(boxes[:, :4], values, overlap=float(overlap), top=int(top))
+    return [
+        Match(
+            x=int(boxes[i, 0]),
+            y=int(boxes[i, 1]),
+            width=int(boxes[i, 2]),
+            height=int(boxes[i, 3]),
+            score=float(values[i]),
+            scale=float(boxes[i, 4]),
+            angle=float(boxes[i, 5]),
+        )
+        for i in kept
+    ]
