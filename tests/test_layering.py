@@ -21,7 +21,7 @@ ROOT = PACKAGE_DIR.parent
 UI_LIBRARIES = ("click", "rich", "PIL")
 # The engine and the matcher: what a batch job or a library user imports. (The matcher is
 # convtool.template until it becomes the convtool.matching package.)
-CORE = ("convtool.engine", "convtool.template")
+CORE = ("convtool.engine", "convtool.matching")
 # Modules allowed to import click, rich or PIL; everything else of convtool is pure numpy.
 UI_MODULES = ("convtool.cli", "convtool.images", "convtool.__main__")
 

@@ -1,7 +1,7 @@
 """``convtool find``: template search from the command line (a Where's-Waldo search).
 
 Reads IMAGE, TEMPLATE and an optional mask through :mod:`convtool.images`, searches with
-:mod:`convtool.template`, prints matches through :mod:`.output` and writes the heatmap and
+:mod:`convtool.matching`, prints matches through :mod:`.output` and writes the heatmap and
 annotated pictures through the one image writer. Must not import the group or another command.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import template
+from .. import matching, pictures
 from ..images import (
     ImageInfo,
     ImageIOError,
@@ -25,7 +25,7 @@ from ..images import (
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .output import echo_csv, echo_json, echo_tsv, print_table, use_table
 
-FIND_ERRORS = (*LIBRARY_ERRORS, template.TemplateError)
+FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
 
 def _find_output_format(path: str | None, option: str) -> str | None:
@@ -34,7 +34,7 @@ def _find_output_format(path: str | None, option: str) -> str | None:
         return None
     fmt = format_for_path(path)
     if fmt == "npy":
-        raise template.TemplateError(
+        raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
     parent = Path(path).parent
@@ -46,9 +46,9 @@ def _find_output_format(path: str | None, option: str) -> str | None:
 def _find_mask(mask_path: str, template_channels: int):
     mask, info = read_image(mask_path)
     if info.alpha:
-        return template.split_alpha(mask)[1]
+        return matching.split_alpha(mask)[1]
     if mask.ndim == 3 and mask.shape[2] != template_channels:
-        return template.to_gray(mask)
+        return matching.to_gray(mask)
     return mask
 
 
@@ -85,7 +85,7 @@ def _find_print(
     if not rows:
         return
 
-    better = "lower is better" if template.lower_is_better(method) else "higher is better"
+    better = "lower is better" if matching.lower_is_better(method) else "higher is better"
     table = Table(title=f"{len(rows)} match(es), {method} ({better})")
     for name in columns:
         table.add_column(name, justify="right")
@@ -113,7 +113,7 @@ def _find_print(
 )
 @click.option(
     "--method",
-    type=click.Choice(template.METHODS),
+    type=click.Choice(matching.METHODS),
     default="zncc",
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
@@ -212,11 +212,11 @@ def find_command(
         heat_fmt = _find_output_format(heatmap_path, "--heatmap")
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
-            raise template.TemplateError("--heatmap and --annotate must be different files")
-        scale_list = template.parse_scales(scales) if scales is not None else [1.0]
-        angle_list = template.parse_angles(angles) if angles is not None else [0.0]
+            raise matching.TemplateError("--heatmap and --annotate must be different files")
+        scale_list = matching.parse_scales(scales) if scales is not None else [1.0]
+        angle_list = matching.parse_angles(angles) if angles is not None else [0.0]
         image, image_info, templ, mask = _read_inputs(image_path, template_path, mask_path)
-        result = template.search(
+        result = matching.search(
             image,
             templ,
             method=method,
@@ -228,7 +228,7 @@ def find_command(
             overlap=overlap,
         )
         if subpixel:
-            template.refine_matches(result)
+            matching.refine_matches(result)
         _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
@@ -248,7 +248,7 @@ def find_command(
         method=result.method,
     )
     if not result.matches:
-        sign = "<=" if template.lower_is_better(result.method) else ">="
+        sign = "<=" if matching.lower_is_better(result.method) else ">="
         err.print(f"no match with score {sign} {result.threshold:g}")
         click.get_current_context().exit(1)
 
@@ -259,10 +259,10 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
     image, image_info = read_image(image_path, stdin=binary_stdin())
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
-        image = template.split_alpha(image)[0]
+        image = matching.split_alpha(image)[0]
     mask = None
     if templ_info.alpha:
-        templ, alpha = template.split_alpha(templ)
+        templ, alpha = matching.split_alpha(templ)
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
@@ -274,12 +274,12 @@ def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
     (heatmap_path, heat_fmt), (annotate_path, annotate_fmt) = heatmap, annotate
     outputs = []
     if heatmap_path:
-        picture = template.heatmap(result)
+        picture = pictures.heatmap(result)
         data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
         outputs.append((data, heatmap_path))
     if annotate_path:
         boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-        drawn = draw_boxes(template.to_rgb8(image), boxes)
+        drawn = draw_boxes(pictures.to_rgb8(image), boxes)
         values = drawn.astype("float32") / 255
         info = ImageInfo(format=annotate_fmt, depth="8")
         outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
