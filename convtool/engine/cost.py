@@ -10,6 +10,8 @@ images, click, rich, PIL.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import runtime
@@ -21,6 +23,12 @@ from .rank import _SEP_BLOCK_COLS, _SEP_BLOCK_ROWS, _sep_direct, kernel_rank
 
 # Cost model constants: nanoseconds of one thread of the benchmark machine (README,
 # Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
+# Refit with `PYTHONPATH=$PWD python tests/bench/calibrate.py --fit` on a quiet machine: it
+# prints least-squares values for the constants listed in its FIT table (strips: _NS_TAP,
+# _NS_STRIP_BASE; gemm: _NS_FLOP_IM2ROW, _NS_COPY_IM2ROW, _NS_FLOP_MIX, _NS_COPY_MIX;
+# separable: _NS_FLOP_SEP, _NS_SEP_BASE, _NS_SEP_RANK; fft: _NS_FFT, _NS_CMUL, _NS_FFT_BASE)
+# and each strategy's _NS_FIXED; the others were timed by hand and the same command without
+# --fit checks them all (estimate next to measured time, regret of auto's pick).
 _NS_TAP = 0.265  # multiply + add of one tap into one output value, on an L2-resident strip
 _NS_STRIP_BASE = 0.50  # per output value of a strips run: first write, strip bookkeeping
 _NS_TAP_VECTOR = 1.8  # the same with one weight per channel (numpy broadcasts a (C,) vector)
@@ -67,6 +75,78 @@ def _separable_passes(plan: Plan, g: _Geometry, shared: bool) -> tuple[bool, flo
     return v_gemm < v_shift, min(v_gemm, v_shift), h_gemm < h_shift, min(h_gemm, h_shift)
 
 
+class _Sizes(NamedTuple):
+    oh: int
+    ow: int
+    wp: int  # padded width
+    cin: int
+    outputs: int  # output values (oh * ow * Cout)
+
+
+def _sizes(plan: Plan, g: _Geometry) -> _Sizes:
+    oh, ow = plan.out_shape
+    _, w, cin = plan.image.shape
+    return _Sizes(oh, ow, w + plan.pad[2] + plan.pad[3], cin, oh * ow * g.cout)
+
+
+def _strips_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """Non-zero taps times a per-tap cost (shared, per-channel or channel-mixing)."""
+    kernel = plan.kernel
+    nonzero = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
+    tap = _NS_TAP if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX)
+    return _sizes(plan, g).outputs * (max(1, nonzero) * tap + _NS_STRIP_BASE)
+
+
+def _gemm_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """im2row GEMM flops, banded waste included, plus the copies that build Z."""
+    size = _sizes(plan, g)
+    if shared:
+        # im2row: banded flops per output value plus kw + 1 copies per input row value.
+        lh = (_im2row_block_rows(None) - 1) * g.sy + g.eh
+        flops = 2 * g.kw * lh
+        copies = (g.kw + 1) * g.sy
+        return size.outputs * (flops * _NS_FLOP_IM2ROW + copies * _NS_COPY_IM2ROW)
+    # Mixing im2row (per-channel kernels as diagonal mixing ones): banded flops over all
+    # input channels per output value, planar Z values per output pixel (kw*Cin per
+    # input pixel) and the transposing copy of every output value.
+    lh = (_im2row_block_rows(g.cout) - 1) * g.sy + g.eh
+    flops = 2 * g.kw * lh * size.cin
+    copies = g.kw * size.cin * g.sy * g.sx / g.cout + 1
+    return size.outputs * (flops * _NS_FLOP_MIX + copies * _NS_COPY_MIX)
+
+
+def _separable_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """``rank`` pairs of 1-D passes; ``inf`` for channel-mixing kernels."""
+    oh, ow, wp, cin, outputs = _sizes(plan, g)
+    if shared:
+        # Transposed band GEMMs: 2*lv flops per vertical-pass value (oh x Wp x C of them),
+        # 2*lx per output value, per rank; plus the strip fill, transpose and rank adds.
+        lv = (_SEP_BLOCK_ROWS - 1) * g.sy + g.eh
+        lx = (min(_SEP_BLOCK_COLS, ow) - 1) * g.sx + g.ew
+        rank = kernel_rank(plan)
+        direct = _sep_direct(rank, lx, cin)
+        flops = rank * (2 * lv * oh * wp * cin + 2 * lx * (cin if direct else 1) * outputs)
+        base = _NS_SEP_BASE + (rank - 1) * _NS_ADD - (_NS_TRANSPOSE_SEP if direct else 0.0)
+        return flops * _NS_FLOP_SEP + outputs * base + rank * _NS_SEP_RANK
+    if plan.depthwise:
+        _, vertical, _, horizontal = _separable_passes(plan, g, shared)
+        return kernel_rank(plan) * (oh * wp * cin * vertical + outputs * horizontal)
+    return float("inf")
+
+
+def _fft_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """Forward and inverse transforms per overlap-save strip plus the spectral products."""
+    oh, _, wp, cin, outputs = _sizes(plan, g)
+    hf = next_fast_len(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
+    wf = next_fast_len(wp)
+    strips = -(-oh // ((hf - g.eh) // g.sy + 1))
+    products = cin if plan.depthwise else cin * g.cout
+    spectra = 1 if shared else products
+    per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
+    cost = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(runtime.threads(), strips)
+    return cost + (plan.image.size + outputs) * _NS_FFT_BASE
+
+
 def estimate_costs(plan: Plan) -> dict[str, float]:
     """Estimated run time in nanoseconds of each fast strategy (``inf`` when it does not apply).
 
@@ -91,56 +171,13 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
     ['fft', 'gemm', 'separable', 'strips']
     """
     g = _geometry(plan)
-    oh, ow = plan.out_shape
-    _, w, cin = plan.image.shape
-    wp = w + plan.pad[2] + plan.pad[3]
-    outputs = oh * ow * g.cout
-    kernel = plan.kernel
-    nonzero = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
-    shared = plan.depthwise and _same_on_all_channels(kernel)
-    tap = _NS_TAP if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX)
-    costs = {"strips": outputs * (max(1, nonzero) * tap + _NS_STRIP_BASE)}
-
-    if shared:
-        # im2row: banded flops per output value plus kw + 1 copies per input row value.
-        lh = (_im2row_block_rows(None) - 1) * g.sy + g.eh
-        flops = 2 * g.kw * lh
-        copies = (g.kw + 1) * g.sy
-        costs["gemm"] = outputs * (flops * _NS_FLOP_IM2ROW + copies * _NS_COPY_IM2ROW)
-    else:
-        # Mixing im2row (per-channel kernels as diagonal mixing ones): banded flops over all
-        # input channels per output value, planar Z values per output pixel (kw*Cin per
-        # input pixel) and the transposing copy of every output value.
-        lh = (_im2row_block_rows(g.cout) - 1) * g.sy + g.eh
-        flops = 2 * g.kw * lh * cin
-        copies = g.kw * cin * g.sy * g.sx / g.cout + 1
-        costs["gemm"] = outputs * (flops * _NS_FLOP_MIX + copies * _NS_COPY_MIX)
-
-    costs["separable"] = float("inf")
-    if shared:
-        # Transposed band GEMMs: 2*lv flops per vertical-pass value (oh x Wp x C of them),
-        # 2*lx per output value, per rank; plus the strip fill, transpose and rank adds.
-        lv = (_SEP_BLOCK_ROWS - 1) * g.sy + g.eh
-        lx = (min(_SEP_BLOCK_COLS, ow) - 1) * g.sx + g.ew
-        rank = kernel_rank(plan)
-        direct = _sep_direct(rank, lx, cin)
-        flops = rank * (2 * lv * oh * wp * cin + 2 * lx * (cin if direct else 1) * outputs)
-        base = _NS_SEP_BASE + (rank - 1) * _NS_ADD - (_NS_TRANSPOSE_SEP if direct else 0.0)
-        costs["separable"] = flops * _NS_FLOP_SEP + outputs * base + rank * _NS_SEP_RANK
-    elif plan.depthwise:
-        _, vertical, _, horizontal = _separable_passes(plan, g, shared)
-        costs["separable"] = kernel_rank(plan) * (oh * wp * cin * vertical + outputs * horizontal)
-
-    hf = next_fast_len(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
-    wf = next_fast_len(wp)
-    strips = -(-oh // ((hf - g.eh) // g.sy + 1))
-    products = cin if plan.depthwise else cin * g.cout
-    spectra = 1 if shared else products
-    per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
-    costs["fft"] = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(
-        runtime.threads(), strips
-    )
-    costs["fft"] += (plan.image.size + outputs) * _NS_FFT_BASE
+    shared = plan.depthwise and _same_on_all_channels(plan.kernel)
+    costs = {
+        "strips": _strips_ns(plan, g, shared),
+        "gemm": _gemm_ns(plan, g, shared),
+        "separable": _separable_ns(plan, g, shared),
+        "fft": _fft_ns(plan, g, shared),
+    }
     return {name: cost + _NS_FIXED[name] for name, cost in costs.items()}
 
 

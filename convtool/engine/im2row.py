@@ -178,6 +178,29 @@ def _im2row_block_rows(mix_cout: int | None) -> int:
     return min(_IM2ROW_BLOCK_ROWS, _ceil_div(_IM2ROW_MIX_ROWS, mix_cout))
 
 
+def _band(
+    kernel: np.ndarray, g: _Geometry, bh: int, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """The banded matrix of one block of ``bh`` output rows, and its 2-D GEMM form.
+
+    2-D kernel: ``band (bh, lh, kw)``, ``T[i, (i*sy + a*dy, b)] = K[a, b]``; 4-D kernel:
+    ``band (bh, Cout, lh, kw, Cin)`` so that the GEMM contracts ``(l, b, ci)``.
+    """
+    kh, kw, sy, dy = g.kh, g.kw, g.sy, g.dy
+    lh = (bh - 1) * sy + g.eh
+    i = np.arange(bh)
+    if kernel.ndim == 4:
+        cout, cin = kernel.shape[3], kernel.shape[2]
+        band = np.zeros((bh, cout, lh, kw, cin), dtype)
+        for a in range(kh):
+            band[i, :, i * sy + a * dy] = kernel[a].transpose(2, 0, 1)  # (Cout, kw, Cin)
+        return band, band.reshape(bh * cout, lh * kw * cin)
+    band = np.zeros((bh, lh, kw), dtype)
+    for a in range(kh):
+        band[i, i * sy + a * dy] = kernel[a]
+    return band, band.reshape(bh, lh * kw)
+
+
 class _Im2Row:
     """Correlation of the rows of ``src`` (rows, cols, Cin) with a kernel into ``out``, one
     strip of output rows per :meth:`strip` call (strips are independent).
@@ -204,40 +227,42 @@ class _Im2Row:
         left: int = 0,
         cval: float = 0.0,
     ) -> None:
-        kh, kw, sy, sx, dy, dx, eh, _, cout = g
-        oh, ow = out.shape[:2]
-        cin = src.shape[2]
-        isz = out.dtype.itemsize
+        cout = g.cout
         self.mix = kernel.ndim == 4
         bh = _im2row_block_rows(cout if self.mix else None)
-        lh = (bh - 1) * sy + eh
-        i = np.arange(bh)
-        if self.mix:
-            band = np.zeros((bh, cout, lh, kw, cin), out.dtype)
-            for a in range(kh):
-                band[i, :, i * sy + a * dy] = kernel[a].transpose(2, 0, 1)  # (Cout, kw, Cin)
-            self.t_full = band.reshape(bh * cout, lh * kw * cin)
-        else:
-            band = np.zeros((bh, lh, kw), out.dtype)
-            for a in range(kh):
-                band[i, i * sy + a * dy] = kernel[a]
-            self.t_full = band.reshape(bh, lh * kw)
-        self.band, self.bh, self.lh, self.cin, self.cout = band, bh, lh, cin, cout
+        self.band, self.t_full = _band(kernel, g, bh, out.dtype)
+        self.bh, self.lh, self.cin, self.cout = bh, (bh - 1) * g.sy + g.eh, src.shape[2], cout
         self.src, self.g, self.out, self.left = src, g, out, left
         # Output pixels [inner0, inner1) read src columns directly for every kernel column;
         # the few outside read theirs from a gathered copy (rows, kw, pixels, C), made once.
-        self.inner0, self.inner1 = 0, ow
+        self.inner0, self.inner1 = 0, out.shape[1]
         self.sides: list[tuple[int, int, np.ndarray]] = []
         if cols is not None:
-            last = left + src.shape[1] - 1 - (kw - 1) * dx
-            self.inner0 = min(ow, _ceil_div(left, sx))
-            self.inner1 = max(self.inner0, min(ow, last // sx + 1 if last >= 0 else 0))
-            for s0, s1 in ((0, self.inner0), (self.inner1, ow)):
-                if s1 > s0:
-                    index = cols[np.arange(kw)[:, None] * dx + np.arange(s0, s1) * sx]
-                    side = src.take(np.maximum(index, 0), axis=1)
-                    side[:, index < 0] = cval
-                    self.sides.append((s0, s1, side))
+            self._gather_sides(cols, cval)
+        self._size_strips_and_chunks()
+        # (rows, ow*C) view of out: its last two axes are contiguous by construction.
+        oh, ow = out.shape[:2]
+        self.flat_out = as_strided(out, (oh, ow * cout), (out.strides[0], out.strides[2]))
+
+    def _gather_sides(self, cols: np.ndarray, cval: float) -> None:
+        """The output pixels whose windows reach the border columns, and their gathered input."""
+        src, left, ow = self.src, self.left, self.out.shape[1]
+        kw, sx, dx = self.g.kw, self.g.sx, self.g.dx
+        last = left + src.shape[1] - 1 - (kw - 1) * dx
+        self.inner0 = min(ow, _ceil_div(left, sx))
+        self.inner1 = max(self.inner0, min(ow, last // sx + 1 if last >= 0 else 0))
+        for s0, s1 in ((0, self.inner0), (self.inner1, ow)):
+            if s1 > s0:
+                index = cols[np.arange(kw)[:, None] * dx + np.arange(s0, s1) * sx]
+                side = src.take(np.maximum(index, 0), axis=1)
+                side[:, index < 0] = cval
+                self.sides.append((s0, s1, side))
+
+    def _size_strips_and_chunks(self) -> None:
+        """Output rows per strip, pixels per column chunk, and the scratch sizes they need."""
+        kw, sy, eh = self.g.kw, self.g.sy, self.g.eh
+        oh, ow = self.out.shape[:2]
+        cin, cout, bh, isz = self.cin, self.cout, self.bh, self.out.dtype.itemsize
         # Strips of about _IM2ROW_STRIP_ROWS output rows, as many for every thread (each strip
         # copies its eh - 1 halo rows again, so strips stay tall); Z is kept near L2 size by
         # equal column chunks instead (whole pixels; each GEMM also under the BLAS cap).
@@ -254,8 +279,6 @@ class _Im2Row:
         self.scratch = in_rows * kw * cin * self.px
         self.product = self.per_strip * cout * self.px if self.mix else 0
         self.starts = list(range(0, oh, self.per_strip))
-        # (rows, ow*C) view of out: its last two axes are contiguous by construction.
-        self.flat_out = as_strided(out, (oh, ow * cout), (out.strides[0], out.strides[2]))
 
     def _fill(self, z: np.ndarray, r0: int, r1: int, p0: int, p1: int) -> None:
         """Z for input rows r0:r1 and output pixels p0:p1: (rows, kw, px, C) interleaved, or

@@ -97,19 +97,8 @@ def _compute_dtype(image: np.ndarray) -> np.dtype:
     return np.dtype(np.float64) if image.dtype == np.float64 else np.dtype(np.float32)
 
 
-def make_plan(
-    image: np.ndarray,
-    kernel: np.ndarray,
-    *,
-    border: str = "reflect",
-    cval: float = 0.0,
-    stride: int | tuple[int, int] = 1,
-    dilation: int | tuple[int, int] = 1,
-    flip: bool = False,
-) -> Plan:
-    """Validate the arguments and bring image and kernel to canonical shapes."""
-    image = np.asarray(image)
-    kernel = np.asarray(kernel)
+def _check_arrays(image: np.ndarray, kernel: np.ndarray) -> None:
+    """Raise :class:`EngineError` for image and kernel arrays the engine cannot use."""
     if image.ndim not in (2, 3):
         raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {image.shape}")
     if image.size == 0:
@@ -124,15 +113,12 @@ def make_plan(
         raise EngineError(f"kernel is empty (shape {kernel.shape})")
     if not np.all(np.isfinite(kernel)):
         raise EngineError("kernel holds NaN or infinite values")
-    mode, zero = normalize_border(border)
-    sy, sx = _pair(stride, "stride")
-    dy, dx = _pair(dilation, "dilation")
-    dtype = _compute_dtype(image)
-    img = image.astype(dtype, copy=False)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    h, w, c = img.shape
 
+
+def _canonical_kernel(
+    kernel: np.ndarray, dtype: np.dtype, c: int, flip: bool
+) -> tuple[np.ndarray, bool]:
+    """``(kh, kw, C)`` depthwise or ``(kh, kw, Cin, Cout)`` kernel, and whether depthwise."""
     k = kernel.astype(dtype, copy=False)
     if flip:
         k = k[::-1, ::-1]
@@ -151,7 +137,18 @@ def make_plan(
         depthwise = True
     elif k.shape[2] != c:
         raise EngineError(f"4-D kernel expects {k.shape[2]} input channel(s), image has {c}")
-    kh, kw = k.shape[:2]
+    return k, depthwise
+
+
+def _padding(
+    mode: str,
+    flip: bool,
+    kernel_hw: tuple[int, int],
+    dilation: tuple[int, int],
+    hw: tuple[int, int],
+) -> tuple[int, int, int, int]:
+    """Padding ``(top, bottom, left, right)`` that makes the border mode a 'valid' correlation."""
+    (kh, kw), (dy, dx), (h, w) = kernel_hw, dilation, hw
     eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
     if mode == "valid":
         if eh > h or ew > w:
@@ -159,15 +156,42 @@ def make_plan(
                 f"kernel ({kh}x{kw}, dilation {dy}x{dx}) is larger than the image ({h}x{w}) "
                 "with border 'valid'"
             )
-        pad = (0, 0, 0, 0)
-    elif mode == "full":
-        pad = (eh - 1, eh - 1, ew - 1, ew - 1)
-    else:
-        # The anchor sits at (kh // 2, kw // 2) taps; flipping for true convolution moves it to
-        # kh - 1 - kh // 2 so that convolve matches the textbook sum X[i - a] K[a].
-        ah = (kh - 1 - kh // 2) if flip else kh // 2
-        aw = (kw - 1 - kw // 2) if flip else kw // 2
-        pad = (ah * dy, eh - 1 - ah * dy, aw * dx, ew - 1 - aw * dx)
+        return (0, 0, 0, 0)
+    if mode == "full":
+        return (eh - 1, eh - 1, ew - 1, ew - 1)
+    # The anchor sits at (kh // 2, kw // 2) taps; flipping for true convolution moves it to
+    # kh - 1 - kh // 2 so that convolve matches the textbook sum X[i - a] K[a].
+    ah = (kh - 1 - kh // 2) if flip else kh // 2
+    aw = (kw - 1 - kw // 2) if flip else kw // 2
+    return (ah * dy, eh - 1 - ah * dy, aw * dx, ew - 1 - aw * dx)
+
+
+def make_plan(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    *,
+    border: str = "reflect",
+    cval: float = 0.0,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    flip: bool = False,
+) -> Plan:
+    """Validate the arguments and bring image and kernel to canonical shapes."""
+    image = np.asarray(image)
+    kernel = np.asarray(kernel)
+    _check_arrays(image, kernel)
+    mode, zero = normalize_border(border)
+    sy, sx = _pair(stride, "stride")
+    dy, dx = _pair(dilation, "dilation")
+    dtype = _compute_dtype(image)
+    img = image.astype(dtype, copy=False)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    h, w, c = img.shape
+    k, depthwise = _canonical_kernel(kernel, dtype, c, flip)
+    kh, kw = k.shape[:2]
+    pad = _padding(mode, flip, (kh, kw), (dy, dx), (h, w))
+    eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
     full_h = h + pad[0] + pad[1] - eh + 1
     full_w = w + pad[2] + pad[3] - ew + 1
     out_shape = (-(-full_h // sy), -(-full_w // sx))
