@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import runtime
-from ._common import _BLAS_CALL_MNK, _ceil_div, _padded, _run_rows, _same_on_all_channels
+from ._common import (
+    _BLAS_CALL_MNK,
+    Primitive,
+    _ceil_div,
+    _padded,
+    _run_rows,
+    _same_on_all_channels,
+)
 from .cost import _separable_passes
 from .im2row import (
     _gemm,
@@ -167,20 +174,24 @@ def _separable(plan: Plan) -> np.ndarray:
     if not plan.depthwise:
         return _gemm(plan)
     g = _geometry(plan)
-    kw, sy, sx, dy, dx = g.kw, g.sy, g.sx, g.dy, g.dx
     dtype = plan.image.dtype
     shared = _same_on_all_channels(plan.kernel)
     col, row = _rank_factors(plan.kernel[:, :, :1] if shared else plan.kernel, dtype)
     if shared:
         return _separable_shared(plan, g, col, row)
-    padded = _padded(plan)
-    c = padded.shape[2]
-    if not shared and col.shape[2] == 1:
-        col, row = np.repeat(col, c, axis=2), np.repeat(row, c, axis=2)
-    width = padded.shape[1]
-    oh, ow = plan.out_shape
+    return _separable_per_channel(plan, g, col, row)
+
+
+def _per_channel_passes(
+    plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray, c: int
+) -> tuple[list[tuple[Primitive, Primitive]], bool]:
+    """One (vertical, horizontal) pair of 1-D primitives per rank, and whether any is a GEMM.
+
+    Each pass is a GEMM or shift-and-add as the cost model prefers (``_separable_passes``).
+    """
+    kw, sy, sx, dy, dx = g.kw, g.sy, g.sx, g.dy, g.dx
     bh = _gemm_block_rows(g.kh)
-    vertical_gemm, _, horizontal_gemm, _ = _separable_passes(plan, g, shared)
+    vertical_gemm, _, horizontal_gemm, _ = _separable_passes(plan, g, False)
     passes = []
     for i in range(col.shape[0]):
         if vertical_gemm:
@@ -190,11 +201,30 @@ def _separable(plan: Plan) -> np.ndarray:
         taps = np.broadcast_to(row[i][None], (1, kw, c))
         if horizontal_gemm:
             horizontal = _gemm_cols_primitive(
-                taps, True, (1, sx), (1, dx), ow, _gemm_block_cols(kw)
+                taps, True, (1, sx), (1, dx), plan.out_shape[1], _gemm_block_cols(kw)
             )
         else:
             horizontal = _shift_add_primitive(taps, True, (1, sx), (1, dx))
         passes.append((vertical, horizontal))
+    return passes, vertical_gemm or horizontal_gemm
+
+
+def _separable_per_channel(
+    plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
+) -> np.ndarray:
+    """One kernel per channel: per row chunk of the padded image, ``r`` vertical passes into
+    a chunk buffer, each followed by its horizontal pass into the output (summed over ranks).
+    """
+    sy = g.sy
+    dtype = plan.image.dtype
+    padded = _padded(plan)
+    c = padded.shape[2]
+    if col.shape[2] == 1:
+        col, row = np.repeat(col, c, axis=2), np.repeat(row, c, axis=2)
+    width = padded.shape[1]
+    oh, ow = plan.out_shape
+    bh = _gemm_block_rows(g.kh)
+    passes, blas = _per_channel_passes(plan, g, col, row, c)
     out = np.empty((oh, ow, c), dtype)
     chunk = max(bh, _SEPARABLE_CHUNK_BYTES // (width * c * dtype.itemsize) // bh * bh)
 
@@ -212,6 +242,5 @@ def _separable(plan: Plan) -> np.ndarray:
                 if index:
                     np.add(dst[r0:r1], target, out=dst[r0:r1])
 
-    blas = vertical_gemm or horizontal_gemm
     _run_rows(padded, out, run, sy, g.eh, chunk, threads=not blas)
     return out
