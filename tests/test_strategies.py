@@ -224,8 +224,8 @@ def test_im2row_interior_rows_border_columns_and_bands(monkeypatch, mode, strip_
     # The im2row path reads interior rows from the image, gathers border columns once, and
     # pads only the top/bottom bands; tiny strips and Z budgets force one-pixel column chunks
     # that start inside, across and beyond the border columns.
-    monkeypatch.setattr(engine, "_IM2ROW_STRIP_ROWS", strip_rows)
-    monkeypatch.setattr(engine, "_IM2ROW_Z_BYTES", z_bytes)
+    monkeypatch.setattr(engine.im2row, "_IM2ROW_STRIP_ROWS", strip_rows)
+    monkeypatch.setattr(engine.im2row, "_IM2ROW_Z_BYTES", z_bytes)
     rng = np.random.default_rng(zlib.crc32(f"{mode}{strip_rows}".encode()))
     cases = [
         ((37, 23, 3), (5, 5), 1, 1),
@@ -259,7 +259,7 @@ def test_separable_shared_path_crosses_strips_blocks_and_ranks(monkeypatch, mode
     # Strips on both threads (strip_bytes=1: 16-row strips, many per thread, ragged last one),
     # ragged 16-row/16-column band blocks, rank 1 to 3, strides and dilations, even and
     # rectangular sizes.
-    monkeypatch.setattr(engine, "_SEP_MID_BYTES", strip_bytes)
+    monkeypatch.setattr(engine.separable, "_SEP_MID_BYTES", strip_bytes)
     rng = np.random.default_rng(13)
     image = rng.random((300, 75, 3), dtype=np.float32)
     for rank, (kh, kw), stride, dilation in [
@@ -308,7 +308,7 @@ def test_separable_on_images_smaller_than_a_block(shape):
 def test_separable_band_gemms_split_under_a_small_blas_cap(monkeypatch, cap):
     # A small cap splits every pass into many row chunks plus a ragged tail (cap=1: one row
     # per call), all batched into one matmul per pass; results must not depend on it.
-    monkeypatch.setattr(engine, "_BLAS_CALL_MNK", cap)
+    monkeypatch.setattr(engine.separable, "_BLAS_CALL_MNK", cap)
     rng = np.random.default_rng(23)
     image = rng.random((150, 47, 3), dtype=np.float32)
     rank1 = np.outer(rng.random(11), rng.random(8))
@@ -365,10 +365,10 @@ def test_strided_and_reversed_views_as_input(strategy):
 def test_remembered_choice_is_the_cost_models_choice():
     image = np.zeros((300, 400, 3), np.float32)
     rng = np.random.default_rng(37)
-    engine._choices.clear()
+    engine.cost._choices.clear()
     for kernel in (rng.standard_normal((3, 3)), rng.standard_normal((41, 41)), np.ones((9, 9))):
         plan = engine.make_plan(image, kernel)
         costs = engine.estimate_costs(plan)
         first = engine.choose_strategy(plan)
         assert first == engine.choose_strategy(plan) == min(costs, key=costs.__getitem__)
-    assert len(engine._choices) == 3
+    assert len(engine.cost._choices) == 3

@@ -64,22 +64,22 @@ def cases(quick: bool) -> list[tuple[str, tuple[int, ...], np.ndarray]]:
 
 def features(plan: engine.Plan, strategy: str, names: list[str]) -> tuple[float, list[float]]:
     """The estimate's part from constants not fitted, and its factor for each fitted one."""
-    saved = {name: getattr(engine, name) for name in names}
-    fixed = dict(engine._NS_FIXED)
+    saved = {name: getattr(engine.cost, name) for name in names}
+    fixed = dict(engine.cost._NS_FIXED)
 
     def estimate(ones: str | None) -> float:
         for name in names:
-            setattr(engine, name, 1.0 if name == ones else 0.0)
+            setattr(engine.cost, name, 1.0 if name == ones else 0.0)
         return engine.estimate_costs(plan)[strategy]
 
     try:
-        engine._NS_FIXED = {key: 0.0 for key in fixed}
+        engine.cost._NS_FIXED = {key: 0.0 for key in fixed}
         offset = estimate(None)
         return offset, [estimate(name) - offset for name in names]
     finally:
-        engine._NS_FIXED = fixed
+        engine.cost._NS_FIXED = fixed
         for name, value in saved.items():
-            setattr(engine, name, value)
+            setattr(engine.cost, name, value)
 
 
 def main() -> None:
