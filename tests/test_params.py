@@ -500,3 +500,41 @@ def test_image_from_stdin():
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["input"] == [5, 7, 3]
+
+
+def _plain_rows(args: list[str]) -> dict[str, list[str]]:
+    result = CliRunner().invoke(cli, ["params", *args])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.output.splitlines() if not line.startswith("#")]
+    header, *rows = lines
+    return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def test_plain_ratio_is_exact_without_exponent():
+    # 100000x100000 input, 3x3 kernel: dense params = N^2 + N with N = 10^10, conv params = 10
+    rows = _plain_rows(["--input", "100000x100000", "--kernel", "3"])
+    n = 10**10
+    assert rows["fully-connected"]["ratio_to_convolution"] == str((n * n + n) // 10)
+    assert rows["locally-connected"]["ratio_to_convolution"] == str(10 * n // 10)
+    small = _plain_rows(["--input", "6x6", "--kernel", "3"])
+    assert small["fully-connected"]["ratio_to_convolution"] == "133.2"  # 1332 / 10
+    assert small["convolution"]["ratio_to_convolution"] == "1"
+
+
+def test_json_ratio_is_a_whole_number_when_it_divides():
+    result = CliRunner().invoke(
+        cli, ["params", "--input", "100000x100000", "--kernel", "3", "--json"]
+    )
+    doc = json.loads(result.output)
+    ratios = {layer["name"]: layer["ratio_to_convolution"] for layer in doc["layers"]}
+    assert ratios["fully-connected"] == (10**20 + 10**10) // 10
+    assert isinstance(ratios["fully-connected"], int)
+
+
+def test_layers_table_effective_counts_biases_like_params():
+    # conv3x3:16 on 32x32x3 has no dead taps, so effective params equal params (448, not 432)
+    result = CliRunner().invoke(
+        cli, ["params", "--input", "32x32x3", "--layers", "conv3x3:16", "--table"]
+    )
+    row = next(line for line in result.output.splitlines() if line.startswith("conv3x3:16"))
+    assert row.split()[2:4] == ["448", "448"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import reduce
 
 import click
@@ -22,6 +23,7 @@ from ..params import (
     LayerCost,
     ModelLayer,
     ParamsError,
+    exact_ratio,
     filter_geometry,
     human_bytes,
     human_count,
@@ -300,14 +302,15 @@ def _report_stack(size: tuple[int, int, int], stack: list[ModelLayer], style: _S
     rows.append(("total", total, dense_total))
     notes = [
         "dense = a fully-connected layer from each layer's input to its output size; "
-        "pool layers have no params or MACs in either network; fc flattens",
+        "pool layers have no params or MACs in either network; fc flattens; effective = "
+        "params (biases included) that can reach the output",
         *style.notes,
     ]
     if style.show_table:
         header = ["layer", "output", "params", "effective", "MACs", "dense params",
                   "dense MACs"]  # fmt: skip
         body = [
-            [name, _shape(c.output), count(c.params), count(c.effective_weights),
+            [name, _shape(c.output), count(c.params), count(c.effective_weights + c.biases),
              count(c.macs), count(d.params), count(d.macs)]
             for name, c, d in rows
         ]  # fmt: skip
@@ -331,6 +334,16 @@ def _report_stack(size: tuple[int, int, int], stack: list[ModelLayer], style: _S
         echo_tsv(body, header=header, notes=notes)
 
 
+def _plain_number(value: int | Decimal) -> str:
+    """An exact ratio as text: whole digits, never an exponent."""
+    return str(value) if isinstance(value, int) else format(value, "f")
+
+
+def _json_number(value: int | Decimal) -> int | float:
+    """An exact ratio as JSON: an integer stays whole, a fraction keeps its 4 decimals."""
+    return value if isinstance(value, int) else float(value)
+
+
 def _report_layer(
     size: tuple[int, int, int], layer: _OneLayer, style: _Style, *, image_path: str | None
 ) -> None:
@@ -338,6 +351,7 @@ def _report_layer(
     costs, dtype = layer.costs, style.dtype
     conv = costs[-1]
     ratios = [c.params / conv.params for c in costs]
+    exact = [exact_ratio(c.params, conv.params) for c in costs]
     if style.as_json:
         doc = {
             "input": list(size),
@@ -348,8 +362,8 @@ def _report_layer(
             "hidden": costs[0].output[2],
             "dtype": dtype,
             "layers": [
-                {**c.as_dict(dtype=dtype), "ratio_to_convolution": r}
-                for c, r in zip(costs, ratios, strict=True)
+                {**c.as_dict(dtype=dtype), "ratio_to_convolution": _json_number(r)}
+                for c, r in zip(costs, exact, strict=True)
             ],
             "convention": "; ".join(style.notes),
         }
@@ -365,8 +379,8 @@ def _report_layer(
                   "macs", "effective_macs", "bias_adds", "ratio_to_convolution"]  # fmt: skip
         body = [
             [c.name, c.weights, c.effective_weights, c.biases, c.params, c.nbytes(dtype),
-             c.macs, c.effective_macs, c.bias_adds, f"{r:.6g}"]
-            for c, r in zip(costs, ratios, strict=True)
+             c.macs, c.effective_macs, c.bias_adds, _plain_number(r)]
+            for c, r in zip(costs, exact, strict=True)
         ]  # fmt: skip
         echo_tsv(body, header=header, notes=style.notes)
 

@@ -57,7 +57,7 @@ from .costs import (
     stage_costs,
 )
 from .layers import LAYER_GRAMMAR, LayerSpec, ModelLayer, model_costs, parse_layers, read_layers
-from .numbers import human_bytes, human_count
+from .numbers import exact_ratio, human_bytes, human_count
 
 __all__ = [
     "DTYPE_BYTES",
@@ -70,6 +70,7 @@ __all__ = [
     "ParamsError",
     "conv_cost",
     "dense_cost",
+    "exact_ratio",
     "filter_geometry",
     "human_bytes",
     "human_count",

@@ -35,6 +35,28 @@ def human_count(n: int) -> str:
     return _three_digits(n, ((12, "T"), (9, "B"), (6, "M"), (3, "K")), " ")
 
 
+def exact_ratio(num: int, den: int) -> int | Decimal:
+    """``num / den`` without binary rounding: an int when it divides, else 4 decimals.
+
+    Plain text and JSON print counts as exact integers; a float ratio of two such counts would
+    print as ``1e+19`` and lose digits.
+
+    Examples
+    --------
+    >>> exact_ratio(1332, 10), exact_ratio(360, 10), exact_ratio(100000000010000000000, 10)
+    (Decimal('133.2'), 36, 10000000001000000000)
+    >>> exact_ratio(2, 3)
+    Decimal('0.6667')
+    """
+    if num % den == 0:
+        return num // den
+    whole = len(str(num // den))
+    value = (Decimal(num) / Decimal(den)) if whole < 20 else None
+    if value is None:  # beyond the default 28-digit context: scale first
+        value = Decimal(num * 10**4 // den) / 10**4
+    return value.quantize(Decimal("0.0001")).normalize()
+
+
 def human_bytes(n: int) -> str:
     """Decimal (SI) byte units: kB = 10^3, MB = 10^6, GB = 10^9 bytes (not GiB).
 
