@@ -56,9 +56,10 @@ __all__ = [
 ]
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
 @click.version_option(version(), "--version", prog_name="convtool", message="%(prog)s %(version)s")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Image filtering with a vectorized convolution engine.
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
@@ -68,6 +69,8 @@ def cli() -> None:
 
         convtool filter samples/waldo-scene.png -k sharpen -o sharp.png
     """
+    if ctx.invoked_subcommand is None:  # bare `convtool`: the help, and success exits 0
+        click.echo(ctx.get_help())
 
 
 # In the order the original single module declared them: `convtool --help` lists by name anyway.

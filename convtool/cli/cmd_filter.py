@@ -111,7 +111,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "--values",
     "mapping",
-    type=click.Choice(VALUE_MAPPINGS),
+    type=click.Choice(VALUE_MAPPINGS, case_sensitive=False),
     default=None,
     help="How results map back to the output's integer range: clip (default; negative edge "
     "responses become black), abs (magnitude of signed responses), rescale (min..max to the "
@@ -119,7 +119,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--alpha",
-    type=click.Choice(ALPHA_MODES),
+    type=click.Choice(ALPHA_MODES, case_sensitive=False),
     default="keep",
     show_default=True,
     help="Alpha channel: keep (passes through untouched), premultiply (filter colour "
@@ -128,14 +128,14 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "--format",
     "out_format",
-    type=click.Choice(tuple(FORMATS)),
+    type=click.Choice(tuple(FORMATS), case_sensitive=False),
     default=None,
     help="Output format. Default: from the output's extension; on stdout the input's format, "
     "else PNG.",
 )
 @click.option(
     "--strategy",
-    type=click.Choice(("auto", *engine.STRATEGIES)),
+    type=click.Choice(("auto", *engine.STRATEGIES), case_sensitive=False),
     default="auto",
     show_default=True,
     help="Force an engine strategy instead of the cost model's choice.",

@@ -23,7 +23,7 @@ from ..images import (
     write_bytes,
 )
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
-from .output import echo_csv, echo_json, echo_tsv, print_table, use_table
+from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
@@ -60,6 +60,7 @@ def _find_print(
     with_subpixel: bool,
     as_json: bool,
     as_csv: bool,
+    as_table: bool | None,
     method: str,
 ):
     keys = {"with_scale": with_scale, "with_angle": with_angle}
@@ -79,7 +80,7 @@ def _find_print(
     if as_csv:
         echo_csv(columns, [list(m.as_dict(**keys).values()) for m in matches])
         return
-    if not use_table():
+    if not use_table(as_table):
         echo_tsv(rows)
         return
     if not rows:
@@ -113,7 +114,7 @@ def _find_print(
 )
 @click.option(
     "--method",
-    type=click.Choice(matching.METHODS),
+    type=click.Choice(matching.METHODS, case_sensitive=False),
     default="zncc",
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
@@ -173,6 +174,7 @@ def _find_print(
     default=None,
     help="Write IMAGE with a box and the score drawn on each match.",
 )
+@table_option
 def find_command(
     image_path: str,
     template_path: str,
@@ -188,6 +190,7 @@ def find_command(
     as_csv: bool,
     heatmap_path: str | None,
     annotate_path: str | None,
+    as_table: bool | None,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
 
@@ -245,6 +248,7 @@ def find_command(
         with_subpixel=subpixel,
         as_json=as_json,
         as_csv=as_csv,
+        as_table=as_table,
         method=result.method,
     )
     if not result.matches:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..kernels import Magnitude, list_kernels, parse_kernel, separable_factors
 from .common import LIBRARY_ERRORS, fail
-from .output import echo_json, echo_tsv, print_table, use_table
+from .output import echo_json, echo_tsv, print_table, table_option, use_table
 
 
 def _weight_text(value: float) -> str:
@@ -83,7 +83,8 @@ def _kernel_json(kernel) -> dict:
     help="Print JSON: the list of named kernels, or one kernel as {name, shape, weights, bias} "
     "(readable back as a .json kernel file).",
 )
-def kernels_command(spec: str | None, as_json: bool) -> None:
+@table_option
+def kernels_command(spec: str | None, as_json: bool, as_table: bool | None) -> None:
     """List the named kernels, or print the weights of SPEC (a name with parameters, or a file).
 
     For one kernel it prints the shape, the sum, whether it is separable and the weight matrix;
@@ -98,7 +99,7 @@ def kernels_command(spec: str | None, as_json: bool) -> None:
         convtool kernels sobel-x --json
     """
     if spec is None:
-        _print_kernel_list(as_json=as_json)
+        _print_kernel_list(as_json=as_json, as_table=as_table)
         return
     try:
         kernel = parse_kernel(spec)
@@ -119,12 +120,12 @@ def kernels_command(spec: str | None, as_json: bool) -> None:
     click.echo("\n".join(_kernel_lines(kernel)))
 
 
-def _print_kernel_list(*, as_json: bool) -> None:
+def _print_kernel_list(*, as_json: bool, as_table: bool | None) -> None:
     """The named kernels: JSON, a table on a terminal, else one tab-separated line each."""
     infos = list_kernels()
     if as_json:
         echo_json([info._asdict() for info in infos], indent=2)
-    elif use_table():
+    elif use_table(as_table):
         table = Table(title="Named kernels (-k NAME[:PARAMS]; or a .txt/.json/.npy file)")
         table.add_column("Kernel", style="bold", no_wrap=True)
         table.add_column("Parameters", no_wrap=True)

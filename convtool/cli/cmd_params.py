@@ -34,7 +34,7 @@ from ..params import (
     stage_costs,
 )
 from .common import LIBRARY_ERRORS, binary_stdin, fail
-from .output import echo_json, echo_tsv, print_report, use_table
+from .output import echo_json, echo_tsv, print_report, table_option, use_table
 
 _KERNEL_SIZE = re.compile(r"\s*[+-]?\d+\s*(x\s*[+-]?\d+\s*)?", re.IGNORECASE)
 PARAMS_CONVENTION = (
@@ -112,7 +112,7 @@ def _shape(dims: tuple[int, ...]) -> str:
 )
 @click.option(
     "--dtype",
-    type=click.Choice(tuple(DTYPE_BYTES)),
+    type=click.Choice(tuple(DTYPE_BYTES), case_sensitive=False),
     default="float32",
     show_default=True,
     help="Parameter type for the bytes column.",
@@ -121,12 +121,7 @@ def _shape(dims: tuple[int, ...]) -> str:
     "--exact", is_flag=True, help="Exact integers in the table instead of 1.00 B-style magnitudes."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON with exact integers.")
-@click.option(
-    "--table/--plain",
-    "as_table",
-    default=None,
-    help="Rich table or tab-separated text [default: table on a terminal, text when piped].",
-)
+@table_option
 def params_command(
     input_size: str | None,
     image_path: str | None,

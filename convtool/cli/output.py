@@ -15,6 +15,13 @@ from rich.table import Table
 
 from .common import on_terminal, stdout_console
 
+table_option = click.option(
+    "--table/--plain",
+    "as_table",
+    default=None,
+    help="Rich table or tab-separated text [default: table on a terminal, text when piped].",
+)
+
 
 def use_table(choice: bool | None = None) -> bool:
     """A rich table when asked (``--table/--plain``), else when stdout is a terminal."""

@@ -1,0 +1,52 @@
+"""Usage shared by the commands: bare `convtool`, case-insensitive choices, --table/--plain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convtool.cli import cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SCENE, WALDO = str(SAMPLES / "waldo-scene.png"), str(SAMPLES / "waldo.png")
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="convtool")
+
+
+def test_bare_convtool_prints_help_and_succeeds():
+    result = run()
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: convtool")
+    assert "Commands:" in result.output
+
+
+@pytest.mark.parametrize("method", ["SSD", "Zncc", "nCC"])
+def test_find_method_is_case_insensitive(method):
+    lower = run("find", SCENE, WALDO, "--method", method.lower(), "--threshold", "0.5", "--json")
+    mixed = run("find", SCENE, WALDO, "--method", method, "--threshold", "0.5", "--json")
+    assert mixed.exit_code == lower.exit_code
+    assert mixed.output == lower.output
+
+
+def test_filter_choices_are_case_insensitive(tmp_path):
+    args = ["filter", WALDO, "-k", "box:3", "--alpha", "DROP", "--strategy", "Gemm"]
+    upper = run(*args, "--format", "PNG", "--values", "CLIP", "-o", str(tmp_path / "a.png"))
+    lower = run(*[a.lower() if a[0].isupper() else a for a in args], "-o", str(tmp_path / "b.png"))
+    assert upper.exit_code == lower.exit_code == 0, upper.output
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["find", SCENE, WALDO], ["kernels"], ["params", "--input", "6x6", "--kernel", "3"]],
+)
+def test_table_and_plain_force_the_layout(args):
+    table = run(*args, "--table")
+    plain = run(*args, "--plain")
+    assert table.exit_code == plain.exit_code == 0
+    assert "┃" in table.output or "─" in table.output  # rich's box characters
+    assert "\t" in plain.output and "┃" not in plain.output and "─" not in plain.output
