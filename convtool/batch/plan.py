@@ -27,7 +27,7 @@ FIELDS = {
     "index": "position in the input order, from 1 ({index:04d} pads)",
 }
 # Extensions picked up when a directory is listed (the ones convtool reads and writes).
-LISTED_EXTENSIONS = frozenset(ext for exts in FORMATS.values() for ext in exts)
+LISTED = frozenset(ext for exts in FORMATS.values() for ext in exts)
 
 
 class BatchError(ValueError):
@@ -58,7 +58,7 @@ def _listed(directory: Path, *, recursive: bool, exclude: set[str]) -> list[Path
             and os.path.realpath(os.path.join(root, d)) not in exclude
         )
         for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in LISTED_EXTENSIONS:
+            if not name.startswith(".") and Path(name).suffix.lower() in LISTED:
                 found.append(Path(root, name))
     return found
 
@@ -204,7 +204,13 @@ def plan_filter(
     """
     if "-" in inputs or output == "-":
         raise BatchError("'-' (standard input/output) only works with a single input file")
-    exclude = [] if is_template(output) else [output]
+    template = is_template(output)
+    if not template and not os.path.isdir(output) and Path(output).suffix.lower() in LISTED:
+        raise BatchError(
+            f"-o {output}: several inputs need an output directory or a name template "
+            "such as out/{stem}-blur.png"
+        )
+    exclude = [] if template else [output]
     sources = expand_inputs(inputs, recursive=recursive, exclude=exclude)
     if not sources:
         raise BatchError(f"no image files found in {', '.join(inputs)}")
