@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import template as matching
+from .. import matching, pictures
 from ..filtering import apply_chain
 from ..images import ImageInfo, draw_boxes, encode_image, format_for_path, read_image, write_bytes
 from .plan import FilterJob, FindJob
@@ -117,13 +117,13 @@ def _load_template(path, mask_path, _stamp1, _stamp2):
 def _find_pictures(job: FindJob, image: np.ndarray, result) -> None:
     if job.heatmap:
         fmt = format_for_path(job.heatmap)
-        data = encode_image(matching.heatmap(result), ImageInfo(format=fmt, depth="8"), fmt)
+        data = encode_image(pictures.heatmap(result), ImageInfo(format=fmt, depth="8"), fmt)
         Path(job.heatmap).parent.mkdir(parents=True, exist_ok=True)
         write_bytes(data, job.heatmap)
     if job.annotate:
         fmt = format_for_path(job.annotate)
         boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-        values = draw_boxes(matching.to_rgb8(image), boxes).astype(np.float32) / 255
+        values = draw_boxes(pictures.to_rgb8(image), boxes).astype(np.float32) / 255
         data = encode_image(values, ImageInfo(format=fmt, depth="8"), fmt)
         Path(job.annotate).parent.mkdir(parents=True, exist_ok=True)
         write_bytes(data, job.annotate)
