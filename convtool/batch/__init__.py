@@ -35,6 +35,7 @@ import os  # noqa: F401  (used by the doctest)
 
 from .plan import (
     FIELDS,
+    LISTED,
     BatchError,
     FilterJob,
     FilterSettings,
@@ -53,6 +54,7 @@ from .work import FileResult, filter_one, find_one, load_template
 
 __all__ = [
     "FIELDS",
+    "LISTED",
     "BatchError",
     "FileResult",
     "FilterJob",
