@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
+import re
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -249,18 +254,21 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _workers() -> list[int]:
-    """This process's pool workers (children of the forkserver)."""
+def _forkserver_children(pid: int) -> list[int]:
+    """Pool workers under ``pid``: the children of its multiprocessing fork server."""
     found = []
-    for pid in _descendants(os.getpid()):
+    for child in _descendants(pid):
         try:
-            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = Path(f"/proc/{parent}/cmdline").read_bytes()
+            parent = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if b"forkserver" in Path(f"/proc/{parent}/cmdline").read_bytes():
+                found.append(child)
         except (OSError, ValueError):
             continue
-        if b"forkserver" in cmd:
-            found.append(pid)
     return found
+
+
+def _workers() -> list[int]:
+    return _forkserver_children(os.getpid())
 
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
@@ -350,3 +358,237 @@ def test_find_over_scenes(tmp_path):
     assert sorted(os.listdir(tmp_path / "a")) == ["s0.png", "s1.png", "s2.png", "s3.png"]
     with pytest.raises(batch.BatchError, match="needs a name template"):
         batch.plan_find([str(tmp_path)], settings, heatmap=str(tmp_path / "h.png"))
+
+
+# --------------------------------------------------------------------------------------------
+# the command line
+# --------------------------------------------------------------------------------------------
+
+
+def cli_run(args, **kw):
+    from click.testing import CliRunner
+
+    from convtool.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False, **kw)
+
+
+def test_cli_filter_many_files_with_broken_ones(tree, tmp_path):
+    out = tmp_path / "out"
+    args = [tree / "a0.png", tree / "broken.png", tree / "a1.png", tmp_path / "missing.png"]
+    result = cli_run(["filter", *args, "-k", "box:3", "-o", f"{out}/", "--jobs", "2"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"Error: {tree / 'broken.png'}: not an image Pillow can read",
+        f"Error: {tmp_path / 'missing.png'}: no such file",
+        "processed 2 of 4 files, 2 failed",
+    ]
+    assert sorted(os.listdir(out)) == ["a0.png", "a1.png"]
+    for name in ("a0.png", "a1.png"):  # the same bytes as the single-file form writes
+        single = tmp_path / f"single-{name}"
+        assert cli_run(["filter", tree / name, "-k", "box:3", "-o", single]).exit_code == 0
+        assert (out / name).read_bytes() == single.read_bytes()
+
+
+def test_cli_filter_directory_recursive_into_a_template(tree, tmp_path):
+    (tree / "broken.png").unlink()
+    spec = f"{tmp_path}/out/{{reldir}}/{{index:02d}}-{{stem}}.jpg"
+    result = cli_run(["filter", tree, "-r", "-k", "gaussian:1", "-o", spec, "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "processed 6 of 6 files, 0 failed\n"
+    found = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
+    top = ["01-a0.jpg", "02-a1.jpg", "03-a2.jpg", "04-a3.jpg"]
+    assert found == [*top, "sub", "sub/05-b0.jpg", "sub/06-b1.jpg"]
+    with Image.open(tmp_path / "out" / "sub" / "05-b0.jpg") as im:
+        assert (im.format, im.mode, im.size) == ("JPEG", "L", (56, 40))
+
+
+def test_cli_filter_clash_is_an_error_before_any_work(tmp_path):
+    a = save(tmp_path / "x" / "a.png", photo(0))
+    b = save(tmp_path / "y" / "a.png", photo(1))
+    result = cli_run(["filter", a, b, "-k", "box:3", "-o", tmp_path / "out"])
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {a} and {b} would both be written to {tmp_path}/out/a.png\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_filter_jobs_1_and_2_identical_and_quiet(tree, tmp_path):
+    (tree / "broken.png").unlink()
+    for jobs in (1, 2):
+        args = ["filter", tree, "-r", "-k", "sobel", "-k", "box:3", "-o", tmp_path / f"j{jobs}"]
+        result = cli_run([*args, "--jobs", jobs, "--quiet"])
+        assert (result.exit_code, result.output) == (0, "")
+    one = sorted((tmp_path / "j1").rglob("*.png"))
+    two = sorted((tmp_path / "j2").rglob("*.png"))
+    assert [p.relative_to(tmp_path / "j1") for p in one] == [
+        p.relative_to(tmp_path / "j2") for p in two
+    ]
+    assert len(one) == 6
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two, strict=True))
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", text)
+
+
+def test_cli_progress_forced_on_goes_to_stderr_only(tree, tmp_path):
+    (tree / "broken.png").unlink()
+    result = cli_run(["filter", tree, "-k", "box:3", "-o", tmp_path / "o", "--progress"])
+    assert result.exit_code == 0 and result.stdout == ""
+    shown = _strip_ansi(result.stderr)
+    assert "4/4" in shown and "files/s" in shown
+    # default: stderr is not a terminal here, so no bar; --no-progress likewise
+    for flag in ([], ["--no-progress"]):
+        result = cli_run(["filter", tree, "-k", "box:3", "-o", tmp_path / "p", *flag])
+        assert result.stderr == "processed 4 of 4 files, 0 failed\n"
+
+
+def _scenes(tmp_path, n=5, hits=(0, 3)):
+    template = photo(50, 12, 16)
+    for i in range(n):
+        scene = photo(60 + i, 48, 64)
+        if i in hits:
+            scene[10 + i : 22 + i, 20 + i : 36 + i] = template
+        save(tmp_path / "scenes" / f"s{i}.png", scene)
+    return save(tmp_path / "t.png", template), tmp_path / "scenes"
+
+
+def test_cli_find_over_scenes_with_file_names_and_grep_statuses(tmp_path):
+    tpl, scenes = _scenes(tmp_path)
+    base = ["find", "-t", tpl, "--threshold", "0.9"]
+    result = cli_run([*base, scenes, "--jobs", "2"])
+    assert result.exit_code == 0
+    s0, s3 = scenes / "s0.png", scenes / "s3.png"
+    assert result.stdout.splitlines() == [
+        f"{s0}\t20\t10\t16\t12\t1.0000",
+        f"{s3}\t23\t13\t16\t12\t1.0000",
+    ]
+    assert result.stderr == "processed 5 of 5 files, 0 failed, 2 with a match\n"
+    result = cli_run([*base, scenes, "--json", "-q"])
+    records = json.loads(result.stdout)
+    assert [(r["file"], r["x"], r["y"]) for r in records] == [(str(s0), 20, 10), (str(s3), 23, 13)]
+    result = cli_run([*base, scenes, "--csv", "-q"])
+    assert result.stdout.splitlines()[0] == "file,x,y,width,height,score"
+    assert result.stdout.splitlines()[2] == f"{s3},23,13,16,12,1.0"
+    # none matched: 1; any failed: 2 even when others matched
+    none = [scenes / "s1.png", scenes / "s2.png"]
+    assert cli_run([*base, *none]).exit_code == 1
+    (scenes / "s4.png").write_bytes(b"junk")
+    result = cli_run([*base, scenes, "-q"])
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {scenes / 's4.png'}: not an image Pillow can read\n"
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_cli_find_old_form_unchanged(tmp_path):
+    tpl, scenes = _scenes(tmp_path, n=1)
+    result = cli_run(["find", scenes / "s0.png", tpl, "--threshold", "0.9"])
+    assert (result.exit_code, result.stdout) == (0, "20\t10\t16\t12\t1.0000\n")
+    result = cli_run(["find", scenes / "s0.png", tpl, scenes / "s0.png"])
+    assert result.exit_code == 2
+    assert "Error: " in result.stderr and "-t TEMPLATE" in result.stderr
+
+
+def _convtool(args, **kw):
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    return subprocess.Popen(
+        [sys.executable, "-m", "convtool", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group, as a shell job has
+        **kw,
+    )
+
+
+def _wait_for(predicate, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def _blocked_run(tmp_path, n=8):
+    """A batch whose file p03.png is a FIFO: the worker reading it waits until we act."""
+    files = [save(tmp_path / "in" / f"p{i:02d}.png", photo(i)) for i in range(n)]
+    os.unlink(files[3])
+    os.mkfifo(files[3])
+    out = tmp_path / "out"
+    proc = _convtool(["filter", tmp_path / "in", "-k", "gaussian:2", "-o", out, "--jobs", "2"])
+    _wait_for(lambda: out.is_dir() and len(os.listdir(out)) == n - 1)
+    time.sleep(0.3)  # let the last result travel back; the count is checked loosely anyway
+    return proc, files, out
+
+
+def _summary(line: str, tail: str) -> int:
+    """Files reported done in a summary ``processed K of 8 files, 0 failed, M not done TAIL``
+    of a run stopped with p03 blocked: K + M = 8 and K <= 7 (the files written)."""
+    m = re.fullmatch(r"processed (\d) of 8 files, 0 failed, (\d) not done " + re.escape(tail), line)
+    assert m, line
+    done, missing = int(m[1]), int(m[2])
+    assert done + missing == 8 and 1 <= done <= 7
+    return done
+
+
+@linux_only
+def test_cli_killed_worker_then_skip_existing(tmp_path):
+    proc, files, out = _blocked_run(tmp_path)
+    workers = _forkserver_children(proc.pid)
+    assert len(workers) == 2
+    stale = out / ".p03.png.ab12cd34.part"  # as a writer killed mid-write leaves it
+    stale.write_bytes(b"half")
+    for pid in workers:  # one of them is the one reading the FIFO
+        os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    lines = err.splitlines()
+    assert lines[0].startswith("Error: a worker failed (")
+    assert lines[0].endswith(" file(s) not processed")
+    _summary(lines[1], "(a worker process died; rerun with --skip-existing to finish)")
+    assert len(lines) == 2
+    assert sorted(os.listdir(out)) == [f"p{i:02d}.png" for i in range(8) if i != 3]
+    os.unlink(files[3])
+    save(Path(files[3]), photo(3))
+    again = _convtool(["filter", tmp_path / "in", "-k", "gaussian:2", "-o", out, "--skip-existing"])
+    _, err = again.communicate(timeout=60)
+    assert (again.returncode, err) == (
+        0,
+        "processed 1 of 8 files, 0 failed, 7 skipped (output exists)\n",
+    )
+    ref = tmp_path / "ref"
+    assert (
+        cli_run(["filter", tmp_path / "in", "-k", "gaussian:2", "-o", ref, "-j", "1"]).exit_code
+        == 0
+    )
+    assert sorted(os.listdir(out)) == sorted(os.listdir(ref))  # no temp file left either
+    for name in os.listdir(ref):
+        assert (out / name).read_bytes() == (ref / name).read_bytes()
+
+
+@linux_only
+def test_cli_ctrl_c_stops_workers_and_reports(tmp_path):
+    proc, _, out = _blocked_run(tmp_path)
+    group = os.getpgid(proc.pid)
+    os.killpg(group, signal.SIGINT)  # what the terminal sends on Ctrl-C: the whole job
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert len(err.splitlines()) == 1  # no traceback, no error: the summary only
+    _summary(err.strip(), "(interrupted)")
+
+    def group_gone():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait_for(group_gone, timeout=10)  # workers and the fork server ended too
+    assert sorted(os.listdir(out)) == [f"p{i:02d}.png" for i in range(8) if i != 3]
+
+
+def test_several_inputs_into_one_file_name_is_refused(tree, tmp_path):
+    with pytest.raises(batch.BatchError, match="need an output directory or a name template"):
+        batch.plan_filter([str(tree)], str(tmp_path / "out.png"), blur())
