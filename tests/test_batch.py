@@ -189,6 +189,16 @@ def test_filter_many_with_a_broken_file(tree, tmp_path):
             assert np.abs(got - want).max() <= 0.5 / 255 + 1e-4
 
 
+def test_workers_share_the_cores(tree, tmp_path):
+    from convtool import runtime
+
+    jobs = batch.plan_filter([str(tree)], str(tmp_path / "o"), blur())
+    pooled = {r.threads for r in batch.run(jobs, batch.filter_one, jobs=2)}
+    assert pooled == {max(1, batch.default_jobs() // 2)}
+    inline = {r.threads for r in batch.run(jobs, batch.filter_one, jobs=1)}
+    assert inline == {runtime.threads()}  # in this process: its own setting, untouched
+
+
 def test_jobs_1_and_jobs_2_write_identical_bytes(tree, tmp_path):
     settings = batch.FilterSettings(
         (parse_kernel("gaussian:1.5"), parse_kernel("sharpen")), FilterOptions(border="wrap")
@@ -592,3 +602,49 @@ def test_cli_ctrl_c_stops_workers_and_reports(tmp_path):
 def test_several_inputs_into_one_file_name_is_refused(tree, tmp_path):
     with pytest.raises(batch.BatchError, match="need an output directory or a name template"):
         batch.plan_filter([str(tree)], str(tmp_path / "out.png"), blur())
+
+
+def test_the_sweep_knows_the_writers_own_temp_names(tmp_path, monkeypatch):
+    from convtool.images import write_bytes
+
+    seen = []
+
+    def no_rename(src, dst):
+        seen.append(os.path.basename(src))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    target = tmp_path / "shot.png"
+    with pytest.raises(ValueError, match="cannot write"):
+        write_bytes(b"data", target)
+    monkeypatch.undo()
+    assert len(seen) == 1 and not (tmp_path / seen[0]).exists()  # the writer cleaned up
+    (tmp_path / seen[0]).write_bytes(b"half")  # as a writer killed before its rename leaves it
+    assert batch.remove_stale_temps([str(target)]) == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_search_reports_progress_per_placement():
+    from convtool import matching
+
+    rng = np.random.default_rng(0)
+    image = rng.random((60, 70)).astype(np.float32)
+    calls = []
+    found = matching.search(
+        image, image[10:30, 20:40], scales=[0.5, 1, 4], angles=[0, 10],
+        progress=lambda done, total: calls.append((done, total)),
+    )  # fmt: skip
+    # scale 4 does not fit (80x80 > 70x60): 2 scales x 2 angles, then done
+    assert found.skipped_scales == [4.0]
+    assert calls == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_cli_single_find_progress_forced_on(tmp_path):
+    tpl, scenes = _scenes(tmp_path, n=1)
+    args = ["find", scenes / "s0.png", tpl, "--scales", "0.5,1", "--angles", "0,90"]
+    plain = cli_run([*args, "--threshold", "0.9"])
+    shown = cli_run([*args, "--threshold", "0.9", "--progress"])
+    assert shown.exit_code == plain.exit_code == 0
+    assert shown.stdout == plain.stdout  # data untouched
+    assert plain.stderr == ""
+    assert "4/4" in _strip_ansi(shown.stderr) and "placements" in shown.stderr

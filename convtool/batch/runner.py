@@ -53,7 +53,7 @@ def _make_pool(jobs: int, tasks: int) -> cf.ProcessPoolExecutor:
         max_workers=workers,
         mp_context=context,
         initializer=_worker_init,
-        initargs=(max(1, default_jobs() // jobs),),
+        initargs=(max(1, default_jobs() // workers),),  # jobs x threads <= cores
     )
 
 

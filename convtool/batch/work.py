@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import matching, pictures
+from .. import matching, pictures, runtime
 from ..filtering import apply_chain
 from ..images import ImageInfo, draw_boxes, encode_image, format_for_path, read_image, write_bytes
 from .plan import FilterJob, FindJob
@@ -37,6 +37,7 @@ class FileResult:
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
     shape: tuple[int, ...] = ()
+    threads: int = 0  # engine threads the file ran with (jobs x threads stays within the cores)
     # find only
     matches: tuple[Any, ...] = ()
     skipped_scales: tuple[float, ...] = ()
@@ -74,7 +75,7 @@ def filter_one(job: FilterJob) -> FileResult:
         result.notes, result.shape = tuple(info.notes), out.shape
     except Exception as exc:  # one bad file must not stop the others
         result.ok, result.error = False, _one_line(job.source, exc)
-    result.seconds = time.perf_counter() - started
+    result.seconds, result.threads = time.perf_counter() - started, runtime.threads()
     return result
 
 
@@ -151,5 +152,5 @@ def find_one(job: FindJob) -> FileResult:
         result.notes, result.shape = tuple(info.notes), image.shape
     except Exception as exc:  # one bad image must not stop the others
         result.ok, result.error = False, _one_line(job.source, exc)
-    result.seconds = time.perf_counter() - started
+    result.seconds, result.threads = time.perf_counter() - started, runtime.threads()
     return result

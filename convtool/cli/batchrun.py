@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,10 +106,12 @@ def run_batch(
     verb: str,
     on_result: Callable[[batch.FileResult, Progress], None] | None = None,
     find: bool = False,
+    executor: Executor | None = None,
 ) -> Tally:
     """Run ``jobs`` with a progress bar; print each failure as one line and the summary.
 
     ``on_result`` sees each finished result in input order (find prints its matches there).
+    ``executor`` (e.g. a Dask client's) replaces the local pool of ``workers`` processes.
     Ctrl-C stops the workers, prints the summary and exits with status 130.
     """
     tally = Tally(total=len(jobs))
@@ -126,7 +129,9 @@ def run_batch(
             on_result(result, bar)
 
     with Progress(verb, len(jobs), enabled=wanted(progress, quiet=quiet)) as bar:
-        results = batch.run(jobs, fn, jobs=workers, fail_fast=fail_fast, on_done=done)
+        results = batch.run(
+            jobs, fn, executor=executor, jobs=workers, fail_fast=fail_fast, on_done=done
+        )
         try:
             with contextlib.closing(results):
                 for result in results:

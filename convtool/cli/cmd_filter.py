@@ -238,8 +238,7 @@ def filter_command(
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
-    shown = wanted(progress, quiet=quiet)
-    _filter_single(inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, shown)
+    _filter_single(inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress)
 
 
 def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
@@ -269,7 +268,7 @@ def _filter_single(
     out_format: str | None,
     verbose: bool,
     quiet: bool,
-    progress: bool,
+    progress: bool | None,
 ) -> None:
     """One file (or stdin) to one file (or stdout): the original form, bytes unchanged."""
     started = time.perf_counter()
@@ -285,8 +284,10 @@ def _filter_single(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
     name = "<stdin>" if input_path == "-" else os.path.basename(input_path)
-    # A sign of life for big images: a spinner with the elapsed time after a second.
-    with Progress(f"filtering {name}", None, enabled=progress, delay=1.0):
+    # A sign of life for big images: a spinner with the elapsed time (after a second unless
+    # --progress asked for it).
+    shown, delay = wanted(progress, quiet=quiet), 0.0 if progress else 1.0
+    with Progress(f"filtering {name}", None, enabled=shown, delay=delay):
         try:
             steps = [parse_kernel(spec) for spec in kernels]
             image, info = read_image(input_path, stdin=binary_stdin())

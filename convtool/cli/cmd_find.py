@@ -273,7 +273,8 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         image, image_info, templ, mask = _read_inputs(image_path, template_path, p["mask_path"])
         shown = wanted(p["progress"], quiet=p["quiet"])
         total = len(scale_list) * len(angle_list)
-        with Progress("searching", total, enabled=shown, unit="placements", delay=0.5) as bar:
+        delay = 0.0 if p["progress"] else 0.5  # a quick search never flashes a bar
+        with Progress("searching", total, enabled=shown, unit="placements", delay=delay) as bar:
             result = matching.search(
                 image, templ, method=p["method"], mask=mask, scales=scale_list,
                 angles=angle_list, top=p["top"], threshold=p["threshold"],
