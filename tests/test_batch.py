@@ -648,3 +648,15 @@ def test_cli_single_find_progress_forced_on(tmp_path):
     assert shown.stdout == plain.stdout  # data untouched
     assert plain.stderr == ""
     assert "4/4" in _strip_ansi(shown.stderr) and "placements" in shown.stderr
+
+
+def test_batch_options_cost_no_rich_at_start_up():
+    # A shell loop pays start-up per file: the progress code loads rich only to draw a bar.
+    code = (
+        "import sys, convtool.cli.cmd_filter, convtool.cli.batchrun\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich'}))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert (out.returncode, out.stdout) == (0, "[]\n"), out.stderr

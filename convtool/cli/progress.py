@@ -12,21 +12,9 @@ import os
 import sys
 import threading
 from types import TracebackType
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
-from rich.text import Text
 
 from .common import stdout_is_terminal
 
@@ -47,18 +35,44 @@ def wanted(choice: bool | None, *, quiet: bool = False) -> bool:
     return not quiet and stderr_is_terminal()
 
 
-class _Rate(ProgressColumn):
-    """Items per second (rich's own speed column counts bytes)."""
+def _rich_bar(description: str, total: int | None, unit: str) -> tuple[Any, Any]:
+    """The rich Progress and its task; rich is imported only here (~0.1 s of start-up)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgress
+    from rich.text import Text
 
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
+    class Rate(ProgressColumn):
+        """Items per second (rich's own speed column counts bytes)."""
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text(f"-- {self.unit}/s", style="progress.data.speed")
-        return Text(f"{speed:.3g} {self.unit}/s", style="progress.data.speed")
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            text = f"{speed:.3g} {unit}/s" if speed else f"-- {unit}/s"
+            return Text(text, style="progress.data.speed")
+
+    columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
+    if total is None:
+        columns.append(TimeElapsedColumn())
+    else:
+        columns += [BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("ETA")]
+        columns.append(TimeRemainingColumn())
+    bar = RichProgress(
+        *columns,
+        # Forced on (--progress) with stderr not a terminal: draw anyway, the user asked.
+        console=Console(stderr=True, highlight=False, force_terminal=True),
+        transient=False,
+        redirect_stdout=stdout_is_terminal(),  # data on a pipe never goes through it
+        redirect_stderr=True,
+    )
+    return bar, bar.add_task(description, total=total)
 
 
 class Progress:
@@ -81,31 +95,10 @@ class Progress:
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._started = False
-        self._bar: RichProgress | None = None
-        if not enabled:
-            return
-        # Forced on (--progress) with stderr not a terminal: draw anyway, the user asked.
-        console = Console(stderr=True, highlight=False, force_terminal=True)
-        columns = [SpinnerColumn(), TextColumn("{task.description}")]
-        if total is None:
-            columns += [TimeElapsedColumn()]
-        else:
-            columns += [
-                BarColumn(),
-                MofNCompleteColumn(),
-                _Rate(unit),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-            ]
-        self._bar = RichProgress(
-            *columns,
-            console=console,
-            transient=False,
-            redirect_stdout=stdout_is_terminal(),  # data on a pipe never goes through it
-            redirect_stderr=True,
-        )
-        self._task = self._bar.add_task(description, total=total)
+        self._bar: Any = None
         self.delay = delay
+        if enabled:
+            self._bar, self._task = _rich_bar(description, total, unit)
 
     def __enter__(self) -> Progress:
         if self._bar is not None:
