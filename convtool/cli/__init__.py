@@ -6,8 +6,10 @@ become a one-line ``Error: ...`` on stderr and exit status 2.
 
 Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:`.output`
 (table, TSV, CSV and JSON writers), one module per command (:mod:`.cmd_filter`,
-:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`), registered here with
-``add_command``. The CLI may import every part of convtool; no part of convtool imports it.
+:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_show`), registered here
+with ``add_command``; :mod:`.preview` (terminal pictures) and :mod:`.completion` (shell
+completion of kernel names). The CLI may import every part of convtool; no part of convtool
+imports it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .cmd_filter import filter_command
 from .cmd_find import find_command
 from .cmd_kernels import kernels_command
 from .cmd_params import params_command
+from .cmd_show import show_command
 from .common import (
     CONTEXT_SETTINGS,
     FINITE_FLOAT,
@@ -50,6 +53,7 @@ __all__ = [
     "kernels_command",
     "main",
     "params_command",
+    "show_command",
     "stderr_console",
     "stdout_console",
     "stdout_is_terminal",
@@ -62,7 +66,8 @@ def cli() -> None:
     """Image filtering with a vectorized convolution engine.
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
-    params (parameter cost of dense vs convolutional layers).
+    params (parameter cost of dense vs convolutional layers), show (draw an image in the
+    terminal).
 
     Example:
 
@@ -71,7 +76,7 @@ def cli() -> None:
 
 
 # In the order the original single module declared them: `convtool --help` lists by name anyway.
-for _command in (filter_command, kernels_command, find_command, params_command):
+for _command in (filter_command, kernels_command, find_command, params_command, show_command):
     cli.add_command(_command)
 del _command
 
