@@ -10,10 +10,11 @@ import click
 from rich.table import Table
 
 from ..kernels import Magnitude, list_kernels, parse_kernel, separable_factors
+from . import preview
 from .common import LIBRARY_ERRORS, fail
 from .completion import complete_kernel
 from .output import echo_json, echo_tsv, print_table, use_table
-from .preview import KernelGrid, kernel_legend, make_console
+from .preview import KernelGrid, kernel_legend
 
 
 def _weight_text(value: float) -> str:
@@ -158,7 +159,7 @@ def _show_kernel(kernel) -> None:
     """Each plane of ``kernel`` as a signed colour grid, all on one colour scale."""
     planes = _kernel_slices(kernel)
     limit = max(float(abs(w).max()) if w.size else 0.0 for _, w in planes)
-    console = make_console()
+    console = preview.make_console()  # looked up at call time: tests record it
     for title, weights in planes:
         console.print(title, markup=False)
         console.print(KernelGrid(weights, limit=limit))

@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import pictures
 from ..images import read_image
+from . import preview
 from .common import LIBRARY_ERRORS, binary_stdin, fail, stderr_console
-from .preview import ImagePreview, make_console
+from .preview import ImagePreview
 
 
 def _displayable(values: np.ndarray, depth: str) -> tuple[np.ndarray, str | None]:
@@ -58,7 +59,7 @@ def show_command(path: str, width: int | None) -> None:
     if info.alpha:
         values = values[:, :, :-1]
     values, note = _displayable(np.asarray(values, dtype=np.float64), info.depth)
-    console = make_console()
+    console = preview.make_console()  # looked up at call time: tests record it
     rows = max(8, console.height - 3) if console.is_terminal else None
     console.print(ImagePreview(pictures.to_rgb8(values), max_width=width, max_rows=rows))
     err = stderr_console()
