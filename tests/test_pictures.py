@@ -505,3 +505,12 @@ def test_completion_of_border_modes_methods_and_strategies():
     assert complete("convtool find a.png b.png --method z") == ["plain,zncc"]
     strategies = complete("convtool filter in.png --strategy ")
     assert "plain,auto" in strategies and "plain,fft" in strategies
+
+
+def test_kernels_show_shrinks_a_kernel_wider_than_the_console(recorded):
+    assert run("kernels", "gaussian:12", "--show").exit_code == 0  # 73x73 on 40 columns
+    lines = recorded.text(styles=False).splitlines()
+    assert lines[1] == "(shown shrunk from 73x73 to 40x40 cells)"
+    grid = lines[2:42]
+    assert {len(line) for line in grid} == {40} and set("".join(grid)) == {"+"}
+    assert lines[42].startswith("blue < 0")

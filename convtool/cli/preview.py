@@ -159,15 +159,27 @@ class KernelGrid:
         self.limit = top if limit is None else float(limit)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
-        texts = [[_value_text(v) for v in row] for row in self.weights.tolist()]
-        columns = max(1, self.weights.shape[1])
+        weights = self.weights
+        rows, columns = weights.shape[0], max(1, weights.shape[1])
+        if columns > options.max_width:  # one cell per weight would wrap: area-average it
+            size = (max(1, round(rows * options.max_width / columns)), options.max_width)
+            weights = geometry.resize(weights, size)
+            yield Segment(f"(shown shrunk from {columns}x{rows} to {size[1]}x{size[0]} cells)")
+            yield Segment.line()
+        yield from self._cells(console, options, weights)
+
+    def _cells(
+        self, console: Console, options: ConsoleOptions, weights: np.ndarray
+    ) -> Iterator[Segment]:
+        texts = [[_value_text(v) for v in row] for row in weights.tolist()]
+        columns = max(1, weights.shape[1])
         widest = max((len(t) for row in texts for t in row), default=1)
         cell = widest + 2
         if cell * columns > options.max_width:
             cell = max(1, min(3, options.max_width // columns))
-            texts = [["+" if v > 0 else "-" if v < 0 else "0" for v in row] for row in self.weights]
+            texts = [["+" if v > 0 else "-" if v < 0 else "0" for v in row] for row in weights]
         coloured = not (console.no_color or console.color_system is None)
-        rgb = pictures.to_rgb8(pictures.signed_colours(self.weights, limit=self.limit))
+        rgb = pictures.to_rgb8(pictures.signed_colours(weights, limit=self.limit))
         for texts_row, rgb_row in zip(texts, rgb.tolist(), strict=True):
             for text, colour in zip(texts_row, rgb_row, strict=True):
                 body = text.rjust(cell - 1) + " " if len(text) < cell else text[:cell]
