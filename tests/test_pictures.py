@@ -514,3 +514,14 @@ def test_kernels_show_shrinks_a_kernel_wider_than_the_console(recorded):
     grid = lines[2:42]
     assert {len(line) for line in grid} == {40} and set("".join(grid)) == {"+"}
     assert lines[42].startswith("blue < 0")
+
+
+def test_show_reads_stdin_and_rescales_floats_outside_0_1(quad, tmp_path):
+    result = CliRunner().invoke(cli, ["show", "-"], input=quad.read_bytes(), env={"NO_COLOR": "1"})
+    assert result.exit_code == 0 and len(result.stdout) == 3  # two cells and a newline
+    np.save(tmp_path / "f.npy", np.array([[-2.0, 0.0], [0.0, 2.0]], dtype=np.float32))
+    result = run("show", str(tmp_path / "f.npy"), env={"NO_COLOR": "1"})
+    assert result.exit_code == 0
+    # Rescaled -2..2 to black..white: cells of mean 0.25 and 0.75, ramp indices 2.25 and 6.75.
+    assert result.stdout == preview.GREY_RAMP[2] + preview.GREY_RAMP[7] + "\n"
+    assert "note: float values -2..2 shown rescaled to black..white" in result.stderr
