@@ -248,7 +248,9 @@ def bar_labels(result: ScoreMaps) -> tuple[str, str, str]:
         return "zncc, higher is better", "1.00 best", "<= 0.00"
     values = canvas[covered] if covered.any() else np.zeros(1)
     if result.method == "ssd":
-        return "ssd, lower is better", f"{-values.max():.4g} best", f"{-values.min():.4g}"
+        # Rounded to 6 decimals first: a perfect copy's rounding noise (1e-16) reads as 0.
+        best, worst = round(-values.max(), 6) + 0.0, round(-values.min(), 6) + 0.0
+        return "ssd, lower is better", f"{best:.4g} best", f"{worst:.4g}"
     return f"{result.method}, higher is better", f"{values.max():.3f} best", f"{values.min():.3f}"
 
 

@@ -101,7 +101,11 @@ def test_heatmap_shows_ssd_with_the_smallest_difference_brightest():
     result = matching.search(image, image[10:20, 5:17], method="ssd", threshold=0.0)
     pic = pictures.heatmap(result, spread=0)
     assert (pic[10 + 5, 5 + 6] == pictures.INFERNO[-1]).all()
-    assert pictures.bar_labels(result)[0] == "ssd, lower is better"
+    title, top, bottom = pictures.bar_labels(result)
+    assert (title, top) == ("ssd, lower is better", "0 best")  # a perfect copy differs by 0
+    sq = cv2.matchTemplate(image.astype(np.float32), image[10:20, 5:17].astype(np.float32),
+                           cv2.TM_SQDIFF)  # fmt: skip
+    assert float(bottom) == pytest.approx(sq.max() / 120, rel=1e-3)
 
 
 def test_colour_bar_panel_goes_in_a_free_corner():
