@@ -6,8 +6,10 @@ become a one-line ``Error: ...`` on stderr and exit status 2.
 
 Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:`.output`
 (table, TSV, CSV and JSON writers), one module per command (:mod:`.cmd_filter`,
-:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`), registered here with
-``add_command``. The CLI may import every part of convtool; no part of convtool imports it.
+:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_show`), registered here
+with ``add_command``; :mod:`.preview` (terminal pictures) and :mod:`.completion` (shell
+completion of kernel names). The CLI may import every part of convtool; no part of convtool
+imports it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ COMMANDS = {
     "find": "cmd_find:find_command",
     "kernels": "cmd_kernels:kernels_command",
     "params": "cmd_params:params_command",
+    "show": "cmd_show:show_command",
 }
 
 
@@ -88,6 +91,7 @@ __all__ = [
     "kernels_command",
     "main",
     "params_command",
+    "show_command",
     "stderr_console",
     "stdout_console",
     "stdout_is_terminal",
@@ -108,7 +112,8 @@ def cli(ctx: click.Context) -> None:
     """Image filtering with a vectorized convolution engine.
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
-    params (parameter cost of dense vs convolutional layers).
+    params (parameter cost of dense vs convolutional layers), show (draw an image in the
+    terminal).
 
     Example:
 

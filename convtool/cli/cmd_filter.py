@@ -14,7 +14,15 @@ import click
 from .. import engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
-from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
+from ..images import (
+    FORMATS,
+    ImageIOError,
+    encode_image,
+    format_for_path,
+    read_image,
+    to_output_array,
+    write_bytes,
+)
 from ..kernels import parse_kernel
 from .common import (
     FINITE_FLOAT,
@@ -25,6 +33,8 @@ from .common import (
     on_terminal,
     stderr_console,
 )
+from .completion import complete_kernel
+from .preview import preview_options, preview_values
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
@@ -38,6 +48,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     multiple=True,
     required=True,
     metavar="KERNEL",
+    shell_complete=complete_kernel,
     help="Named kernel with optional parameters after a colon (sharpen, gaussian:2, "
     "sobel-x, ...; see 'convtool kernels') or a kernel file (.txt, .json, .npy). "
     "Repeat to apply several in order.",
@@ -143,6 +154,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print the strategy and time of each step to stderr."
 )
+@preview_options
 def filter_command(
     input_path: str,
     kernels: tuple[str, ...],
@@ -160,6 +172,7 @@ def filter_command(
     out_format: str | None,
     strategy: str,
     verbose: bool,
+    preview: str | None,
 ) -> None:
     """Filter INPUT with one or more kernels and write OUTPUT.
 
@@ -175,6 +188,8 @@ def filter_command(
         convtool filter photo.png -k sobel-x --bias 0.5 -o edges.png
 
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
+
+        convtool filter photo.png -k emboss -o out.png --preview
     """
     started = time.perf_counter()
     if output == "-":
@@ -184,6 +199,8 @@ def filter_command(
             fmt = out_format or format_for_path(output)
         except ImageIOError as exc:
             raise fail(str(exc)) from None
+    if output == "-" and preview == "always":
+        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
     if output == "-" and on_terminal():
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
@@ -212,6 +229,7 @@ def filter_command(
         write_bytes(data, output, stdout=binary_stdout())
     except LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
+    preview_values(preview, to_output_array(result, depth="8", mapping=mapping or "clip") / 255)
     err = stderr_console()
     for note in info.notes:
         err.print(f"note: {note}")

@@ -12,28 +12,22 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import matching, pictures
-from ..images import (
-    ImageInfo,
-    ImageIOError,
-    draw_boxes,
-    encode_image,
-    format_for_path,
-    read_image,
-    write_bytes,
-)
+from .. import matching
+from ..images import ImageIOError, format_for_path, read_image
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
+from .find_pictures import annotated_rgb8, miss_message, write_pictures
 from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
+from .preview import preview_options, preview_values
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
 
-def _find_output_format(path: str | None, option: str) -> str | None:
+def _find_output_format(path: str | None, option: str, npy: bool = False) -> str | None:
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
     fmt = format_for_path(path)
-    if fmt == "npy":
+    if fmt == "npy" and not npy:
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
@@ -165,16 +159,18 @@ def _find_print(
     "heatmap_path",
     type=click.Path(),
     default=None,
-    help="Write a colour map of the scores (bright = good match), the size of IMAGE.",
+    help="Write a colour map of the scores (bright = good match), the size of IMAGE, with the "
+    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead.",
 )
 @click.option(
     "--annotate",
     "annotate_path",
     type=click.Path(),
     default=None,
-    help="Write IMAGE with a box and the score drawn on each match.",
+    help="Write IMAGE with a box, rank and score on each match (the best in gold).",
 )
 @table_option
+@preview_options
 def find_command(
     image_path: str,
     template_path: str,
@@ -191,6 +187,7 @@ def find_command(
     heatmap_path: str | None,
     annotate_path: str | None,
     as_table: bool | None,
+    preview: str | None,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
 
@@ -208,11 +205,13 @@ def find_command(
         convtool find scan.png stamp.png --angles -30:30:5
 
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
+
+        convtool find samples/waldo-scene.png samples/waldo.png --heatmap scores.npy --preview
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
     try:
-        heat_fmt = _find_output_format(heatmap_path, "--heatmap")
+        heat_fmt = _find_output_format(heatmap_path, "--heatmap", npy=True)
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
@@ -232,11 +231,13 @@ def find_command(
         )
         if subpixel:
             matching.refine_matches(result)
-        _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
+        notes = write_pictures(
+            result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
+        )
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
-    for note in image_info.notes:
+    for note in [*image_info.notes, *notes]:
         err.print(f"note: {note}")
     if result.skipped_scales:
         skipped = ", ".join(f"{s:g}" for s in result.skipped_scales)
@@ -251,9 +252,12 @@ def find_command(
         as_table=as_table,
         method=result.method,
     )
+    if preview:
+        preview_values(preview, annotated_rgb8(result, image).astype("float32") / 255)
     if not result.matches:
-        sign = "<=" if matching.lower_is_better(result.method) else ">="
-        err.print(f"no match with score {sign} {result.threshold:g}")
+        err.print(
+            miss_message(result, with_scale=scales is not None, with_angle=angles is not None)
+        )
         click.get_current_context().exit(1)
 
 
@@ -271,21 +275,3 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
     return image, image_info, templ, mask
-
-
-def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
-    """Encode the heatmap and the annotated image (each a ``(path, format)``), then write both."""
-    (heatmap_path, heat_fmt), (annotate_path, annotate_fmt) = heatmap, annotate
-    outputs = []
-    if heatmap_path:
-        picture = pictures.heatmap(result)
-        data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
-        outputs.append((data, heatmap_path))
-    if annotate_path:
-        boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-        drawn = draw_boxes(pictures.to_rgb8(image), boxes)
-        values = drawn.astype("float32") / 255
-        info = ImageInfo(format=annotate_fmt, depth="8")
-        outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
-    for data, path in outputs:
-        write_bytes(data, path)
