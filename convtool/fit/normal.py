@@ -1,0 +1,494 @@
+"""Least-squares kernel fitting: normal equations over strips of im2row windows, and their solve.
+
+Every output value of ``correlate(x, K, border=...) + bias`` is a linear function of its window
+of the (padded) input, so the kernel that best maps ``x`` to a target is a linear least-squares
+problem. This module owns:
+
+- the index maps that pad a strip of input rows exactly as :func:`convtool.engine.pad_image`
+  pads the whole image (built by padding ``arange`` with the engine's own padding), so windows
+  near the border are the ones the engine reads;
+- the running sums ``X^T X``, ``X^T y``, ``sum X``, ``sum y`` per channel mode, accumulated over
+  strips of output rows (memory: one strip of the design matrix, never the whole of it);
+- the solve (diagonal scaling, Cholesky, an eigen-decomposition fallback for singular systems)
+  and the quality figures (RMSE, PSNR, R^2 from a filter pass through the engine).
+
+Must not import: click, rich, PIL, convtool.cli, convtool.images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import runtime
+from ..engine import EngineError, correlate, make_plan, normalize_border, pad_image
+from .named import NamedMatch, closest_named
+
+__all__ = ["CHANNEL_MODES", "COND_WARN", "FitError", "FitResult", "fit_kernel"]
+
+CHANNEL_MODES = ("auto", "shared", "depthwise", "mixing")
+
+# Condition number of the (diagonally scaled) normal equations above which the input is said
+# to have too little texture to determine the kernel: the weights then move by up to COND_WARN
+# times the relative error of the target (8-bit rounding is ~1e-3). Photos give 1e1..1e5 for
+# kernels up to 11x11 (tests/test_fit.py); flat or linear-ramp inputs give 1e15 or infinity.
+COND_WARN = 1e8
+# Above this the Cholesky factor is not trusted and the minimum-norm eigen solution is used.
+_CHOLESKY_MAX_COND = 1e12
+# Bytes of float64 design matrix per strip of output rows (a few MiB: big enough for efficient
+# GEMMs, small enough to stay far below the size of the image).
+_STRIP_BYTES = 4 * 2**20
+# Multiply-adds per BLAS call (see _gram): the engine's bound for single-threaded OpenBLAS calls.
+_BLAS_CALL_MNK = 786_432
+_GRAM_COLS = 48
+
+
+class FitError(ValueError):
+    """The inputs of a fit are inconsistent (shapes, channel counts, sizes, options)."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted kernel and how well it reproduces the target.
+
+    ``weights`` has the engine's kernel layout: ``(kh, kw)`` (shared), ``(kh, kw, C)``
+    (depthwise) or ``(kh, kw, Cin, Cout)`` (mixing, the chapter's ``V[a, b, c, d]``).
+    ``bias`` holds one value per output channel, or is None when no bias was fitted.
+    ``windows`` counts the output pixels used, ``unknowns`` the fitted numbers.
+    ``rmse`` and ``psnr`` are in the units of the arrays (0..1 for normalized images; PSNR
+    takes 1 as the peak). ``condition`` is the condition number of the normal equations after
+    diagonal scaling (the largest over channels for depthwise kernels).
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray | None
+    channels: str
+    border: str
+    dilation: tuple[int, int]
+    windows: int
+    unknowns: int
+    rmse: float
+    psnr: float
+    r2: float
+    condition: float
+    solver: str
+    closest: NamedMatch | None
+
+    @property
+    def ill_conditioned(self) -> bool:
+        """True when the input has too little texture to determine the kernel."""
+        return not self.condition <= COND_WARN
+
+    def kernel_document(self, name: str = "fit") -> dict:
+        """The kernel as a JSON document that ``convtool filter -k FILE.json`` reads back."""
+        doc: dict = {
+            "name": name,
+            "shape": list(self.weights.shape),
+            "weights": self.weights.tolist(),
+        }
+        if self.bias is not None:
+            values = [float(v) for v in self.bias]
+            doc["bias"] = values[0] if len(values) == 1 else values
+        return doc
+
+
+class _Layout(NamedTuple):
+    kh: int
+    kw: int
+    dy: int
+    dx: int
+    rows: np.ndarray  # padded row -> source row, -1 for the constant border value
+    cols: np.ndarray
+    out_h: int
+    out_w: int
+    cval: float
+
+    @property
+    def eh(self) -> int:
+        return (self.kh - 1) * self.dy + 1
+
+    @property
+    def ew(self) -> int:
+        return (self.kw - 1) * self.dx + 1
+
+
+def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in pair):
+        raise FitError(f"{name} must be a positive integer or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _index_map(n: int, k: int, d: int, border: str, axis: int) -> tuple[np.ndarray, int]:
+    """Source index of every padded sample along one axis, and the output length on it.
+
+    The engine pads ``(index + 1)`` with ``cval = 0``, so 0 marks the constant border value.
+    """
+    shape = (n, 1) if axis == 0 else (1, n)
+    kshape = (k, 1) if axis == 0 else (1, k)
+    dilation = (d, 1) if axis == 0 else (1, d)
+    plan = make_plan(
+        np.zeros(shape, np.float32), np.zeros(kshape), border=border, dilation=dilation
+    )
+    index = (np.arange(n, dtype=np.float64) + 1.0).reshape(*shape, 1)
+    padded = pad_image(plan, index).reshape(-1)
+    return padded.astype(np.intp) - 1, plan.out_shape[axis]
+
+
+def _layout(shape: tuple[int, int], size, border: str, cval: float, dilation) -> _Layout:
+    kh, kw = _pair(size, "size")
+    dy, dx = _pair(dilation, "dilation")
+    h, w = shape
+    eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    if eh > h or ew > w:
+        reach = f"{kh}x{kw}" + (f" (dilated to {eh}x{ew})" if (dy, dx) != (1, 1) else "")
+        raise FitError(f"kernel {reach} is larger than the {h}x{w} image")
+    mode, zero = normalize_border(border)
+    rows, out_h = _index_map(h, kh, dy, border, 0)
+    cols, out_w = _index_map(w, kw, dx, border, 1)
+    fill = 0.0 if (zero or mode == "full") else float(cval)
+    return _Layout(kh, kw, dy, dx, rows, cols, out_h, out_w, fill)
+
+
+def _as_image(arr, name: str) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.ndim not in (2, 3) or a.size == 0:
+        raise FitError(f"{name} must be a non-empty (H, W) or (H, W, C) array, got {a.shape}")
+    if a.dtype.kind not in "biuf":
+        raise FitError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise FitError(f"{name} holds NaN or infinite values")
+    return a if a.ndim == 3 else a[:, :, None]
+
+
+def _aligned_target(y3: np.ndarray, lay: _Layout, mode: str, in_shape: tuple[int, int]):
+    """The target pixels that line up with the output grid of the layout.
+
+    With border ``valid`` a target of the input's size is accepted too: only the pixels whose
+    windows lie inside the image are used (the rest depend on an unknown border treatment).
+    """
+    th, tw = y3.shape[:2]
+    if (th, tw) == (lay.out_h, lay.out_w):
+        return y3
+    if mode == "valid" and (th, tw) == in_shape:
+        top, left = (lay.kh // 2) * lay.dy, (lay.kw // 2) * lay.dx
+        return y3[top : top + lay.out_h, left : left + lay.out_w]
+    h, w = in_shape
+    expected = f"{lay.out_h}x{lay.out_w}"
+    if mode == "valid":
+        expected += f" or {h}x{w}"
+    raise FitError(
+        f"the target is {th}x{tw}, but a {lay.kh}x{lay.kw} kernel with border {mode} maps the "
+        f"{h}x{w} input to {expected}"
+    )
+
+
+def _channel_mode(channels: str, cin: int, cout: int) -> str:
+    mode = channels.lower()
+    if mode not in CHANNEL_MODES:
+        choices = ", ".join(CHANNEL_MODES)
+        raise FitError(f"unknown channel mode {channels!r} (choose from {choices})")
+    if mode == "auto":
+        return "shared" if cin == cout else "mixing"
+    if mode != "mixing" and cin != cout:
+        raise FitError(
+            f"{mode} kernels keep the channel count, but the input has {cin} channel(s) and the "
+            f"target {cout} (fit a mixing kernel instead)"
+        )
+    return mode
+
+
+def _gram(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(a^T a, a^T y)`` in BLAS calls small enough that OpenBLAS runs each on one thread.
+
+    Bigger calls are split by OpenBLAS over its own threads, which spin waiting for each other
+    when the cores are busy (the engine saw 520 us instead of ~30 per GEMM). Measured here
+    under load (3360 x 147 float64): one call 20 ms, row chunks of 36 x 147 x 147 42 ms,
+    column blocks of 128 rows x 48 columns 3.3 ms (2.3 ms for one call on one BLAS thread).
+    Only the blocks on and above the diagonal are computed; the pool runs two strips at once.
+    """
+    m, p = a.shape
+    step = max(16, _BLAS_CALL_MNK // (p * _GRAM_COLS))
+    g = np.zeros((p, p))
+    b = np.zeros((p, *y.shape[1:]))
+    for r0 in range(0, m, step):
+        part = a[r0 : r0 + step]
+        for c0 in range(0, p, _GRAM_COLS):
+            c1 = min(p, c0 + _GRAM_COLS)
+            g[:c1, c0:c1] += part[:, :c1].T @ part[:, c0:c1]
+        b += part.T @ y[r0 : r0 + step]
+    upper = np.triu(g)
+    return upper + np.triu(upper, 1).T, b
+
+
+class _Sums:
+    """Running sums of one worker thread over its strips.
+
+    float64 throughout, although the images are float32: ``X^T X`` sums millions of products
+    of values near 0.5, and the solve amplifies its relative error by the condition number
+    (1e3..1e5 for photos), so float32 sums (7 digits, and ~1e-4 rounding drift over 1e6
+    terms) would cost the weights most of their accuracy.
+    """
+
+    def __init__(self, mode: str, p: int, cin: int, cout: int) -> None:
+        self.mode = mode
+        self.n = 0
+        if mode == "shared":
+            self.G, self.B = np.zeros((p, p)), np.zeros(p)
+            self.S, self.T = np.zeros((cin, p)), np.zeros(cin)
+        elif mode == "depthwise":
+            self.G, self.B = np.zeros((cin, p, p)), np.zeros((cin, p))
+            self.S, self.T = np.zeros((cin, p)), np.zeros(cin)
+        else:
+            self.G, self.B = np.zeros((p, p)), np.zeros((p, cout))
+            self.S, self.T = np.zeros(p), np.zeros(cout)
+
+    def add(self, win: np.ndarray, ys: np.ndarray) -> None:
+        """Add one strip: ``win`` is ``(n, ow, C, kh, kw)`` windows, ``ys`` ``(n, ow, Cout)``."""
+        n, ow, c = win.shape[:3]
+        m = n * ow
+        y = ys.reshape(m, -1).astype(np.float64)
+        if self.mode == "shared":
+            # One equation per pixel and channel: rows (pixel, channel), columns (a, b).
+            a = np.ascontiguousarray(win, dtype=np.float64).reshape(m, c, -1)
+            flat = a.reshape(m * c, -1)
+            g, b = _gram(flat, y.reshape(-1))
+            self.G += g
+            self.B += b
+            self.S += a.sum(axis=0)
+            self.T += y.sum(axis=0)
+        elif self.mode == "depthwise":
+            # One independent system per channel: (C, pixels, (a, b)).
+            a = np.ascontiguousarray(win.transpose(2, 0, 1, 3, 4), dtype=np.float64)
+            a = a.reshape(c, m, -1)
+            for ch in range(c):
+                g, b = _gram(a[ch], y[:, ch])
+                self.G[ch] += g
+                self.B[ch] += b
+            self.S += a.sum(axis=1)
+            self.T += y.sum(axis=0)
+        else:
+            # Columns in the order of V[a, b, c, :] flattened, so weights reshape to 4-D.
+            a = np.ascontiguousarray(win.transpose(0, 1, 3, 4, 2), dtype=np.float64)
+            a = a.reshape(m, -1)
+            g, b = _gram(a, y)
+            self.G += g
+            self.B += b
+            self.S += a.sum(axis=0)
+            self.T += y.sum(axis=0)
+        self.n += m
+
+    def merge(self, other: _Sums) -> None:
+        for key in ("G", "B", "S", "T"):
+            getattr(self, key).__iadd__(getattr(other, key))
+        self.n += other.n
+
+
+def _strip(x3: np.ndarray, lay: _Layout, o0: int, o1: int) -> np.ndarray:
+    """Padded input rows for output rows ``o0:o1``, gathered through the index maps."""
+    ri = lay.rows[o0 : o1 + lay.eh - 1]
+    strip = x3[np.ix_(np.maximum(ri, 0), np.maximum(lay.cols, 0))]
+    if ri.min() < 0:
+        strip[ri < 0] = lay.cval
+    if lay.cols.min() < 0:
+        strip[:, lay.cols < 0] = lay.cval
+    return strip
+
+
+def _accumulate(x3: np.ndarray, y3: np.ndarray, lay: _Layout, mode: str) -> _Sums:
+    cin, cout = x3.shape[2], y3.shape[2]
+    p = lay.kh * lay.kw * (cin if mode == "mixing" else 1)
+    row_bytes = lay.out_w * p * 8 * (1 if mode == "mixing" else cin)
+    rows = max(1, _STRIP_BYTES // row_bytes)
+    starts = iter(range(0, lay.out_h, rows))
+    parts: list[_Sums] = []
+
+    def work() -> None:
+        sums = _Sums(mode, p, cin, cout)
+        for o0 in starts:  # next() on a shared range iterator is atomic under the GIL
+            o1 = min(lay.out_h, o0 + rows)
+            view = sliding_window_view(_strip(x3, lay, o0, o1), (lay.eh, lay.ew), axis=(0, 1))
+            sums.add(view[:, :, :, :: lay.dy, :: lay.dx], y3[o0:o1])
+        parts.append(sums)
+
+    runtime.parallel(work, runtime.threads())
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total
+
+
+def _solve(m: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """Solve the symmetric positive semi-definite system ``m z = r``.
+
+    Returns ``(z, condition number, solver)``. The system is scaled to a unit diagonal first
+    (the bias column and the weights then weigh alike); Cholesky solves well-conditioned
+    systems, anything it refuses or that is too close to singular gets the minimum-norm
+    solution from the eigen-decomposition (what ``lstsq`` would return).
+    """
+    d = np.sqrt(np.diag(m).copy())
+    d[~(d > 0)] = 1.0
+    scale = d.reshape(-1, *([1] * (r.ndim - 1)))
+    ms = m / d[:, None] / d[None, :]
+    rs = r / scale
+    evals, evecs = np.linalg.eigh(ms)
+    top = max(float(evals[-1]), 0.0)
+    cond = top / float(evals[0]) if evals[0] > 0 else math.inf
+    if cond <= _CHOLESKY_MAX_COND:
+        try:
+            low = np.linalg.cholesky(ms)
+            z = np.linalg.solve(low.T, np.linalg.solve(low, rs))
+            return z / scale, cond, "cholesky"
+        except np.linalg.LinAlgError:
+            pass
+    keep = evals > top * len(evals) * np.finfo(np.float64).eps
+    v = evecs[:, keep]
+    coeff = (v.T @ rs) / evals[keep].reshape(-1, *([1] * (r.ndim - 1)))
+    return (v @ coeff) / scale, cond, "eigh"
+
+
+def _bordered(g: np.ndarray, s: np.ndarray, n: int) -> np.ndarray:
+    """``[[G, S^T], [S, n I]]``: the normal equations with one bias column per row of ``S``."""
+    s = s.reshape(-1, g.shape[0])
+    k = s.shape[0]
+    out = np.empty((g.shape[0] + k, g.shape[0] + k))
+    out[: g.shape[0], : g.shape[0]] = g
+    out[: g.shape[0], g.shape[0] :] = s.T
+    out[g.shape[0] :, : g.shape[0]] = s
+    out[g.shape[0] :, g.shape[0] :] = n * np.eye(k)
+    return out
+
+
+def _solve_sums(sums: _Sums, lay: _Layout, mode: str, bias: bool, ridge: float):
+    """Weights, bias (or None), condition number and solver from the accumulated sums."""
+    kh, kw = lay.kh, lay.kw
+    if mode == "depthwise":
+        results = []
+        for c in range(sums.G.shape[0]):
+            g = sums.G[c] + ridge * sums.n * np.eye(sums.G.shape[1])
+            m = _bordered(g, sums.S[c], sums.n) if bias else g
+            r = np.r_[sums.B[c], sums.T[c]] if bias else sums.B[c]
+            results.append(_solve(m, r))
+        p = kh * kw
+        weights = np.stack([z[:p].reshape(kh, kw) for z, _, _ in results], axis=-1)
+        bias_out = np.array([z[p] for z, _, _ in results]) if bias else None
+        solver = "cholesky" if all(s == "cholesky" for *_, s in results) else "eigh"
+        return weights, bias_out, max(c for _, c, _ in results), solver
+    equations = sums.n * (sums.T.shape[0] if mode == "shared" else 1)
+    g = sums.G + ridge * equations * np.eye(sums.G.shape[0])
+    p = g.shape[0]
+    if bias:
+        m = _bordered(g, sums.S, sums.n)
+        r = np.concatenate([sums.B, sums.T.reshape(-1, *sums.B.shape[1:])], axis=0)
+    else:
+        m, r = g, sums.B
+    z, cond, solver = _solve(m, r)
+    if mode == "shared":
+        weights, bias_out = z[:p].reshape(kh, kw), (z[p:] if bias else None)
+    else:
+        cin, cout = p // (kh * kw), sums.T.shape[0]
+        weights, bias_out = z[:p].reshape(kh, kw, cin, cout), (z[p] if bias else None)
+    return weights, bias_out, cond, solver
+
+
+def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict) -> tuple[float, ...]:
+    """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself."""
+    out = correlate(x, weights, bias=bias, **opts).reshape(y3.shape)
+    mean = y3.mean(axis=(0, 1), dtype=np.float64)
+    sse = sst = 0.0
+    for r0 in range(0, y3.shape[0], 64):  # float64 row blocks: no image-sized temporaries
+        yb = y3[r0 : r0 + 64].astype(np.float64)
+        sse += float(np.sum((out[r0 : r0 + 64] - yb) ** 2))
+        sst += float(np.sum((yb - mean) ** 2))
+    mse = sse / y3.size
+    psnr = 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+    r2 = 1.0 - sse / sst if sst > 0 else math.nan
+    return math.sqrt(mse), psnr, r2
+
+
+def fit_kernel(
+    x: np.ndarray,
+    y: np.ndarray,
+    size: int | tuple[int, int],
+    *,
+    channels: str = "auto",
+    border: str = "reflect",
+    cval: float = 0.0,
+    dilation: int | tuple[int, int] = 1,
+    bias: bool = False,
+    ridge: float = 0.0,
+) -> FitResult:
+    """Fit the kernel (and bias) that maps ``x`` to ``y`` under ``correlate``'s conventions.
+
+    Minimizes ``mean((correlate(x, K, border=border, ...) + bias - y) ** 2) + ridge * sum(K**2)``
+    (the bias is not penalized).
+
+    Parameters
+    ----------
+    x, y : ndarray, shape (H, W) or (H, W, C)
+        Input and target, any real dtype (normalized images: 0 black, 1 white). ``y`` has the
+        size of the engine's output for this border mode; with ``border="valid"`` a target of
+        the input's size is also accepted, and its pixels whose windows cross the border are
+        ignored.
+    size : int or (int, int)
+        Kernel height and width.
+    channels : {"auto", "shared", "depthwise", "mixing"}
+        One 2-D kernel for every channel, one per channel, or a ``(kh, kw, Cin, Cout)`` kernel
+        mixing every input channel into every output channel. ``auto``: shared when ``x`` and
+        ``y`` have the same channel count, mixing otherwise (e.g. RGB to grey).
+    border, cval, dilation
+        As for :func:`convtool.engine.correlate` (stride is not supported).
+    bias : bool
+        Also fit one bias per output channel.
+    ridge : float
+        Ridge (Tikhonov) weight, per equation: independent of the image size.
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> from convtool.engine import correlate
+    >>> x = np.random.default_rng(0).random((40, 50))
+    >>> k = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    >>> fit = fit_kernel(x, correlate(x, k), 3)
+    >>> bool(np.allclose(fit.weights, k, atol=1e-5)), fit.closest.spec
+    (True, 'laplacian')
+    """
+    x3, y3 = _as_image(x, "input"), _as_image(y, "target")
+    if not (ridge >= 0 and math.isfinite(ridge)):
+        raise FitError(f"ridge must be a finite number >= 0, got {ridge}")
+    try:
+        mode_border = normalize_border(border)[0]
+        lay = _layout(x3.shape[:2], size, border, cval, dilation)
+    except EngineError as exc:
+        raise FitError(str(exc)) from None
+    mode = _channel_mode(channels, x3.shape[2], y3.shape[2])
+    y3 = _aligned_target(y3, lay, mode_border, x3.shape[:2])
+    dtype = np.float64 if x3.dtype == np.float64 else np.float32
+    x3 = x3.astype(dtype, copy=False)
+    sums = _accumulate(x3, y3, lay, mode)
+    weights, bias_out, cond, solver = _solve_sums(sums, lay, mode, bias, ridge)
+    engine_x = x3 if x3.shape[2] > 1 or mode == "mixing" else x3[:, :, 0]
+    opts = {"border": border, "cval": cval, "dilation": (lay.dy, lay.dx)}
+    rmse, psnr, r2 = _quality(engine_x, y3, weights, 0.0 if bias_out is None else bias_out, opts)
+    return FitResult(
+        weights=weights,
+        bias=None if bias_out is None else np.atleast_1d(bias_out),
+        channels=mode,
+        border=mode_border,
+        dilation=(lay.dy, lay.dx),
+        windows=sums.n,
+        unknowns=weights.size + (0 if bias_out is None else np.atleast_1d(bias_out).size),
+        rmse=rmse,
+        psnr=psnr,
+        r2=r2,
+        condition=cond,
+        solver=solver,
+        closest=closest_named(weights, mode),
+    )
