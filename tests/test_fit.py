@@ -112,6 +112,37 @@ def test_valid_border_ignores_target_pixels_whose_windows_cross_the_border(photo
     assert fit.rmse < 1e-6
 
 
+# --- clipped targets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", ["shared", "depthwise", "mixing"])
+def test_limits_leave_out_clipped_target_values(photo, channels):
+    k = parse_kernel("sharpen").weights
+    x8 = quantize(photo)
+    target8 = quantize(correlate(x8, k))  # over- and undershoots clipped to 0 and 1
+    clipped = int(np.count_nonzero((target8 <= 0) | (target8 >= 1)))
+    plain = fit_kernel(x8, target8, 3, channels=channels)
+    assert plain.saturated == clipped > 1000
+    fit = fit_kernel(x8, target8, 3, channels=channels, limits=(0.0, 1.0))
+    expected = {"shared": k, "depthwise": k[:, :, None], "mixing": k[:, :, None, None] * np.eye(3)}
+    np.testing.assert_allclose(
+        fit.weights, np.broadcast_to(expected[channels], fit.weights.shape), atol=1e-2
+    )
+    assert fit.closest is not None and fit.closest.spec == "sharpen"
+    if channels == "mixing":  # a pixel is left out when any of its channels is clipped
+        assert fit.ignored >= clipped
+    else:
+        assert fit.ignored == clipped
+    # The clipped filter output reproduces the 8-bit target up to its rounding.
+    assert fit.rmse < 0.0015 < plain.rmse
+
+
+def test_limits_that_leave_nothing_are_an_error():
+    x = np.random.default_rng(0).random((20, 20))
+    with pytest.raises(FitError, match="every target value lies outside the limits"):
+        fit_kernel(x, np.ones((20, 20)), 3, limits=(0.0, 1.0))
+
+
 # --- the stated residual for a kernel of the wrong size ---------------------------------------
 
 

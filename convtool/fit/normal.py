@@ -58,7 +58,9 @@ class FitResult:
     ``weights`` has the engine's kernel layout: ``(kh, kw)`` (shared), ``(kh, kw, C)``
     (depthwise) or ``(kh, kw, Cin, Cout)`` (mixing, the chapter's ``V[a, b, c, d]``).
     ``bias`` holds one value per output channel, or is None when no bias was fitted.
-    ``windows`` counts the output pixels used, ``unknowns`` the fitted numbers.
+    ``windows`` counts the output pixels, ``unknowns`` the fitted numbers, ``ignored`` the
+    target values left out by ``limits`` and ``saturated`` those at or beyond the limits
+    (``(0, 1)`` when no limits were given: a hint that the target was clipped).
     ``rmse`` and ``psnr`` are in the units of the arrays (0..1 for normalized images; PSNR
     takes 1 as the peak). ``condition`` is the condition number of the normal equations after
     diagonal scaling (the largest over channels for depthwise kernels).
@@ -71,6 +73,8 @@ class FitResult:
     dilation: tuple[int, int]
     windows: int
     unknowns: int
+    ignored: int
+    saturated: int
     rmse: float
     psnr: float
     r2: float
@@ -234,9 +238,14 @@ class _Sums:
     terms) would cost the weights most of their accuracy.
     """
 
-    def __init__(self, mode: str, p: int, cin: int, cout: int) -> None:
+    def __init__(self, mode: str, p: int, cin: int, cout: int, limits) -> None:
         self.mode = mode
-        self.n = 0
+        # Target values outside the open interval (low, high) are left out when limits is
+        # given; otherwise values at or beyond (0, 1) are only counted (a clipping hint).
+        self.limits = limits
+        self.windows = 0
+        self.saturated = 0
+        self.n = np.zeros(1 if mode == "mixing" else cin)  # equations per bias column
         if mode == "shared":
             self.G, self.B = np.zeros((p, p)), np.zeros(p)
             self.S, self.T = np.zeros((cin, p)), np.zeros(cin)
@@ -252,40 +261,62 @@ class _Sums:
         n, ow, c = win.shape[:3]
         m = n * ow
         y = ys.reshape(m, -1).astype(np.float64)
+        low, high = self.limits or (0.0, 1.0)
+        inside = (y > low) & (y < high)
+        self.saturated += int(inside.size - np.count_nonzero(inside))
+        self.windows += m
+        keep = inside if self.limits else None
         if self.mode == "shared":
             # One equation per pixel and channel: rows (pixel, channel), columns (a, b).
             a = np.ascontiguousarray(win, dtype=np.float64).reshape(m, c, -1)
-            flat = a.reshape(m * c, -1)
-            g, b = _gram(flat, y.reshape(-1))
+            flat, yk = a.reshape(m * c, -1), y.reshape(-1)
+            if keep is not None:
+                flat, yk = flat[keep.reshape(-1)], yk[keep.reshape(-1)]
+                a, y = a * keep[:, :, None], y * keep
+            g, b = _gram(flat, yk)
             self.G += g
             self.B += b
             self.S += a.sum(axis=0)
             self.T += y.sum(axis=0)
+            self.n += m if keep is None else np.count_nonzero(keep, axis=0)
         elif self.mode == "depthwise":
             # One independent system per channel: (C, pixels, (a, b)).
             a = np.ascontiguousarray(win.transpose(2, 0, 1, 3, 4), dtype=np.float64)
             a = a.reshape(c, m, -1)
             for ch in range(c):
-                g, b = _gram(a[ch], y[:, ch])
+                rows, yc = a[ch], y[:, ch]
+                if keep is not None:
+                    rows, yc = rows[keep[:, ch]], yc[keep[:, ch]]
+                g, b = _gram(rows, yc)
                 self.G[ch] += g
                 self.B[ch] += b
-            self.S += a.sum(axis=1)
-            self.T += y.sum(axis=0)
+                self.S[ch] += rows.sum(axis=0)
+                self.T[ch] += yc.sum()
+                self.n[ch] += rows.shape[0]
         else:
             # Columns in the order of V[a, b, c, :] flattened, so weights reshape to 4-D.
+            # All output channels share the matrix, so a pixel is left out as a whole.
             a = np.ascontiguousarray(win.transpose(0, 1, 3, 4, 2), dtype=np.float64)
             a = a.reshape(m, -1)
+            if keep is not None:
+                rows = keep.all(axis=1)
+                a, y = a[rows], y[rows]
             g, b = _gram(a, y)
             self.G += g
             self.B += b
             self.S += a.sum(axis=0)
             self.T += y.sum(axis=0)
-        self.n += m
+            self.n += a.shape[0]
 
     def merge(self, other: _Sums) -> None:
-        for key in ("G", "B", "S", "T"):
+        for key in ("G", "B", "S", "T", "n"):
             getattr(self, key).__iadd__(getattr(other, key))
-        self.n += other.n
+        self.windows += other.windows
+        self.saturated += other.saturated
+
+    def used(self) -> int:
+        """How many target values entered the fit."""
+        return int(self.n.sum() * (self.T.shape[0] if self.mode == "mixing" else 1))
 
 
 def _strip(x3: np.ndarray, lay: _Layout, o0: int, o1: int) -> np.ndarray:
@@ -299,7 +330,7 @@ def _strip(x3: np.ndarray, lay: _Layout, o0: int, o1: int) -> np.ndarray:
     return strip
 
 
-def _accumulate(x3: np.ndarray, y3: np.ndarray, lay: _Layout, mode: str) -> _Sums:
+def _accumulate(x3: np.ndarray, y3: np.ndarray, lay: _Layout, mode: str, limits) -> _Sums:
     cin, cout = x3.shape[2], y3.shape[2]
     p = lay.kh * lay.kw * (cin if mode == "mixing" else 1)
     row_bytes = lay.out_w * p * 8 * (1 if mode == "mixing" else cin)
@@ -308,7 +339,7 @@ def _accumulate(x3: np.ndarray, y3: np.ndarray, lay: _Layout, mode: str) -> _Sum
     parts: list[_Sums] = []
 
     def work() -> None:
-        sums = _Sums(mode, p, cin, cout)
+        sums = _Sums(mode, p, cin, cout, limits)
         for o0 in starts:  # next() on a shared range iterator is atomic under the GIL
             o1 = min(lay.out_h, o0 + rows)
             view = sliding_window_view(_strip(x3, lay, o0, o1), (lay.eh, lay.ew), axis=(0, 1))
@@ -351,15 +382,16 @@ def _solve(m: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float, str]:
     return (v @ coeff) / scale, cond, "eigh"
 
 
-def _bordered(g: np.ndarray, s: np.ndarray, n: int) -> np.ndarray:
-    """``[[G, S^T], [S, n I]]``: the normal equations with one bias column per row of ``S``."""
+def _bordered(g: np.ndarray, s: np.ndarray, n) -> np.ndarray:
+    """``[[G, S^T], [S, diag(n)]]``: the normal equations with one bias column per row of
+    ``S`` (``n`` equations each)."""
     s = s.reshape(-1, g.shape[0])
-    k = s.shape[0]
-    out = np.empty((g.shape[0] + k, g.shape[0] + k))
-    out[: g.shape[0], : g.shape[0]] = g
-    out[: g.shape[0], g.shape[0] :] = s.T
-    out[g.shape[0] :, : g.shape[0]] = s
-    out[g.shape[0] :, g.shape[0] :] = n * np.eye(k)
+    p, k = g.shape[0], s.shape[0]
+    out = np.empty((p + k, p + k))
+    out[:p, :p] = g
+    out[:p, p:] = s.T
+    out[p:, :p] = s
+    out[p:, p:] = np.diag(np.broadcast_to(np.asarray(n, dtype=np.float64), (k,)))
     return out
 
 
@@ -369,8 +401,8 @@ def _solve_sums(sums: _Sums, lay: _Layout, mode: str, bias: bool, ridge: float):
     if mode == "depthwise":
         results = []
         for c in range(sums.G.shape[0]):
-            g = sums.G[c] + ridge * sums.n * np.eye(sums.G.shape[1])
-            m = _bordered(g, sums.S[c], sums.n) if bias else g
+            g = sums.G[c] + ridge * sums.n[c] * np.eye(sums.G.shape[1])
+            m = _bordered(g, sums.S[c], sums.n[c]) if bias else g
             r = np.r_[sums.B[c], sums.T[c]] if bias else sums.B[c]
             results.append(_solve(m, r))
         p = kh * kw
@@ -378,8 +410,7 @@ def _solve_sums(sums: _Sums, lay: _Layout, mode: str, bias: bool, ridge: float):
         bias_out = np.array([z[p] for z, _, _ in results]) if bias else None
         solver = "cholesky" if all(s == "cholesky" for *_, s in results) else "eigh"
         return weights, bias_out, max(c for _, c, _ in results), solver
-    equations = sums.n * (sums.T.shape[0] if mode == "shared" else 1)
-    g = sums.G + ridge * equations * np.eye(sums.G.shape[0])
+    g = sums.G + ridge * sums.n.sum() * np.eye(sums.G.shape[0])
     p = g.shape[0]
     if bias:
         m = _bordered(g, sums.S, sums.n)
@@ -395,9 +426,12 @@ def _solve_sums(sums: _Sums, lay: _Layout, mode: str, bias: bool, ridge: float):
     return weights, bias_out, cond, solver
 
 
-def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict) -> tuple[float, ...]:
-    """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself."""
+def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict, limits):
+    """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself (its
+    output clipped to ``limits`` when given, as an 8-bit file would store it)."""
     out = correlate(x, weights, bias=bias, **opts).reshape(y3.shape)
+    if limits is not None:
+        np.clip(out, limits[0], limits[1], out=out)
     mean = y3.mean(axis=(0, 1), dtype=np.float64)
     sse = sst = 0.0
     for r0 in range(0, y3.shape[0], 64):  # float64 row blocks: no image-sized temporaries
@@ -408,6 +442,24 @@ def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict) -> tuple[
     psnr = 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
     r2 = 1.0 - sse / sst if sst > 0 else math.nan
     return math.sqrt(mse), psnr, r2
+
+
+def _prepare(x, y, size, channels, border, cval, dilation, ridge, limits):
+    """Validate the arguments: ``(x3, y3 aligned, layout, channel mode, canonical border)``."""
+    x3, y3 = _as_image(x, "input"), _as_image(y, "target")
+    if not (ridge >= 0 and math.isfinite(ridge)):
+        raise FitError(f"ridge must be a finite number >= 0, got {ridge}")
+    if limits is not None and not (len(limits) == 2 and limits[0] < limits[1]):
+        raise FitError(f"limits must be (low, high) with low < high, got {limits!r}")
+    try:
+        mode_border = normalize_border(border)[0]
+        lay = _layout(x3.shape[:2], size, border, cval, dilation)
+    except EngineError as exc:
+        raise FitError(str(exc)) from None
+    mode = _channel_mode(channels, x3.shape[2], y3.shape[2])
+    y3 = _aligned_target(y3, lay, mode_border, x3.shape[:2])
+    x3 = x3.astype(np.float64 if x3.dtype == np.float64 else np.float32, copy=False)
+    return x3, y3, lay, mode, mode_border
 
 
 def fit_kernel(
@@ -421,6 +473,7 @@ def fit_kernel(
     dilation: int | tuple[int, int] = 1,
     bias: bool = False,
     ridge: float = 0.0,
+    limits: tuple[float, float] | None = None,
 ) -> FitResult:
     """Fit the kernel (and bias) that maps ``x`` to ``y`` under ``correlate``'s conventions.
 
@@ -446,6 +499,10 @@ def fit_kernel(
         Also fit one bias per output channel.
     ridge : float
         Ridge (Tikhonov) weight, per equation: independent of the image size.
+    limits : (low, high), optional
+        Leave out target values ``<= low`` or ``>= high`` (``(0, 1)``: values an 8-bit file
+        clipped, which are not linear in the input; a mixing fit leaves out the whole pixel).
+        The quality figures then compare the filter output clipped to these limits.
 
     Returns
     -------
@@ -460,34 +517,30 @@ def fit_kernel(
     >>> bool(np.allclose(fit.weights, k, atol=1e-5)), fit.closest.spec
     (True, 'laplacian')
     """
-    x3, y3 = _as_image(x, "input"), _as_image(y, "target")
-    if not (ridge >= 0 and math.isfinite(ridge)):
-        raise FitError(f"ridge must be a finite number >= 0, got {ridge}")
-    try:
-        mode_border = normalize_border(border)[0]
-        lay = _layout(x3.shape[:2], size, border, cval, dilation)
-    except EngineError as exc:
-        raise FitError(str(exc)) from None
-    mode = _channel_mode(channels, x3.shape[2], y3.shape[2])
-    y3 = _aligned_target(y3, lay, mode_border, x3.shape[:2])
-    dtype = np.float64 if x3.dtype == np.float64 else np.float32
-    x3 = x3.astype(dtype, copy=False)
-    sums = _accumulate(x3, y3, lay, mode)
+    x3, y3, lay, mode, border_name = _prepare(
+        x, y, size, channels, border, cval, dilation, ridge, limits
+    )
+    sums = _accumulate(x3, y3, lay, mode, limits)
+    if sums.used() == 0:
+        raise FitError(f"every target value lies outside the limits {limits}: nothing to fit")
     weights, bias_out, cond, solver = _solve_sums(sums, lay, mode, bias, ridge)
+    bias_out = None if bias_out is None else np.atleast_1d(bias_out)
     engine_x = x3 if x3.shape[2] > 1 or mode == "mixing" else x3[:, :, 0]
     opts = {"border": border, "cval": cval, "dilation": (lay.dy, lay.dx)}
-    rmse, psnr, r2 = _quality(engine_x, y3, weights, 0.0 if bias_out is None else bias_out, opts)
+    quality = _quality(engine_x, y3, weights, 0.0 if bias_out is None else bias_out, opts, limits)
     return FitResult(
         weights=weights,
-        bias=None if bias_out is None else np.atleast_1d(bias_out),
+        bias=bias_out,
         channels=mode,
-        border=mode_border,
+        border=border_name,
         dilation=(lay.dy, lay.dx),
-        windows=sums.n,
-        unknowns=weights.size + (0 if bias_out is None else np.atleast_1d(bias_out).size),
-        rmse=rmse,
-        psnr=psnr,
-        r2=r2,
+        windows=sums.windows,
+        unknowns=weights.size + (0 if bias_out is None else bias_out.size),
+        ignored=sums.windows * y3.shape[2] - sums.used(),
+        saturated=sums.saturated,
+        rmse=quality[0],
+        psnr=quality[1],
+        r2=quality[2],
         condition=cond,
         solver=solver,
         closest=closest_named(weights, mode),
