@@ -6,7 +6,7 @@ become a one-line ``Error: ...`` on stderr and exit status 2.
 
 Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:`.output`
 (table, TSV, CSV and JSON writers), one module per command (:mod:`.cmd_filter`,
-:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`), registered here with
+:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_fit`), registered here with
 ``add_command``. The CLI may import every part of convtool; no part of convtool imports it.
 """
 
@@ -40,6 +40,7 @@ COMMANDS = {
     "find": "cmd_find:find_command",
     "kernels": "cmd_kernels:kernels_command",
     "params": "cmd_params:params_command",
+    "fit": "cmd_fit:fit_command",
 }
 
 
@@ -85,6 +86,7 @@ __all__ = [
     "fail",
     "filter_command",
     "find_command",
+    "fit_command",
     "kernels_command",
     "main",
     "params_command",
@@ -108,7 +110,8 @@ def cli(ctx: click.Context) -> None:
     """Image filtering with a vectorized convolution engine.
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
-    params (parameter cost of dense vs convolutional layers).
+    params (parameter cost of dense vs convolutional layers), fit (learn the kernel that turns
+    one image into another).
 
     Example:
 
