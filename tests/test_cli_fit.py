@@ -71,6 +71,15 @@ def test_fit_then_filter_reproduces_the_target(runner, tmp_path, filter_args, fi
     assert np.abs(pixels(out) - pixels(target)).max() <= 1
 
 
+def test_alpha_is_left_out_as_filter_keeps_it(runner, tmp_path):
+    sprite = str(ROOT / "samples" / "waldo.png")  # RGBA
+    target = str(tmp_path / "t.png")
+    run_ok(runner, ["filter", sprite, "-k", "box:3", "-o", target])
+    res = run_ok(runner, ["fit", sprite, target, "--size", "3", "--json"])
+    assert json.loads(res.stdout)["kernel"]["shape"] == [3, 3]
+    assert "close to box:3" in res.stderr
+
+
 def test_report_names_the_kernel_and_json_carries_kernel_and_report(runner, tmp_path):
     src = crop(tmp_path, "in.png", (0, 0, 200, 150))
     target = str(tmp_path / "t.png")

@@ -49,7 +49,7 @@ def _number(value: float, digits: int = 6) -> str:
 
 
 def _weight_rows(weights: np.ndarray) -> list[str]:
-    cells = [[f"{v + 0.0:.4f}" for v in row] for row in weights]
+    cells = [[f"{round(float(v), 4) + 0.0:.4f}" for v in row] for row in weights]  # no -0.0000
     width = max(len(c) for row in cells for c in row)
     return ["  " + "  ".join(c.rjust(width) for c in row) for row in cells]
 
@@ -76,7 +76,7 @@ def report_lines(fit: FitResult) -> list[str]:
         lines.append("weights:")
         lines += _weight_rows(fit.weights)
     if fit.bias is not None:
-        lines.append("bias: " + " ".join(f"{b + 0.0:.4f}" for b in fit.bias))
+        lines.append("bias: " + " ".join(f"{round(float(b), 4) + 0.0:.4f}" for b in fit.bias))
     return lines
 
 
