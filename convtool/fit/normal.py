@@ -27,8 +27,9 @@ CHANNEL_MODES = ("auto", "shared", "depthwise", "mixing")
 
 # Condition number of the (diagonally scaled) normal equations above which the input is said
 # to have too little texture to determine the kernel: the weights then move by up to COND_WARN
-# times the relative error of the target (8-bit rounding is ~1e-3). Photos give 1e1..1e5 for
-# kernels up to 11x11 (tests/test_fit.py); flat or linear-ramp inputs give 1e15 or infinity.
+# times the relative error of the target (8-bit rounding is ~1e-3). The sample photo gives 7e2
+# (3x3 shared) to 2e5 (11x11 mixing, tests/test_fit.py); flat or linear-ramp inputs give 1e15
+# or infinity.
 COND_WARN = 1e8
 # Above this the Cholesky factor is not trusted and the minimum-norm eigen solution is used.
 _CHOLESKY_MAX_COND = 1e12
