@@ -6,10 +6,10 @@ become a one-line ``Error: ...`` on stderr and exit status 2.
 
 Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:`.output`
 (table, TSV, CSV and JSON writers), one module per command (:mod:`.cmd_filter`,
-:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_show`), registered here
-with ``add_command``; :mod:`.preview` (terminal pictures) and :mod:`.completion` (shell
-completion of kernel names). The CLI may import every part of convtool; no part of convtool
-imports it.
+:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_show`, :mod:`.cmd_fit`),
+loaded on first use through ``COMMANDS``; :mod:`.preview` (terminal pictures) and
+:mod:`.completion` (shell completion of kernel names). The CLI may import every part of
+convtool; no part of convtool imports it.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ COMMANDS = {
     "kernels": "cmd_kernels:kernels_command",
     "params": "cmd_params:params_command",
     "show": "cmd_show:show_command",
+    "fit": "cmd_fit:fit_command",
 }
 
 
@@ -88,6 +89,7 @@ __all__ = [
     "fail",
     "filter_command",
     "find_command",
+    "fit_command",
     "kernels_command",
     "main",
     "params_command",
@@ -113,7 +115,7 @@ def cli(ctx: click.Context) -> None:
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
     params (parameter cost of dense vs convolutional layers), show (draw an image in the
-    terminal).
+    terminal), fit (learn the kernel that turns one image into another).
 
     Example:
 
