@@ -16,7 +16,15 @@ import click
 from .. import batch, engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
-from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
+from ..images import (
+    FORMATS,
+    ImageIOError,
+    encode_image,
+    format_for_path,
+    read_image,
+    to_output_array,
+    write_bytes,
+)
 from ..kernels import parse_kernel
 from .batchrun import batch_options, run_batch
 from .common import (
@@ -28,6 +36,8 @@ from .common import (
     on_terminal,
     stderr_console,
 )
+from .completion import complete_kernel
+from .preview import preview_options, preview_values
 from .progress import Progress, wanted
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
@@ -44,6 +54,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     multiple=True,
     required=True,
     metavar="KERNEL",
+    shell_complete=complete_kernel,
     help="Named kernel with optional parameters after a colon (sharpen, gaussian:2, "
     "sobel-x, ...; see 'convtool kernels') or a kernel file (.txt, .json, .npy). "
     "Repeat to apply several in order.",
@@ -159,6 +170,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "what is missing; outputs are never half-written).",
 )
 @batch_options
+@preview_options
 def filter_command(
     inputs: tuple[str, ...],
     kernels: tuple[str, ...],
@@ -182,6 +194,7 @@ def filter_command(
     fail_fast: bool,
     progress: bool | None,
     quiet: bool,
+    preview: str | None,
 ) -> None:
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
@@ -202,6 +215,8 @@ def filter_command(
 
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
 
+        convtool filter photo.png -k emboss -o out.png --preview
+
         convtool filter shots/*.png -k gaussian:2 -o 'blurred/{stem}-blur.{ext}'
 
         convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
@@ -219,6 +234,8 @@ def filter_command(
         strategy=strategy,
     )
     if _is_batch(inputs, output):
+        if preview == "always":
+            raise fail("--force-preview draws one image: not with several inputs")
         try:
             steps = tuple(parse_kernel(spec) for spec in kernels)
             settings = batch.FilterSettings(steps, opts, mapping, out_format)
@@ -238,7 +255,9 @@ def filter_command(
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
-    _filter_single(inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress)
+    _filter_single(
+        inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview
+    )
 
 
 def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
@@ -269,6 +288,7 @@ def _filter_single(
     verbose: bool,
     quiet: bool,
     progress: bool | None,
+    preview: str | None = None,
 ) -> None:
     """One file (or stdin) to one file (or stdout): the original form, bytes unchanged."""
     started = time.perf_counter()
@@ -279,6 +299,10 @@ def _filter_single(
             fmt = out_format or format_for_path(output)
         except ImageIOError as exc:
             raise fail(str(exc)) from None
+    if output == "-" and preview == "always":
+        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
+    if output == "-" and preview == "always":
+        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
     if output == "-" and on_terminal():
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
@@ -299,6 +323,7 @@ def _filter_single(
             write_bytes(data, output, stdout=binary_stdout())
         except LIBRARY_ERRORS as exc:
             raise fail(str(exc)) from None
+    preview_values(preview, to_output_array(result, depth="8", mapping=mapping or "clip") / 255)
     err = stderr_console()
     for note in info.notes if not quiet else ():
         err.print(f"note: {note}")
