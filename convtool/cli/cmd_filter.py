@@ -14,7 +14,17 @@ import click
 from .. import engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
-from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
+from ..images import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_PNG_LEVEL,
+    FORMATS,
+    MULTI_FRAME_FORMATS,
+    ImageIOError,
+    check_output_path,
+    encode_frames,
+    read_frames,
+    write_bytes,
+)
 from ..kernels import parse_kernel
 from .common import (
     FINITE_FLOAT,
@@ -134,6 +144,28 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "else PNG.",
 )
 @click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) to filter, counting from 1: 2, 1-3 or 1,3. Default: every frame of "
+    "an animated GIF/PNG/WebP or multi-page TIFF; several frames need a GIF, PNG (APNG), WebP "
+    "or TIFF output.",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=None,
+    help=f"JPEG/WebP quality, 1-100. Default: {DEFAULT_JPEG_QUALITY} for JPEG; lossless WebP.",
+)
+@click.option(
+    "--compression",
+    type=click.IntRange(0, 9),
+    default=None,
+    help=f"zlib level for PNG (default {DEFAULT_PNG_LEVEL}: fast, files a little larger than "
+    "at 6) and TIFF (default 0: uncompressed; 1-9: deflate).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(("auto", *engine.STRATEGIES)),
     default="auto",
@@ -158,6 +190,9 @@ def filter_command(
     mapping: str | None,
     alpha: str,
     out_format: str | None,
+    frame_spec: str | None,
+    quality: int | None,
+    compression: int | None,
     strategy: str,
     verbose: bool,
 ) -> None:
@@ -165,8 +200,9 @@ def filter_command(
 
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
     images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
-    depth where the format allows. Signs: sobel-x is positive where intensity grows to the
-    right, sobel-y where it grows downwards (as OpenCV).
+    depth where the format allows (PNG and TIFF hold 16 bits in every channel). Every frame
+    of an animation or page of a TIFF is filtered; --frame picks some. Signs: sobel-x is
+    positive where intensity grows to the right, sobel-y where it grows downwards (as OpenCV).
 
     Example:
 
@@ -175,22 +211,26 @@ def filter_command(
         convtool filter photo.png -k sobel-x --bias 0.5 -o edges.png
 
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
+
+        convtool filter anim.gif -k sharpen -o sharp.gif
+
+        convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
     """
     started = time.perf_counter()
-    if output == "-":
-        fmt = out_format
-    else:
-        try:
-            fmt = out_format or format_for_path(output)
-        except ImageIOError as exc:
-            raise fail(str(exc)) from None
+    try:
+        fmt = check_output_path(output, out_format)
+    except ImageIOError as exc:
+        raise fail(str(exc)) from None
     if output == "-" and on_terminal():
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
     try:
         steps = [parse_kernel(spec) for spec in kernels]
-        image, info = read_image(input_path, stdin=binary_stdin())
+        frames = read_frames(input_path, stdin=binary_stdin(), spec=frame_spec)
+        info = frames.info
+        fmt = fmt or info.format
+        _check_frame_count(len(frames.arrays), fmt, input_path)
         opts = FilterOptions(
             border=border,
             cval=cval,
@@ -203,12 +243,19 @@ def filter_command(
             alpha=alpha,
             strategy=strategy,
         )
-        has_alpha = info.alpha
-        result = apply_chain(image, steps, opts, has_alpha=has_alpha)
+        # The library works on one array at a time: every frame goes through the whole chain.
+        results = [apply_chain(f, steps, opts, has_alpha=info.alpha) for f in frames.arrays]
         if alpha == "drop":
             info.alpha = False
-        fmt = fmt or info.format
-        data = encode_image(result, info, fmt, mapping=mapping)
+        data = encode_frames(
+            results,
+            info,
+            fmt,
+            mapping=mapping,
+            quality=quality,
+            compression=compression,
+            timing=frames.timing,
+        )
         write_bytes(data, output, stdout=binary_stdout())
     except LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
@@ -218,5 +265,17 @@ def filter_command(
     if verbose:
         for name, run in opts.runs:
             err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
-        shape = "x".join(str(s) for s in result.shape)
-        err.print(f"output {shape} {fmt}, total {(time.perf_counter() - started) * 1000:.1f} ms")
+        shape = "x".join(str(s) for s in results[0].shape)
+        count = f"{len(results)} frames of " if len(results) > 1 else ""
+        elapsed = (time.perf_counter() - started) * 1000
+        err.print(f"output {count}{shape} {fmt}, total {elapsed:.1f} ms")
+
+
+def _check_frame_count(count: int, fmt: str, input_path: str) -> None:
+    """Several frames need a multi-frame output format: say how to pick one otherwise."""
+    if count > 1 and fmt not in MULTI_FRAME_FORMATS:
+        formats = ", ".join(f.upper() for f in MULTI_FRAME_FORMATS)
+        raise ImageIOError(
+            f"{input_path} has {count} frames but {fmt.upper()} holds one: pick a frame with "
+            f"--frame N (or a range like 1-3 with a multi-frame output), or write {formats}"
+        )

@@ -7,18 +7,16 @@ annotated pictures through the one image writer. Must not import the group or an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.table import Table
 
 from .. import matching, pictures
 from ..images import (
     ImageInfo,
-    ImageIOError,
+    check_output_path,
     draw_boxes,
     encode_image,
-    format_for_path,
+    read_frames,
     read_image,
     write_bytes,
 )
@@ -32,14 +30,11 @@ def _find_output_format(path: str | None, option: str) -> str | None:
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
-    fmt = format_for_path(path)
+    fmt = check_output_path(path)
     if fmt == "npy":
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise ImageIOError(f"{path}: output directory {str(parent)!r} does not exist")
     return fmt
 
 
@@ -61,23 +56,31 @@ def _find_print(
     as_json: bool,
     as_csv: bool,
     method: str,
+    frames: list[int] | None = None,
 ):
+    """Print the matches; with ``frames`` (1-based, one per match) a ``frame`` field first."""
     keys = {"with_scale": with_scale, "with_angle": with_angle}
+
+    def fields(i: int, m) -> dict:
+        return ({"frame": frames[i]} if frames else {}) | m.as_dict(**keys)
+
     if as_json:
-        echo_json([m.as_dict(**keys) for m in matches])
+        echo_json([fields(i, m) for i, m in enumerate(matches)])
         return
-    columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
+    columns = ["frame"] if frames else []
+    columns += ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
     columns += ["angle"] if with_angle else []
     columns += ["x_subpixel", "y_subpixel"] if with_subpixel else []
     rows = [
-        [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
+        ([str(frames[i])] if frames else [])
+        + [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
         + ([f"{m.scale:g}"] if with_scale else [])
         + ([f"{m.angle:g}"] if with_angle else [])
         + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
-        for m in matches
+        for i, m in enumerate(matches)
     ]
     if as_csv:
-        echo_csv(columns, [list(m.as_dict(**keys).values()) for m in matches])
+        echo_csv(columns, [list(fields(i, m).values()) for i, m in enumerate(matches)])
         return
     if not use_table():
         echo_tsv(rows)
@@ -157,6 +160,14 @@ def _find_print(
     help="Weights for the template's pixels (white = used, black = ignored), the template's "
     "size. Default: the template's alpha channel, if it has one.",
 )
+@click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) of IMAGE to search, counting from 1: 2, 1-3 or 1,3. Default: every "
+    "frame; with more than one, each match reports its frame.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of matches.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
 @click.option(
@@ -164,14 +175,16 @@ def _find_print(
     "heatmap_path",
     type=click.Path(),
     default=None,
-    help="Write a colour map of the scores (bright = good match), the size of IMAGE.",
+    help="Write a colour map of the scores (bright = good match), the size of IMAGE (of the "
+    "frame holding the best match, for an animation).",
 )
 @click.option(
     "--annotate",
     "annotate_path",
     type=click.Path(),
     default=None,
-    help="Write IMAGE with a box and the score drawn on each match.",
+    help="Write IMAGE with a box and the score drawn on each match (the frame holding the "
+    "best match, with its matches, for an animation).",
 )
 def find_command(
     image_path: str,
@@ -184,6 +197,7 @@ def find_command(
     angles: str | None,
     subpixel: bool,
     mask_path: str | None,
+    frame_spec: str | None,
     as_json: bool,
     as_csv: bool,
     heatmap_path: str | None,
@@ -204,6 +218,8 @@ def find_command(
 
         convtool find scan.png stamp.png --angles -30:30:5
 
+        convtool find animation.gif sprite.png --top 3 --json
+
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
     """
     if as_json and as_csv:
@@ -215,21 +231,20 @@ def find_command(
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(scales) if scales is not None else [1.0]
         angle_list = matching.parse_angles(angles) if angles is not None else [0.0]
-        image, image_info, templ, mask = _read_inputs(image_path, template_path, mask_path)
-        result = matching.search(
-            image,
-            templ,
-            method=method,
-            mask=mask,
-            scales=scale_list,
-            angles=angle_list,
-            top=top,
-            threshold=threshold,
-            overlap=overlap,
+        images, image_info, templ, mask = _read_inputs(
+            image_path, template_path, mask_path, frame_spec
         )
+        settings = dict(
+            method=method, mask=mask, scales=scale_list, angles=angle_list, top=top,
+            threshold=threshold, overlap=overlap,
+        )  # fmt: skip
+        found = [matching.search(image, templ, **settings) for image in images]
         if subpixel:
-            matching.refine_matches(result)
-        _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
+            for one in found:
+                matching.refine_matches(one)
+        result, frame_of, best = _merge_frames(found, top)
+        pictures_for = (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
+        _write_pictures(found[best], images[best], *pictures_for)
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
@@ -246,6 +261,7 @@ def find_command(
         as_json=as_json,
         as_csv=as_csv,
         method=result.method,
+        frames=[f + 1 for f in frame_of] if len(images) > 1 else None,
     )
     if not result.matches:
         sign = "<=" if matching.lower_is_better(result.method) else ">="
@@ -253,20 +269,44 @@ def find_command(
         click.get_current_context().exit(1)
 
 
-def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
-    """``(image, image_info, template, mask)``: alpha split off the image, the template's alpha
-    (unless fully opaque) or the --mask file as the template's weights."""
-    image, image_info = read_image(image_path, stdin=binary_stdin())
+def _merge_frames(found: list, top: int):
+    """One result from one search per frame: ``(result, frame of each match, frame to draw)``.
+
+    The matches of every frame, best first, at most ``top``; the pictures show the frame of
+    the best match (the first frame when nothing matched).
+    """
+    if len(found) == 1:
+        return found[0], [0] * len(found[0].matches), 0
+    pairs = [(f, m) for f, one in enumerate(found) for m in one.matches]
+    lower = matching.lower_is_better(found[0].method)
+    pairs.sort(key=lambda p: p[1].score if lower else -p[1].score)
+    pairs = pairs[:top]
+    first = found[0]
+    merged = matching.SearchResult(
+        matches=[m for _, m in pairs],
+        method=first.method,
+        threshold=first.threshold,
+        skipped_scales=first.skipped_scales,
+        image_shape=first.image_shape,
+    )
+    return merged, [f for f, _ in pairs], pairs[0][0] if pairs else 0
+
+
+def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None):
+    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
+    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
+    frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
+    images, image_info = frames.arrays, frames.info
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
-        image = matching.split_alpha(image)[0]
+        images = [matching.split_alpha(image)[0] for image in images]
     mask = None
     if templ_info.alpha:
         templ, alpha = matching.split_alpha(templ)
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return image, image_info, templ, mask
+    return images, image_info, templ, mask
 
 
 def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
