@@ -130,7 +130,7 @@ def _tile_rawmode(tile) -> str:
     return rawmode if isinstance(rawmode, str) else ""
 
 
-def _low_bytes(data: bytes, index: int) -> np.ndarray:
+def _low_bytes(data: bytes, index: int, swap=_swap_order) -> np.ndarray:
     """The low bytes of a 16-bit colour frame: decoded again with every tile's byte order swapped.
 
     Pillow unpacks a 16-bit sample to its high byte after decompressing and unfiltering; the
@@ -142,16 +142,16 @@ def _low_bytes(data: bytes, index: int) -> np.ndarray:
     for tile in img.tile:
         args = tile.args
         if isinstance(args, str):
-            args = _swap_order(args)
+            args = swap(args)
         else:
-            args = (_swap_order(args[0]), *args[1:])
+            args = (swap(args[0]), *args[1:])
         tiles.append(tile._replace(args=args))
     img.tile = tiles
     img.load()
     return np.asarray(img)
 
 
-def _full_depth(img: Image.Image, data: bytes, index: int, info: ImageInfo):
+def _full_depth(img: Image.Image, tiles: list, data: bytes, index: int, info: ImageInfo):
     """The frame's exact 16-bit colour samples (uint16), or None (with a note) when unreadable."""
     if info.frames > 1 and info.format == "png":
         info.notes.append(
@@ -159,6 +159,11 @@ def _full_depth(img: Image.Image, data: bytes, index: int, info: ImageInfo):
             "them at 8 bits); the output is 8-bit"
         )
         return None
+    if any(_tile_rawmode(t) == "LA;16B" for t in tiles):
+        # 16-bit grey+alpha PNG opens as RGBA and has no low-byte unpacker; the 8-bit RGBA
+        # unpacker has its 4 bytes per pixel, so it hands over the unfiltered bytes as they are.
+        raw = _low_bytes(data, index, swap=lambda _: "RGBA").astype(np.uint16)
+        return (raw[:, :, 0::2] << 8) | raw[:, :, 1::2]
     try:
         high = np.asarray(img)
         low = _low_bytes(data, index)
@@ -180,8 +185,9 @@ def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> n
     """
     with _pillow_errors(info.name):
         sixteen = _is_16bit_colour(img)  # before load(), which empties img.tile
+        tiles = list(img.tile)
         img.load()
-        deep = _full_depth(img, data, index, info) if sixteen else None
+        deep = _full_depth(img, tiles, data, index, info) if sixteen else None
         if _orientation(img) != 1:
             # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
             # no EXIF, so an unrotated result would look turned against its input.
