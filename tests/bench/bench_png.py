@@ -1,0 +1,143 @@
+"""Benchmark PNG writing: convtool's writer against Pillow and libvips, alone and in the whole CLI.
+
+    python tests/bench/bench_png.py [--repeats 3] [--size 3840x2160]
+
+Makes a photo-like RGB image (smooth shading, blurred grain and fine noise; seeded), then prints
+two Markdown tables of median wall milliseconds and output bytes:
+
+1. Encoding the 8-bit image that ``filter -k gaussian:2`` produces: ``encode_png`` at several
+   zlib levels (2 is the default), Pillow's ``save`` at level 4 (convtool's former writer) and
+   6 (Pillow's default), ``cv2.imencode`` and ``vips copy in.png out.png`` (a subprocess that
+   also decodes; /usr/bin/vips) on the same pixels; then 16-bit RGB against OpenCV.
+2. The whole command: ``python -m convtool filter in.png -k gaussian:2 -o out.png`` against
+   ``vips gaussblur in.png out.png 2`` (both subprocesses: start-up, decode, blur, encode).
+
+Every output is decoded again and checked against the pixels it should hold. Timings on a
+shared machine are noisy: compare rows of one run, not across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from timing import median_ms
+
+from convtool.filtering import FilterOptions, apply_chain
+from convtool.images import DEFAULT_PNG_LEVEL, decode_image
+from convtool.images.png import encode_png
+from convtool.kernels import parse_kernel
+
+VIPS = shutil.which("vips") or "/usr/bin/vips"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def photo_like(h: int, w: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    shade = np.stack([128 + 100 * np.sin(x / 200 + c) * np.cos(y / 150 - c) for c in range(3)], -1)
+    grain = cv2.GaussianBlur(rng.normal(0, 40, (h, w, 3)).astype(np.float32), (0, 0), 3)
+    return np.clip(shade + grain + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def gaussian2(rgb: np.ndarray) -> np.ndarray:
+    return apply_chain(rgb / np.float32(255), [parse_kernel("gaussian:2")], FilterOptions())
+
+
+def pil_png(arr: np.ndarray, level: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG", compress_level=level)
+    return buf.getvalue()
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    out: list = []
+    ms = median_ms(lambda: out.append(fn()), repeats)
+    return ms, out[-1]
+
+
+def run_cmd(args: list[str]) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def encode_rows(rgb: np.ndarray, work: Path, repeats: int) -> list[tuple[str, float, int]]:
+    """Table 1: encoders on the blurred image (8-bit) and on a 16-bit RGB image."""
+    rows = []
+    blurred = np.rint(np.clip(gaussian2(rgb), 0, 1) * 255).astype(np.uint8)
+    for level in sorted({1, DEFAULT_PNG_LEVEL, 4, 6}):
+        ms, data = timed(lambda lv=level: encode_png(blurred, level=lv), repeats)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), blurred)
+        default = " (default)" if level == DEFAULT_PNG_LEVEL else ""
+        rows.append((f"convtool encode_png level {level}{default}", ms, len(data)))
+    for level in (4, 6):
+        ms, data = timed(lambda lv=level: pil_png(blurred, lv), repeats)
+        rows.append((f"Pillow save compress_level {level}", ms, len(data)))
+    ms, data = timed(lambda: cv2.imencode(".png", blurred[..., ::-1])[1].tobytes(), repeats)
+    rows.append(("cv2.imencode (level 1 default)", ms, len(data)))
+    src, dst = work / "blurred.png", work / "vips-copy.png"
+    src.write_bytes(pil_png(blurred, 1))
+    ms = median_ms(lambda: run_cmd([VIPS, "copy", str(src), str(dst)]), repeats)
+    assert np.array_equal(np.asarray(Image.open(dst)), blurred)
+    rows.append(("vips copy in.png out.png (+ decode, process)", ms, dst.stat().st_size))
+    deep = (blurred.astype(np.uint16) * 257) ^ np.uint16(0x5A)  # 16-bit, low bytes not flat
+    ms, data = timed(lambda: encode_png(deep), repeats)
+    got = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert np.array_equal(got, deep)
+    rows.append((f"16-bit RGB: convtool encode_png level {DEFAULT_PNG_LEVEL}", ms, len(data)))
+    ms, data = timed(lambda: cv2.imencode(".png", deep[..., ::-1])[1].tobytes(), repeats)
+    rows.append(("16-bit RGB: cv2.imencode", ms, len(data)))
+    return rows
+
+
+def cli_rows(rgb: np.ndarray, work: Path, repeats: int) -> list[tuple[str, float, int]]:
+    """Table 2: the whole command against vips gaussblur."""
+    src = work / "in.png"
+    src.write_bytes(pil_png(rgb, 1))
+    ours, theirs = work / "convtool.png", work / "vips.png"
+    cmd = [sys.executable, "-m", "convtool", "filter", str(src), "-k", "gaussian:2", "-o"]
+    rows = []
+    ms = median_ms(lambda: run_cmd([*cmd, str(ours)]), repeats)
+    rows.append(("convtool filter -k gaussian:2 -o out.png", ms, ours.stat().st_size))
+    ms = median_ms(lambda: run_cmd([VIPS, "gaussblur", str(src), str(theirs), "2"]), repeats)
+    rows.append(("vips gaussblur in.png out.png 2", ms, theirs.stat().st_size))
+    got, _ = decode_image(ours.read_bytes())
+    assert np.abs(got - np.clip(gaussian2(rgb), 0, 1)).max() <= 0.5 / 255 + 1e-6
+    return rows
+
+
+def print_table(title: str, rows: list[tuple[str, float, int]], ref: int) -> None:
+    print(f"\n{title}\n")
+    print("| writer | ms (median) | bytes | size / vips |")
+    print("|---|---:|---:|---:|")
+    for name, ms, size in rows:
+        print(f"| {name} | {ms:.0f} | {size:,} | {size / ref:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", default="3840x2160", help="WIDTHxHEIGHT")
+    args = parser.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    rgb = photo_like(h, w)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        enc = encode_rows(rgb, work, args.repeats)
+        vips_copy = next(size for name, _, size in enc if name.startswith("vips"))
+        print_table(f"Encoding {w}x{h} RGB (the gaussian:2 result)", enc, vips_copy)
+        whole = cli_rows(rgb, work, args.repeats)
+        print_table(f"Whole command, {w}x{h} RGB PNG, gaussian:2", whole, whole[-1][2])
+
+
+if __name__ == "__main__":
+    main()
