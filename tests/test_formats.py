@@ -370,6 +370,24 @@ def test_png_writer_many_bands_in_parallel_make_one_valid_stream(monkeypatch):
     assert len(raw) == 120 * (70 * 3 + 1)
 
 
+def _deflated_size(data: bytes, strategy: int) -> int:
+    comp = zlib.compressobj(4, zlib.DEFLATED, -15, 9, strategy)
+    return len(comp.compress(data) + comp.flush())
+
+
+def test_each_band_picks_the_strategy_that_deflates_it_smallest():
+    from convtool.images.png import _pick_strategy
+
+    grain = np.minimum(RNG.integers(0, 256, 1 << 15, dtype=np.uint8), 40).tobytes()
+    text = (b"convtool filter photo.png -k gaussian:2 -o out.png " * 700)[: 1 << 15]
+    assert _pick_strategy(text, 4) == zlib.Z_DEFAULT_STRATEGY  # repeats: LZ77
+    assert _pick_strategy(grain, 4) != zlib.Z_DEFAULT_STRATEGY  # no repeats: entropy coding
+    strategies = (zlib.Z_DEFAULT_STRATEGY, zlib.Z_RLE, zlib.Z_HUFFMAN_ONLY)
+    for data in (grain, text):
+        best = _deflated_size(data, _pick_strategy(data, 4))
+        assert best == min(_deflated_size(data, s) for s in strategies)
+
+
 def _chunks(data: bytes, kind: bytes) -> list[bytes]:
     out, pos = [], 8
     while pos < len(data):

@@ -162,8 +162,8 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "--compression",
     type=click.IntRange(0, 9),
     default=None,
-    help=f"zlib level for PNG (default {DEFAULT_PNG_LEVEL}: fast, files a little larger than "
-    "at 6) and TIFF (default 0: uncompressed; 1-9: deflate).",
+    help=f"zlib level for PNG (default {DEFAULT_PNG_LEVEL}; higher is slower and smaller on "
+    "graphics, photographs barely change) and TIFF (default 0: uncompressed; 1-9: deflate).",
 )
 @click.option(
     "--strategy",

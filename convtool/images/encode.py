@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .. import runtime
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
 from .tiff import encode_tiff
@@ -112,9 +113,20 @@ def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") ->
         return work.astype(np.float32) if work.dtype != np.float64 else work
     scale = 255.0 if depth == "8" else 65535.0
     dtype = np.uint8 if depth == "8" else np.uint16
-    out = np.clip(work, 0.0, 1.0)  # a new array: the caller's values are not touched
-    np.multiply(out, scale, out=out)
-    return np.rint(out, out=out).astype(dtype)
+    out = np.empty(work.shape, dtype)
+    # In bands of rows on the thread pool: four passes over a 4K RGB float image took ~0.2 s.
+    step = max(1, (1 << 18) // max(1, work[0].size if work.ndim > 1 else 1))
+
+    def band(y0: int):
+        def task() -> None:
+            part = np.clip(work[y0 : y0 + step], 0.0, 1.0)  # new: the caller's values stay
+            np.multiply(part, scale, out=part)
+            out[y0 : y0 + step] = np.rint(part, out=part)
+
+        return task
+
+    runtime.run_queue([band(y0) for y0 in range(0, max(1, len(work)), step)])
+    return out
 
 
 # JPEG is lossy by nature; WebP without --quality is lossless.

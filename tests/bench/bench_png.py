@@ -6,9 +6,10 @@ Makes a photo-like RGB image (smooth shading, blurred grain and fine noise; seed
 two Markdown tables of median wall milliseconds and output bytes:
 
 1. Encoding the 8-bit image that ``filter -k gaussian:2`` produces: ``encode_png`` at several
-   zlib levels (2 is the default), Pillow's ``save`` at level 4 (convtool's former writer) and
+   zlib levels (4 is the default), Pillow's ``save`` at level 4 (convtool's former writer) and
    6 (Pillow's default), ``cv2.imencode`` and ``vips copy in.png out.png`` (a subprocess that
-   also decodes; /usr/bin/vips) on the same pixels; then 16-bit RGB against OpenCV.
+   also decodes; /usr/bin/vips) on the same pixels; then a screenshot-like image (text and flat
+   boxes) and 16-bit RGB against OpenCV. The size ratio is against vips copy's file.
 2. The whole command: ``python -m convtool filter in.png -k gaussian:2 -o out.png`` against
    ``vips gaussblur in.png out.png 2`` (both subprocesses: start-up, decode, blur, encode).
 
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from timing import median_ms
 
 from convtool.filtering import FilterOptions, apply_chain
@@ -47,6 +48,17 @@ def photo_like(h: int, w: int) -> np.ndarray:
     shade = np.stack([128 + 100 * np.sin(x / 200 + c) * np.cos(y / 150 - c) for c in range(3)], -1)
     grain = cv2.GaussianBlur(rng.normal(0, 40, (h, w, 3)).astype(np.float32), (0, 0), 3)
     return np.clip(shade + grain + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def screenshot(h: int, w: int) -> np.ndarray:
+    """Text lines and flat boxes on a light background, like a screenshot."""
+    img = Image.new("RGB", (w, h), (240, 240, 240))
+    draw = ImageDraw.Draw(img)
+    line = "convtool filter photo.png -k gaussian:2 -o out.png  " * (w // 300 + 1)
+    for i in range(h // 13):
+        draw.text((10, 13 * i), f"{i:4d} {line}", fill=(20, 20, 20))
+    draw.rectangle((w // 6, h // 20, w // 4, h // 5), fill=(30, 120, 200))
+    return np.asarray(img)
 
 
 def gaussian2(rgb: np.ndarray) -> np.ndarray:
@@ -74,7 +86,7 @@ def encode_rows(rgb: np.ndarray, work: Path, repeats: int) -> list[tuple[str, fl
     """Table 1: encoders on the blurred image (8-bit) and on a 16-bit RGB image."""
     rows = []
     blurred = np.rint(np.clip(gaussian2(rgb), 0, 1) * 255).astype(np.uint8)
-    for level in sorted({1, DEFAULT_PNG_LEVEL, 4, 6}):
+    for level in sorted({1, 2, DEFAULT_PNG_LEVEL, 6}):
         ms, data = timed(lambda lv=level: encode_png(blurred, level=lv), repeats)
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), blurred)
         default = " (default)" if level == DEFAULT_PNG_LEVEL else ""
@@ -89,6 +101,13 @@ def encode_rows(rgb: np.ndarray, work: Path, repeats: int) -> list[tuple[str, fl
     ms = median_ms(lambda: run_cmd([VIPS, "copy", str(src), str(dst)]), repeats)
     assert np.array_equal(np.asarray(Image.open(dst)), blurred)
     rows.append(("vips copy in.png out.png (+ decode, process)", ms, dst.stat().st_size))
+    shot = screenshot(*blurred.shape[:2])
+    for level in sorted({2, DEFAULT_PNG_LEVEL, 6}):
+        ms, data = timed(lambda lv=level: encode_png(shot, level=lv), repeats)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), shot)
+        rows.append((f"text/graphics: convtool encode_png level {level}", ms, len(data)))
+    ms, data = timed(lambda: pil_png(shot, 4), repeats)
+    rows.append(("text/graphics: Pillow save compress_level 4", ms, len(data)))
     deep = (blurred.astype(np.uint16) * 257) ^ np.uint16(0x5A)  # 16-bit, low bytes not flat
     ms, data = timed(lambda: encode_png(deep), repeats)
     got = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
