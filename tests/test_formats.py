@@ -315,6 +315,14 @@ def test_sixteen_bit_apng_says_it_reads_8_bits():
     assert len(got.info.notes) == 1 and "8 bits" in got.info.notes[0]
 
 
+def test_sixteen_bit_cmyk_tiff_says_it_reads_8_bits(tmp_path):
+    src = tmp_path / "cmyk.tif"
+    tifffile.imwrite(src, rgb16(6, 5, 4), photometric="separated")
+    result = run("filter", str(src), "-k", "box:1", "-o", str(tmp_path / "o.png"))
+    assert result.exit_code == 0
+    assert "16-bit CMYK is read at 8 bits per channel" in result.stderr
+
+
 def test_sixteen_bit_to_jpeg_is_noted(tmp_path):
     src = tmp_path / "in.png"
     assert cv2.imwrite(str(src), rgb16(8, 8))

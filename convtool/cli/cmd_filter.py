@@ -263,12 +263,17 @@ def filter_command(
     for note in info.notes:
         err.print(f"note: {note}")
     if verbose:
-        for name, run in opts.runs:
-            err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
-        shape = "x".join(str(s) for s in results[0].shape)
-        count = f"{len(results)} frames of " if len(results) > 1 else ""
-        elapsed = (time.perf_counter() - started) * 1000
-        err.print(f"output {count}{shape} {fmt}, total {elapsed:.1f} ms")
+        _print_runs(err, opts, results, fmt, started)
+
+
+def _print_runs(err, opts: FilterOptions, results: list, fmt: str, started: float) -> None:
+    """--verbose: each kernel's strategy and time, then the output and the total time."""
+    for name, run in opts.runs:
+        err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
+    shape = "x".join(str(s) for s in results[0].shape)
+    count = f"{len(results)} frames of " if len(results) > 1 else ""
+    elapsed = (time.perf_counter() - started) * 1000
+    err.print(f"output {count}{shape} {fmt}, total {elapsed:.1f} ms")
 
 
 def _check_frame_count(count: int, fmt: str, input_path: str) -> None:

@@ -187,7 +187,11 @@ def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> n
         sixteen = _is_16bit_colour(img)  # before load(), which empties img.tile
         tiles = list(img.tile)
         img.load()
-        deep = _full_depth(img, tiles, data, index, info) if sixteen else None
+        deep = None
+        if sixteen and img.mode in ("RGB", "RGBA"):
+            deep = _full_depth(img, tiles, data, index, info)
+        elif sixteen:
+            info.notes.append(f"16-bit {img.mode} is read at 8 bits per channel")
         if _orientation(img) != 1:
             # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
             # no EXIF, so an unrotated result would look turned against its input.
