@@ -159,12 +159,12 @@ def _full_depth(img: Image.Image, tiles: list, data: bytes, index: int, info: Im
             "them at 8 bits); the output is 8-bit"
         )
         return None
-    if any(_tile_rawmode(t) == "LA;16B" for t in tiles):
-        # 16-bit grey+alpha PNG opens as RGBA and has no low-byte unpacker; the 8-bit RGBA
-        # unpacker has its 4 bytes per pixel, so it hands over the unfiltered bytes as they are.
-        raw = _low_bytes(data, index, swap=lambda _: "RGBA").astype(np.uint16)
-        return (raw[:, :, 0::2] << 8) | raw[:, :, 1::2]
     try:
+        if any(_tile_rawmode(t) == "LA;16B" for t in tiles):
+            # 16-bit grey+alpha PNG opens as RGBA and has no low-byte unpacker; the 8-bit RGBA
+            # unpacker takes 4 bytes per pixel too, so it hands over the unfiltered bytes as is.
+            raw = _low_bytes(data, index, swap=lambda _: "RGBA").astype(np.uint16)
+            return (raw[:, :, 0::2] << 8) | raw[:, :, 1::2]
         high = np.asarray(img)
         low = _low_bytes(data, index)
     except (OSError, ValueError, KeyError) as exc:

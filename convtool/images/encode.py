@@ -209,16 +209,13 @@ def encode_frames(
     depth = _stored_depth(info, fmt, channels)
     arrs = [to_output_array(v, depth=depth, mapping=mapping) for v in values]
     timing = timing or Timing()
-    level = compression
     if fmt == "png":
-        return _guard(fmt, lambda: encode_png(
-            arrs, level=DEFAULT_LEVEL if level is None else level, icc=info.icc, dpi=info.dpi,
-            durations=timing.durations, loop=1 if timing.loop is None else timing.loop,
-            disposal=timing.disposal))  # fmt: skip
+        return _guard(fmt, lambda: _png(arrs, info, compression, timing))
     if fmt == "tiff":
         if depth == "16" and channels == 2:  # few readers take 16-bit grey+alpha TIFF
             arrs = [a[:, :, [0, 0, 0, 1]] for a in arrs]
-        return _guard(fmt, lambda: encode_tiff(arrs, level=level or 0, icc=info.icc, dpi=info.dpi))
+        level = compression or 0
+        return _guard(fmt, lambda: encode_tiff(arrs, level=level, icc=info.icc, dpi=info.dpi))
     images = [_pil_image(a, fmt) for a in arrs]
     return _pil_save(images, fmt, info, quality=quality, timing=timing)
 
@@ -254,6 +251,18 @@ def _encode_npy(values: np.ndarray, info: ImageInfo, mapping: str | None) -> byt
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
+
+
+def _png(arrs: list[np.ndarray], info: ImageInfo, level: int | None, timing: Timing) -> bytes:
+    return encode_png(
+        arrs,
+        level=DEFAULT_LEVEL if level is None else level,
+        icc=info.icc,
+        dpi=info.dpi,
+        durations=timing.durations,
+        loop=1 if timing.loop is None else timing.loop,  # no loop in the source: play once
+        disposal=timing.disposal,
+    )
 
 
 def _guard(fmt: str, make) -> bytes:
