@@ -458,6 +458,16 @@ def test_quality_changes_jpeg_and_webp_and_compression_changes_png(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(webp)), arr)  # default: lossless
 
 
+def test_an_option_the_format_ignores_is_noted(tmp_path):
+    src = tmp_path / "in.png"
+    Image.new("RGB", (4, 4)).save(src)
+    base = ("filter", str(src), "-k", "box:1", "-o")
+    png = run(*base, str(tmp_path / "o.png"), "--quality", "50")
+    assert png.exit_code == 0 and "--quality is for JPEG and WebP; PNG ignores it" in png.stderr
+    jpg = run(*base, str(tmp_path / "o.jpg"), "--compression", "9")
+    assert jpg.exit_code == 0 and "--compression is for PNG and TIFF" in jpg.stderr
+
+
 def test_extension_disagreeing_with_format_is_refused(tmp_path):
     src = tmp_path / "in.png"
     Image.new("RGB", (4, 4)).save(src)

@@ -231,6 +231,10 @@ def filter_command(
         info = frames.info
         fmt = fmt or info.format
         _check_frame_count(len(frames.arrays), fmt, input_path)
+        if quality is not None and fmt not in ("jpeg", "webp"):
+            info.notes.append(f"--quality is for JPEG and WebP; {fmt.upper()} ignores it")
+        if compression is not None and fmt not in ("png", "tiff"):
+            info.notes.append(f"--compression is for PNG and TIFF; {fmt.upper()} ignores it")
         opts = FilterOptions(
             border=border,
             cval=cval,
