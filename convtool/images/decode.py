@@ -1,6 +1,10 @@
 """Reading images: bytes or files to normalized float arrays, header probing, EXIF orientation.
 
-Owns Pillow and ``.npy`` decoding (:func:`decode_image`, :func:`read_image`, :func:`probe_image`).
+Owns Pillow and ``.npy`` decoding (:func:`decode_image`, :func:`read_image`, :func:`probe_image`,
+and :func:`frame_array` for one frame of an open file, which :mod:`.frames` uses for every frame).
+16-bit colour PNG/TIFF are read at full depth through Pillow: decoded once as opened (high
+bytes) and once with each tile's byte order swapped (low bytes); what still cannot be read at
+full depth is said in ``ImageInfo.notes``, never reduced silently.
 Must not import: convtool.engine, matching or cli, click, rich.
 """
 
