@@ -65,7 +65,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     type=click.Path(allow_dash=True),
     help="Output file ('-' for stdout); its extension picks the format unless --format is "
     "given. With several inputs: a directory (created if needed; files keep their names and "
@@ -199,7 +199,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 def filter_command(
     inputs: tuple[str, ...],
     kernels: tuple[str, ...],
-    output: str,
+    output: str | None,
     border: str,
     cval: float,
     true_convolution: bool,
@@ -254,6 +254,8 @@ def filter_command(
 
         convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
     """
+    if output is None:
+        raise fail(_missing_output(inputs))
     opts = FilterOptions(
         border=border,
         cval=cval,
@@ -292,6 +294,16 @@ def filter_command(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
         frame_spec=frame_spec, quality=quality, compression=compression,
     )  # fmt: skip
+
+
+def _missing_output(inputs: tuple[str, ...]) -> str:
+    """The error for a run without -o, with the likely intent when the last input is no file
+    yet (``filter in.png -k x out.png`` is one -o away from working)."""
+    message = "missing option -o/--output: where to write the result"
+    last = inputs[-1]
+    if len(inputs) > 1 and last != "-" and not os.path.exists(last):
+        return f"{message} (did you mean -o {last}?)"
+    return message
 
 
 def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
