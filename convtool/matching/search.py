@@ -255,8 +255,7 @@ def refine_matches(result: SearchResult) -> SearchResult:
     by_placement = {(scale, angle): scores for scale, _, scores, angle in result.maps}
     refined = []
     for m in result.matches:
-        scores = np.asarray(by_placement[m.scale, m.angle], dtype=np.float64)
-        fx, fy = subpixel_peak(scores, m.x, m.y)
+        fx, fy = subpixel_peak(by_placement[m.scale, m.angle], m.x, m.y)
         refined.append(replace(m, x_subpixel=fx, y_subpixel=fy))
     result.matches = refined
     return result
