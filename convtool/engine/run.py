@@ -20,6 +20,7 @@ from .fft import _fft
 from .im2row import _gemm
 from .plan import EngineError, Plan, make_plan
 from .separable import _separable
+from .small import _small
 from .strips import _strips
 
 # Strategies are registered by name; "auto" picks one with a cost model (see choose_strategy).
@@ -29,6 +30,7 @@ STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
     "separable": _separable,
     "gemm": _gemm,
     "fft": _fft,
+    "small": _small,
 }
 
 
