@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import runtime
 from ._common import _same_on_all_channels
+from .boxsum import _doubling_adds, _is_box
 from .fft import _fft_input_rows, next_fast_len
 from .im2row import _gemm_block_cols, _gemm_block_rows, _im2row_block_rows
 from .plan import Plan, _Geometry, _geometry
@@ -54,6 +55,11 @@ _NS_FIXED = {"strips": 0.39e6, "gemm": 0.62e6, "separable": 0.50e6, "fft": 0.56e
 # largest padded image or output it takes, in values (beyond, the whole-image ops leave L2).
 _NS_TAP_SMALL = 0.2
 _SMALL_MAX_VALUES = 1 << 18
+# The box path: one addition (or copy) over a strip buffer, per value, both threads, wall;
+# set against the separable model: measured (1080p/4K RGB, box:5 and box:31, a loaded
+# machine) the box path took 0.5-1.15x the separable one, while 0.12 estimated it at 1.2-2x.
+_NS_BOX_OP = 0.05
+_NS_FIXED["box"] = 0.1e6
 
 
 def _cols_flop_ns(k: int) -> float:
@@ -169,6 +175,18 @@ def _small_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     return size.outputs * max(1, taps) * tap
 
 
+def _box_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """Doubling additions down the columns (over the strip's halo rows too) and along the
+    rows, plus the strip fill and the scaled copy out; ``inf`` unless the kernel is a box."""
+    if not (shared and _is_box(plan)):
+        return float("inf")
+    size = _sizes(plan, g)
+    per_input = 1 + _doubling_adds(g.kh)  # strip fill, vertical sums (~input values)
+    per_output = _doubling_adds(g.kw) + 1  # horizontal sums, scaled copy out
+    inputs = plan.image.shape[0] * size.wp * size.cin * (1 + 4 * g.kh / max(64, 4 * g.kh))
+    return (inputs * per_input + size.outputs * g.sy * g.sx * per_output) * _NS_BOX_OP
+
+
 def estimate_costs(plan: Plan) -> dict[str, float]:
     """Estimated run time in nanoseconds of each fast strategy (``inf`` when it does not apply).
 
@@ -184,14 +202,16 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
       kernels: each pass a GEMM or shift-and-add as the strategy picks them;
     * ``fft``: one forward transform per input channel and one inverse per output channel per
       overlap-save strip, plus the spectral products; independent of the kernel size;
-    * ``small``: taps times a one-thread per-tap cost, for images that stay in L2 only.
+    * ``small``: taps times a one-thread per-tap cost, for images that stay in L2 only;
+    * ``box``: kernels whose taps are all equal, window sums by doubling (~log2 k additions
+      per axis and value).
 
     Examples
     --------
     >>> from convtool.engine import make_plan
     >>> plan = make_plan(np.zeros((1080, 1920, 3), np.float32), np.ones((31, 31)))
     >>> sorted(estimate_costs(plan))
-    ['fft', 'gemm', 'separable', 'small', 'strips']
+    ['box', 'fft', 'gemm', 'separable', 'small', 'strips']
     """
     g = _geometry(plan)
     shared = plan.depthwise and _same_on_all_channels(plan.kernel)
@@ -201,6 +221,7 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         "separable": _separable_ns(plan, g, shared),
         "fft": _fft_ns(plan, g, shared),
         "small": _small_ns(plan, g, shared),
+        "box": _box_ns(plan, g, shared),
     }
     return {name: cost + _NS_FIXED[name] for name, cost in costs.items()}
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxsum import _box
 from .cost import choose_strategy
 from .direct import _direct
 from .fft import _fft
@@ -31,6 +32,7 @@ STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
     "gemm": _gemm,
     "fft": _fft,
     "small": _small,
+    "box": _box,
 }
 
 
