@@ -17,7 +17,7 @@ import numpy as np
 from .. import runtime
 from ._common import _same_on_all_channels
 from .boxsum import _doubling_adds, _is_box
-from .fft import _fft_input_rows, next_fast_len
+from .fft import _fft_input_rows, _fft_tile, next_fast_len
 from .im2row import _gemm_block_cols, _gemm_block_rows, _im2row_block_rows
 from .plan import Plan, _Geometry, _geometry
 from .rank import _SEP_BLOCK_COLS, _SEP_BLOCK_ROWS, _sep_direct, kernel_rank
@@ -149,8 +149,8 @@ def _fft_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     """Forward and inverse transforms per overlap-save strip plus the spectral products."""
     oh, _, wp, cin, outputs = _sizes(plan, g)
     hf = next_fast_len(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
-    wf = next_fast_len(wp)
-    strips = -(-oh // ((hf - g.eh) // g.sy + 1))
+    wf, cols = _fft_tile(wp, plan.out_shape[1], g.sx, g.ew)
+    strips = -(-oh // ((hf - g.eh) // g.sy + 1)) * -(-plan.out_shape[1] // cols)  # and tiles
     products = cin if plan.depthwise else cin * g.cout
     spectra = 1 if shared else products
     per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL

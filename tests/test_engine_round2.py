@@ -1,6 +1,7 @@
-"""The ``box`` (window sums by doubling) and ``small`` (one-thread whole-image) strategies:
-exact integer sums against scipy.ndimage, agreement with ``direct`` within float32 rounding
-on every border mode and stride, and the cost model's choice of them."""
+"""The ``box`` (window sums by doubling) and ``small`` (one-thread whole-image) strategies and
+the column tiles of the ``fft`` path: exact integer sums against scipy.ndimage, agreement
+with ``direct`` within float32 rounding on every border mode and stride, the cost model's
+choice."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from convtool import engine
+from convtool.engine import fft as fft_module
 from convtool.engine.boxsum import _doubling_adds, _window_sum
 from convtool.kernels import parse_kernel
 
@@ -89,3 +91,21 @@ def test_cost_model_picks_box_and_small_where_they_are_the_clear_choice():
         engine.estimate_costs(engine.make_plan(np.zeros((1080, 1920)), np.ones((3, 3))))["small"]
         == np.inf
     )
+
+
+@pytest.mark.parametrize("kind", ["2d", "3d", "4d"])
+def test_fft_column_tiles_agree_with_direct(monkeypatch, kind):
+    # Tiles of ~16 columns on a 70-column image: several tiles, a narrower last one.
+    monkeypatch.setattr(fft_module, "_FFT_TILE_COLS", 16)
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal((29, 70, 3)).astype(np.float32)
+    shape = {"2d": (5, 7), "3d": (5, 7, 3), "4d": (3, 5, 3, 2)}[kind]
+    kernel = rng.standard_normal(shape)
+    for mode, stride, dilation in itertools.product(MODES, [1, (2, 3)], [1, (1, 2)]):
+        args = {"border": mode, "stride": stride, "dilation": dilation, "cval": 0.5}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="fft", **args)
+        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    wf, cols = fft_module._fft_tile(76, 70, 1, 7)
+    assert cols < 70 and wf >= (cols - 1) + 7
