@@ -39,14 +39,19 @@ SCALES = (0.8, 0.9, 1.0, 1.1, 1.2)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median ms of each function, the functions taking turns within each repeat (0.1 s
-    pause between them: OpenCV's workers keep spinning a moment after a call)."""
+    """Median ms of each function, the functions taking turns within each repeat (a 0.05 s
+    pause before calls of 5 ms or more: OpenCV's workers keep spinning a moment after a
+    call; none before shorter ones, where the pause would dwarf the call)."""
+    settle = False
     for fn in fns.values():
+        start = time.perf_counter()
         fn()  # warm-up: FFT plans, thread pools, page faults, caches
+        settle = settle or time.perf_counter() - start > 0.005
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            time.sleep(0.05)
+            if settle:
+                time.sleep(0.05)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
