@@ -90,16 +90,29 @@ def _flat_taps(
     tmp: np.ndarray,
 ) -> None:
     """``dst = sum w * flat[shift : shift + dst.size]`` over ``(shift, w)``: every window is
-    a contiguous slice of the flattened padded image (the fastest numpy loops)."""
+    a contiguous slice of the flattened padded image (the fastest numpy loops).
+
+    Taps of equal weight are added first and multiplied once (a symmetric Gaussian of 7
+    taps: 10 operations instead of 13; a box: one multiply).
+    """
     n = dst.size
-    for index, (shift, w) in enumerate(weights):
-        window = flat[shift : shift + n]
-        if index == 0:
-            np.multiply(window, w, out=dst)
+    groups: dict[float, list[int]] = {}
+    for shift, w in weights:
+        groups.setdefault(w, []).append(shift)
+    first = True
+    for w, shifts in groups.items():
+        target = dst if first else tmp[:n]
+        if len(shifts) == 1:
+            np.multiply(flat[shifts[0] : shifts[0] + n], w, out=target)
         else:
-            np.multiply(window, w, out=tmp[:n])
-            np.add(dst, tmp[:n], out=dst)
-    if not weights:
+            np.add(flat[shifts[0] : shifts[0] + n], flat[shifts[1] : shifts[1] + n], out=target)
+            for shift in shifts[2:]:
+                np.add(target, flat[shift : shift + n], out=target)
+            np.multiply(target, w, out=target)
+        if not first:
+            np.add(dst, target, out=dst)
+        first = False
+    if first:
         dst.fill(0)
 
 
