@@ -1,6 +1,7 @@
 """Peak picking: the candidate search (threshold first, then a 3x3 check around the passing
 points) against a straightforward reference of the rule it replaced (a float64 3x3 maximum
-filter over the whole map, by scipy.ndimage), on maps with ties, plateaus, NaN, borders."""
+filter over the whole map, checked against scipy.ndimage), on maps with ties, plateaus, NaN,
+borders."""
 
 from __future__ import annotations
 
@@ -19,7 +20,15 @@ def reference_candidates(scores, *, threshold, higher, limit):
     work = np.asarray(scores, dtype=np.float64)
     if not higher:
         work, threshold = -work, -threshold
-    local = work >= ndi.maximum_filter(work, size=3, mode="constant", cval=-np.inf)
+    # The old code's 3x3 maximum: np.maximum propagates NaN, so a NaN's neighbours are no
+    # maxima (scipy's maximum_filter treats NaN otherwise; it checks the NaN-free maps).
+    padded = np.pad(work, 1, mode="constant", constant_values=-np.inf)
+    rows = np.maximum(np.maximum(padded[:-2], padded[1:-1]), padded[2:])
+    neighbourhood = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    if not np.isnan(work).any():
+        oracle = ndi.maximum_filter(work, size=3, mode="constant", cval=-np.inf)
+        np.testing.assert_array_equal(neighbourhood, oracle)
+    local = work >= neighbourhood
     ys, xs = np.nonzero(local & (work >= threshold))
     values = work[ys, xs]
     if values.size > limit:
@@ -133,3 +142,20 @@ def test_find_matches_and_search_order_on_plateaus():
     for _, _, scores, _ in result.maps:
         assert_same(scores, 0.3, True)
     assert (result.matches[0].x, result.matches[0].y, result.matches[0].scale) == (30, 10, 1.0)
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_few_passing_rows_with_nan_rows_match_the_reference(higher):
+    # Few rows reach the threshold: only those are compared (a NaN row is among them).
+    g = np.random.default_rng(11)
+    scores = (g.random((200, 150)) * 0.5).astype(np.float32)
+    if not higher:
+        scores = 1 - scores
+    peak = 0.95 if higher else 0.05
+    scores[17, 40] = scores[17, 41] = peak  # a plateau of two
+    scores[120, 0] = peak  # on the left edge
+    scores[199, 149] = peak  # in the corner
+    scores[60, 3] = np.nan
+    scores[61, 4] = peak  # next to the NaN: not a peak
+    got = assert_same(scores, 0.9 if higher else 0.1, higher)
+    assert got[1].tolist() == [17, 17, 120, 199]
