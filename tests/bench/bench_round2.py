@@ -160,35 +160,54 @@ def bench_small(args: argparse.Namespace) -> None:
         row(f"{name} gaussian:1 ({n}x{n})", interleaved(fns, reps))
 
 
+def _without_tiles(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The fft path as before column tiles (one tile whatever the width), for an A/B in the
+    same run; absent from checkouts that predate the tiles."""
+    from convtool.engine import fft
+
+    saved = fft._FFT_TILE_COLS
+    fft._FFT_TILE_COLS = 1 << 30
+    try:
+        return engine.correlate(image, kernel, strategy="fft")
+    finally:
+        fft._FFT_TILE_COLS = saved
+
+
 def bench_fft(args: argparse.Namespace) -> None:
+    from convtool.engine import fft
+
+    tiles = hasattr(fft, "_FFT_TILE_COLS")
     print("\n## large kernels: ns per pixel and channel (ms in brackets)\n")
-    print("| case | convtool ns/px | cv2 ns/px | /cv2 | strategy |\n|---|---:|---:|---:|---|")
+    print(
+        "| case | convtool ns/px | no tiles ns/px | cv2 ns/px | /cv2 | no tiles /cv2 | strategy |"
+        "\n|---|---:|---:|---:|---:|---:|---|"
+    )
     rng = np.random.default_rng(4)
     k31 = rng.standard_normal((31, 31)).astype(np.float32) / 31
     g10 = parse_kernel("gaussian:10").weights.astype(np.float32)
     sizes = {"1080p": (1080, 1920), "4K": (2160, 3840), "8K": (4320, 7680)}
-    for label, (kernel, channels) in {
-        "dense 31x31 RGB": (k31, 3),
-        "gaussian:10 grey": (g10, 1),
-    }.items():
+    cases = {"dense 31x31 RGB": (k31, 3), "gaussian:10 grey": (g10, 1)}
+    for label, (kernel, channels) in cases.items():
         for size, (h, w) in sizes.items():
             shape = (h, w) if channels == 1 else (h, w, channels)
             image = _image(shape, seed=5)
             info = engine.RunInfo()
             engine.correlate(image, kernel, info=info)
-            fns = {
-                "convtool": lambda i=image, k=kernel: engine.correlate(i, k),
-                "cv2": lambda i=image, k=kernel: cv2.filter2D(
-                    i, -1, k, borderType=cv2.BORDER_REFLECT
-                ),
-            }
+            fns = {"convtool": lambda i=image, k=kernel: engine.correlate(i, k)}
+            if tiles and info.strategy == "fft":
+                fns["no tiles"] = lambda i=image, k=kernel: _without_tiles(i, k)
+            fns["cv2"] = lambda i=image, k=kernel: cv2.filter2D(
+                i, -1, k, borderType=cv2.BORDER_REFLECT
+            )
             reps = max(3, args.repeats // (1 if size == "1080p" else 2))
             ms = interleaved(fns, reps)
             per = {k: v * 1e6 / image.size for k, v in ms.items()}
+            old = f"{per['no tiles']:.2f} ({ms['no tiles']:.0f})" if "no tiles" in ms else "-"
+            old_ratio = f"{ms['no tiles'] / ms['cv2']:.2f}" if "no tiles" in ms else "-"
             print(
-                f"| {label} {size} | {per['convtool']:.2f} ({ms['convtool']:.0f}) | "
+                f"| {label} {size} | {per['convtool']:.2f} ({ms['convtool']:.0f}) | {old} | "
                 f"{per['cv2']:.2f} ({ms['cv2']:.0f}) | {ms['convtool'] / ms['cv2']:.2f} | "
-                f"{info.strategy} |",
+                f"{old_ratio} | {info.strategy} |",
                 flush=True,
             )
             del image, fns
