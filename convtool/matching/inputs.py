@@ -45,7 +45,9 @@ def _check_method(method: str) -> str:
     return name
 
 
-def _as_hwc(array: np.ndarray, name: str) -> np.ndarray:
+def _as_hwc(array: np.ndarray, name: str, *, finite: bool = True) -> np.ndarray:
+    """``array`` as ``(H, W, C)``, checked; ``finite=False`` leaves the NaN/inf check (a full
+    pass over the values) to a later call."""
     arr = np.asarray(array)
     if arr.ndim not in (2, 3):
         raise TemplateError(f"{name} must be (H, W) or (H, W, C), got shape {arr.shape}")
@@ -55,7 +57,7 @@ def _as_hwc(array: np.ndarray, name: str) -> np.ndarray:
         raise TemplateError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+    if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise TemplateError(f"{name} holds NaN or infinite values")
     return arr
 
