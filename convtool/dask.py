@@ -17,10 +17,10 @@ applied to ``arange``), and the blocks then see ``boundary="none"``: every block
 not, computes a plain ``valid`` correlation of padded samples.
 
 Output row ``i`` reads padded rows ``i * stride .. i * stride + extent - 1`` (extent: the
-dilated kernel height). The padded rows are cut at multiples of the stride, so every block
-starts on an output row, and each block takes a halo of ``extent - 1`` rows from the next
-block only (an asymmetric depth). Every chunk holds at least one whole window (chunks smaller
-than the halo are merged with their neighbour); the channel axis is one chunk.
+dilated kernel height). Output chunks start near the input's chunk edges, and each block
+takes the halo before and after it that its rows read (an asymmetric depth), so every block
+starts on the stride's phase. Chunks smaller than the halo are merged with a neighbour; the
+channel axis is one chunk (a mixing kernel needs every channel).
 """
 
 from __future__ import annotations
@@ -91,25 +91,34 @@ def _pad(x: da.Array, plan: engine.Plan) -> da.Array:
 
 
 def _axis_chunks(
-    in_chunks: tuple[int, ...], out_len: int, stride: int, extent: int
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Chunks of the padded axis and of the output axis for one spatial axis.
+    in_chunks: tuple[int, ...], before: int, out_len: int, stride: int, extent: int
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, int]]:
+    """Chunks of the padded axis, of the output axis, and the halo, for one spatial axis.
 
-    Padded chunks start at multiples of ``stride`` (output row ``b // stride`` starts there),
-    near the input's own chunk edges; each holds at least one window (``extent`` samples),
-    the last one included, so the halo ``extent - 1`` always comes from the next chunk alone.
-    The padded axis is cut to ``(out_len - 1) * stride + extent``, the samples the output reads.
+    Output chunk ``k`` starts at output row ``q_k`` (near an input chunk edge divided by the
+    stride), and reads padded rows from ``q_k * stride``. The padded chunk starts ``before``
+    rows later, at ``q_k * stride + before``: for stride 1 that is the input's own chunk edge
+    shifted by the padding, so the lazily padded array needs no rechunk (only its padding
+    strips merge with the end chunks), and the output keeps the input's chunks. Each block
+    then takes ``before`` rows from the previous chunk and ``extent - stride - before`` (at
+    least 0; extra rows make no extra output) from the next. Chunks shorter than the halo are
+    merged with a neighbour. The padded axis is cut to ``(out_len - 1) * stride + extent``,
+    the samples the output reads.
     """
     length = (out_len - 1) * stride + extent
-    last_start = (out_len - 1) * stride  # a later start would leave the last chunk short
-    starts = [0]
+    after = max(extent - stride - before, 0)
+    least = max(before, after, 1)  # dask takes a halo from the neighbour chunk only
+    firsts, starts = [0], [0]
     for edge in np.cumsum(in_chunks)[:-1]:
-        b = int(edge) // stride * stride
-        if b - starts[-1] >= extent and b <= last_start:
-            starts.append(b)
+        q = int(edge) // stride
+        start = q * stride + before
+        fits = start - starts[-1] >= least and length - start >= least
+        if firsts[-1] < q < out_len and fits:
+            firsts.append(q)
+            starts.append(start)
     padded = np.diff([*starts, length])
-    out = np.diff([b // stride for b in starts] + [out_len])
-    return tuple(int(c) for c in padded), tuple(int(c) for c in out)
+    out = np.diff([*firsts, out_len])
+    return tuple(int(c) for c in padded), tuple(int(c) for c in out), (before, after)
 
 
 def _block(
@@ -180,15 +189,16 @@ def _run(
     x3 = (x if x.ndim == 3 else x[:, :, None]).astype(dtype)
     x3 = _pad(x3.rechunk({2: -1}), plan)
     oh, ow = plan.out_shape
-    rows, out_rows = _axis_chunks(x.chunks[0], oh, sy, eh)
-    cols, out_cols = _axis_chunks(x.chunks[1], ow, sx, ew)
+    rows, out_rows, halo_y = _axis_chunks(x.chunks[0], plan.pad[0], oh, sy, eh)
+    cols, out_cols, halo_x = _axis_chunks(x.chunks[1], plan.pad[2], ow, sx, ew)
     x3 = x3[: sum(rows), : sum(cols)].rechunk((rows, cols, -1))
     out = da.map_overlap(
         run,
         x3,
-        depth={0: (0, eh - 1), 1: (0, ew - 1), 2: 0},
+        depth={0: halo_y, 1: halo_x, 2: 0},
         boundary="none",
         trim=False,
+        allow_rechunk=False,  # the chunks above are planned; a rechunk would shift them
         chunks=(out_rows, out_cols, (cout,)),
         dtype=dtype,
         meta=np.empty((0, 0, 0), dtype),
