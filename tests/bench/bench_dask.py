@@ -1,0 +1,89 @@
+"""Benchmark convtool.dask against convtool's single-machine path.
+
+    python tests/bench/bench_dask.py [--size 20000] [--chunks 2048,4096] [--repeats 3]
+
+Array table: ``convtool.dask.correlate`` on a ``size x size`` float32 image (an in-memory
+numpy array wrapped by ``dask.array.from_array``, stored with ``dask.array.store`` into a
+fresh array, threaded scheduler with one worker per core) against
+``convtool.correlate`` on the same numpy array (the engine's own threads). Median wall
+milliseconds over ``--repeats`` runs after one warm-up, and the overhead in percent
+(``dask / single - 1``). Rows "engine 1 thread" run the engine single-threaded inside each
+dask task (``runtime.set_threads(1)``), so that dask's workers alone share the cores.
+Every dask result is checked against the in-memory one before it is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import dask.array as da
+import numpy as np
+from timing import median_ms
+
+import convtool
+from convtool import dask as cdask
+from convtool import runtime
+from convtool.kernels import parse_kernel
+
+
+def _kernels() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [
+        ("3x3 random", rng.standard_normal((3, 3))),
+        ("gaussian:2 (13x13)", parse_kernel("gaussian:2").weights),
+    ]
+
+
+def array_table(size: int, chunk_sizes: list[int], repeats: int) -> list[dict]:
+    image = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    cores = os.cpu_count() or 1
+    rows = []
+    for name, kernel in _kernels():
+        single = median_ms(lambda k=kernel: convtool.correlate(image, k), repeats)
+        rows.append({"kernel": name, "path": "convtool.correlate (numpy)", "ms": single})
+        for chunks in chunk_sizes:
+            lazy = cdask.correlate(da.from_array(image, chunks=chunks), kernel)
+
+            def run(lazy=lazy):
+                # A fresh output each run, as convtool.correlate allocates its own.
+                out = np.empty(lazy.shape, lazy.dtype)
+                da.store(lazy, out, scheduler="threads", num_workers=cores)
+                return out
+
+            want = convtool.correlate(image, kernel)
+            np.testing.assert_allclose(run(), want, rtol=1e-4, atol=1e-4)
+            del want
+            before = runtime.threads()
+            for threads in (before, 1):
+                runtime.set_threads(threads)
+                ms = median_ms(run, repeats)
+                label = f"convtool.dask, chunks {chunks}" + (
+                    ", engine 1 thread" if threads == 1 else ""
+                )
+                rows.append({"kernel": name, "path": label, "ms": ms, "over": ms / single - 1})
+            runtime.set_threads(before)
+    return rows
+
+
+def _print(rows: list[dict], size: int) -> None:
+    print(f"\n{size}x{size} float32, {os.cpu_count()} cores\n")
+    print("| kernel | path | median ms | overhead |")
+    print("|---|---|---:|---:|")
+    for r in rows:
+        over = f"{100 * r['over']:+.0f}%" if "over" in r else ""
+        print(f"| {r['kernel']} | {r['path']} | {r['ms']:.0f} | {over} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20000)
+    parser.add_argument("--chunks", default="2048,4096")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    chunks = [int(c) for c in args.chunks.split(",")]
+    _print(array_table(args.size, chunks, args.repeats), args.size)
+
+
+if __name__ == "__main__":
+    main()
