@@ -225,7 +225,7 @@ def correlate(
     ----------
     array : dask.array.Array or ndarray, shape (H, W) or (H, W, C)
         Any chunking; the channel axis is brought to one chunk and spatial chunks smaller
-        than the kernel are merged. A numpy array is wrapped as a single chunk.
+        than the kernel are merged. A numpy array is wrapped by ``dask.array.asarray``.
     kernel : ndarray, shape (kh, kw), (kh, kw, C) or (kh, kw, Cin, Cout)
         As for :func:`convtool.correlate` (anchor ``(kh // 2, kw // 2)``).
     border, cval, stride, dilation, bias, strategy
