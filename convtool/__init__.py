@@ -9,35 +9,68 @@ array([[19., 25.],
        [37., 43.]])
 """
 
-from .engine import BORDER_MODES, EngineError, convolve, correlate
-from .kernels import (
-    Kernel,
-    KernelError,
-    KernelInfo,
-    Magnitude,
-    list_kernels,
-    parse_kernel,
-    separable_factors,
-)
-from .matching import (
-    Match,
-    SearchResult,
-    TemplateError,
-    find_matches,
-    match_template,
-    refine_matches,
-    search,
-)
-from .params import (
-    LayerCost,
-    ParamsError,
-    conv_cost,
-    dense_cost,
-    model_costs,
-    parse_layers,
-    stage_costs,
-)
-from .pictures import heatmap
+import importlib
+from typing import TYPE_CHECKING
+
+# Each public name and the module that defines it. Names load on first use (PEP 562), so that a
+# command which needs none of the engine, the matcher or Pillow does not pay for importing them
+# (`convtool params` starts in about the time of `import numpy`).
+_EXPORTS = {
+    "engine": ("BORDER_MODES", "EngineError", "convolve", "correlate"),
+    "kernels": ("Kernel", "KernelError", "KernelInfo", "Magnitude", "list_kernels",
+                "parse_kernel", "separable_factors"),
+    "matching": ("Match", "SearchResult", "TemplateError", "find_matches", "match_template",
+                 "refine_matches", "search"),
+    "params": ("LayerCost", "ParamsError", "conv_cost", "dense_cost", "model_costs",
+               "parse_layers", "stage_costs"),
+    "pictures": ("heatmap",),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convtool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+if TYPE_CHECKING:
+    from .engine import BORDER_MODES, EngineError, convolve, correlate
+    from .kernels import (
+        Kernel,
+        KernelError,
+        KernelInfo,
+        Magnitude,
+        list_kernels,
+        parse_kernel,
+        separable_factors,
+    )
+    from .matching import (
+        Match,
+        SearchResult,
+        TemplateError,
+        find_matches,
+        match_template,
+        refine_matches,
+        search,
+    )
+    from .params import (
+        LayerCost,
+        ParamsError,
+        conv_cost,
+        dense_cost,
+        model_costs,
+        parse_layers,
+        stage_costs,
+    )
+    from .pictures import heatmap
 
 __all__ = [
     "BORDER_MODES",

@@ -50,3 +50,22 @@ def test_table_and_plain_force_the_layout(args):
     assert table.exit_code == plain.exit_code == 0
     assert "┃" in table.output or "─" in table.output  # rich's box characters
     assert "\t" in plain.output and "┃" not in plain.output and "─" not in plain.output
+
+
+def test_params_starts_without_the_engine_matcher_pillow_or_rich():
+    # Start-up: a command loads only what it uses (the commands and convtool's names are lazy).
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from convtool.cli import main\n"
+        "sys.argv = ['convtool', 'params', '--input', '6x6', '--kernel', '3']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('PIL', 'rich', 'convtool.engine', 'convtool.matching', 'importlib.metadata')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "fully-connected" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "LOADED []"

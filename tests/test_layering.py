@@ -157,8 +157,8 @@ def test_engine_and_matcher_load_no_cli_terminal_or_image_library():
 
 
 def test_the_probe_sees_a_library_when_it_is_loaded():
-    # The check above could pass by never seeing anything: images must show up as PIL.
-    loaded = _fresh_interpreter("convtool.images")
+    # The check above could pass by never seeing anything: decoding must show up as PIL.
+    loaded = _fresh_interpreter("convtool.images.decode")
     assert "PIL" in loaded
     assert "click" not in loaded and "rich" not in loaded
 

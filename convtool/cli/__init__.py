@@ -12,19 +12,15 @@ Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
-from .cmd_filter import filter_command
-from .cmd_find import find_command
-from .cmd_kernels import kernels_command
-from .cmd_params import params_command
 from .common import (
     CONTEXT_SETTINGS,
     FINITE_FLOAT,
-    LIBRARY_ERRORS,
     FiniteFloat,
     InputError,
     binary_stdin,
@@ -35,6 +31,48 @@ from .common import (
     stdout_is_terminal,
     version,
 )
+
+# Each command and where it lives. A command's module (and what it imports: the engine, the
+# matcher, Pillow, rich) loads only when that command runs or its help is shown, so
+# `convtool params --input 6x6 --kernel 3` starts in about the time of `import numpy`.
+COMMANDS = {
+    "filter": "cmd_filter:filter_command",
+    "find": "cmd_find:find_command",
+    "kernels": "cmd_kernels:kernels_command",
+    "params": "cmd_params:params_command",
+}
+
+
+def _load(ref: str) -> click.Command:
+    module, attr = ref.split(":")
+    return getattr(importlib.import_module(f".{module}", __name__), attr)
+
+
+class _LazyCommands(dict):
+    """A group's name -> command table whose entries may be ``"module:attr"`` references."""
+
+    def __getitem__(self, name: str) -> click.Command:
+        value = super().__getitem__(name)
+        if isinstance(value, str):
+            value = _load(value)
+            super().__setitem__(name, value)
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"convtool {version()}")
+        ctx.exit()
+
 
 __all__ = [
     "FINITE_FLOAT",
@@ -57,7 +95,14 @@ __all__ = [
 
 
 @click.group(context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
-@click.version_option(version(), "--version", prog_name="convtool", message="%(prog)s %(version)s")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Image filtering with a vectorized convolution engine.
@@ -73,10 +118,18 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-# In the order the original single module declared them: `convtool --help` lists by name anyway.
-for _command in (filter_command, kernels_command, find_command, params_command):
-    cli.add_command(_command)
-del _command
+cli.commands = _LazyCommands(COMMANDS)
+
+
+def __getattr__(name: str):
+    """``LIBRARY_ERRORS`` and the ``*_command`` objects, loaded on first use."""
+    if name == "LIBRARY_ERRORS":
+        from . import common
+
+        return common.LIBRARY_ERRORS
+    if name.endswith("_command") and name[: -len("_command")] in COMMANDS:
+        return cli.commands[name[: -len("_command")]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:

@@ -1,21 +1,24 @@
 """``convtool filter``: read an image, run a kernel chain through the engine, write the result.
 
 Parses options only: pixels are computed by :mod:`convtool.filtering` and bytes go in and out
-through :mod:`convtool.images` (its one atomic writer). Must not import the group or another
-command.
+through :mod:`convtool.images` (its one atomic writer). Several inputs (or a directory, or an
+output directory / name template) run as a batch through :mod:`convtool.batch` and
+:mod:`.batchrun`. Must not import the group or another command.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
-from .. import engine
+from .. import batch, engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
 from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
 from ..kernels import parse_kernel
+from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
     LIBRARY_ERRORS,
@@ -25,12 +28,15 @@ from .common import (
     on_terminal,
     stderr_console,
 )
+from .progress import Progress, wanted
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
 
 @click.command(name="filter")
-@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(allow_dash=True)
+)
 @click.option(
     "-k",
     "--kernel",
@@ -47,7 +53,10 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "--output",
     required=True,
     type=click.Path(allow_dash=True),
-    help="Output file ('-' for stdout). Its extension picks the format unless --format is given.",
+    help="Output file ('-' for stdout); its extension picks the format unless --format is "
+    "given. With several inputs: a directory (created if needed; files keep their names and "
+    "their paths under a directory input) or a name template with fields {stem}, {name}, "
+    "{ext}, {parent}, {rel}, {reldir}, {index}, e.g. 'out/{stem}-blur.{ext}'.",
 )
 @click.option(
     "--border",
@@ -143,8 +152,15 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print the strategy and time of each step to stderr."
 )
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Leave outputs that already exist alone (a rerun after an interruption does only "
+    "what is missing; outputs are never half-written).",
+)
+@batch_options
 def filter_command(
-    input_path: str,
+    inputs: tuple[str, ...],
     kernels: tuple[str, ...],
     output: str,
     border: str,
@@ -160,13 +176,23 @@ def filter_command(
     out_format: str | None,
     strategy: str,
     verbose: bool,
+    skip_existing: bool,
+    recursive: bool,
+    workers: int | None,
+    fail_fast: bool,
+    progress: bool | None,
+    quiet: bool,
 ) -> None:
-    """Filter INPUT with one or more kernels and write OUTPUT.
+    """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
     images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
     depth where the format allows. Signs: sobel-x is positive where intensity grows to the
     right, sobel-y where it grows downwards (as OpenCV).
+
+    Several inputs, a directory input or an output directory/template make a batch run: files
+    go to --jobs worker processes; a bad file is reported as 'Error: path: reason' and the
+    others go on; a summary line ends the run (exit status 2 if any file failed).
 
     Example:
 
@@ -175,7 +201,76 @@ def filter_command(
         convtool filter photo.png -k sobel-x --bias 0.5 -o edges.png
 
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
+
+        convtool filter shots/*.png -k gaussian:2 -o 'blurred/{stem}-blur.{ext}'
+
+        convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
     """
+    opts = FilterOptions(
+        border=border,
+        cval=cval,
+        convolve=true_convolution,
+        stride=stride,
+        dilation=dilation,
+        normalize=normalize,
+        scale=scale,
+        bias=bias,
+        alpha=alpha,
+        strategy=strategy,
+    )
+    if _is_batch(inputs, output):
+        try:
+            steps = tuple(parse_kernel(spec) for spec in kernels)
+            settings = batch.FilterSettings(steps, opts, mapping, out_format)
+            jobs = batch.plan_filter(
+                inputs, output, settings, recursive=recursive, skip_existing=skip_existing
+            )
+        except (*LIBRARY_ERRORS, batch.BatchError) as exc:
+            raise fail(str(exc)) from None
+        tally = run_batch(
+            jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
+            quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
+        )  # fmt: skip
+        if tally.failed or tally.aborted:
+            click.get_current_context().exit(2)
+        return
+    if skip_existing and output != "-" and os.path.exists(output):
+        if not quiet:
+            stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
+        return
+    _filter_single(inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress)
+
+
+def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
+    """A batch run: several inputs, or OUTPUT a directory or a name template, or a directory
+    input with an OUTPUT that is not a file name (``DIR -o out.png`` stays a single-file
+    error: a directory is not an image)."""
+    if len(inputs) != 1:
+        return True
+    if output == "-":
+        return False
+    if batch.is_template(output) or os.path.isdir(output) or output.endswith(("/", os.sep)):
+        return True
+    looks_like_file = os.path.splitext(output)[1].lower() in batch.LISTED
+    return inputs[0] != "-" and os.path.isdir(inputs[0]) and not looks_like_file
+
+
+def _timing_line(result: batch.FileResult, bar: Progress) -> None:
+    bar.echo(f"{result.source} -> {result.target}: {result.seconds * 1000:.1f} ms")
+
+
+def _filter_single(
+    input_path: str,
+    kernels: tuple[str, ...],
+    output: str,
+    opts: FilterOptions,
+    mapping: str | None,
+    out_format: str | None,
+    verbose: bool,
+    quiet: bool,
+    progress: bool | None,
+) -> None:
+    """One file (or stdin) to one file (or stdout): the original form, bytes unchanged."""
     started = time.perf_counter()
     if output == "-":
         fmt = out_format
@@ -188,35 +283,27 @@ def filter_command(
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
-    try:
-        steps = [parse_kernel(spec) for spec in kernels]
-        image, info = read_image(input_path, stdin=binary_stdin())
-        opts = FilterOptions(
-            border=border,
-            cval=cval,
-            convolve=true_convolution,
-            stride=stride,
-            dilation=dilation,
-            normalize=normalize,
-            scale=scale,
-            bias=bias,
-            alpha=alpha,
-            strategy=strategy,
-        )
-        has_alpha = info.alpha
-        result = apply_chain(image, steps, opts, has_alpha=has_alpha)
-        if alpha == "drop":
-            info.alpha = False
-        fmt = fmt or info.format
-        data = encode_image(result, info, fmt, mapping=mapping)
-        write_bytes(data, output, stdout=binary_stdout())
-    except LIBRARY_ERRORS as exc:
-        raise fail(str(exc)) from None
+    name = "<stdin>" if input_path == "-" else os.path.basename(input_path)
+    # A sign of life for big images: a spinner with the elapsed time (after a second unless
+    # --progress asked for it).
+    shown, delay = wanted(progress, quiet=quiet), 0.0 if progress else 1.0
+    with Progress(f"filtering {name}", None, enabled=shown, delay=delay):
+        try:
+            steps = [parse_kernel(spec) for spec in kernels]
+            image, info = read_image(input_path, stdin=binary_stdin())
+            result = apply_chain(image, steps, opts, has_alpha=info.alpha)
+            if opts.alpha == "drop":
+                info.alpha = False
+            fmt = fmt or info.format
+            data = encode_image(result, info, fmt, mapping=mapping)
+            write_bytes(data, output, stdout=binary_stdout())
+        except LIBRARY_ERRORS as exc:
+            raise fail(str(exc)) from None
     err = stderr_console()
-    for note in info.notes:
+    for note in info.notes if not quiet else ():
         err.print(f"note: {note}")
     if verbose:
-        for name, run in opts.runs:
-            err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
+        for step, run in opts.runs:
+            err.print(f"{step}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
         shape = "x".join(str(s) for s in result.shape)
         err.print(f"output {shape} {fmt}, total {(time.perf_counter() - started) * 1000:.1f} ms")

@@ -2,17 +2,21 @@
 
 Reads IMAGE, TEMPLATE and an optional mask through :mod:`convtool.images`, searches with
 :mod:`convtool.matching`, prints matches through :mod:`.output` and writes the heatmap and
-annotated pictures through the one image writer. Must not import the group or another command.
+annotated pictures through the one image writer. ``-t TEMPLATE IMAGE...`` searches many images
+as a batch (:mod:`convtool.batch`, :mod:`.batchrun`), each output line carrying its image's path.
+Must not import the group or another command.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from .. import matching, pictures
+from .. import batch, matching, pictures
 from ..images import (
     ImageInfo,
     ImageIOError,
@@ -22,8 +26,10 @@ from ..images import (
     read_image,
     write_bytes,
 )
+from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
+from .progress import Progress, wanted
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
@@ -52,6 +58,21 @@ def _find_mask(mask_path: str, template_channels: int):
     return mask
 
 
+def _columns(with_scale: bool, with_angle: bool, with_subpixel: bool) -> list[str]:
+    columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
+    columns += ["angle"] if with_angle else []
+    return columns + (["x_subpixel", "y_subpixel"] if with_subpixel else [])
+
+
+def _row(m, with_scale: bool, with_angle: bool, with_subpixel: bool) -> list[str]:
+    return (
+        [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
+        + ([f"{m.scale:g}"] if with_scale else [])
+        + ([f"{m.angle:g}"] if with_angle else [])
+        + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
+    )
+
+
 def _find_print(
     matches: list,
     *,
@@ -67,16 +88,8 @@ def _find_print(
     if as_json:
         echo_json([m.as_dict(**keys) for m in matches])
         return
-    columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
-    columns += ["angle"] if with_angle else []
-    columns += ["x_subpixel", "y_subpixel"] if with_subpixel else []
-    rows = [
-        [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
-        + ([f"{m.scale:g}"] if with_scale else [])
-        + ([f"{m.angle:g}"] if with_angle else [])
-        + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
-        for m in matches
-    ]
+    columns = _columns(with_scale, with_angle, with_subpixel)
+    rows = [_row(m, with_scale, with_angle, with_subpixel) for m in matches]
     if as_csv:
         echo_csv(columns, [list(m.as_dict(**keys).values()) for m in matches])
         return
@@ -96,8 +109,22 @@ def _find_print(
 
 
 @click.command(name="find")
-@click.argument("image_path", metavar="IMAGE", type=click.Path(allow_dash=True))
-@click.argument("template_path", metavar="TEMPLATE", type=click.Path())
+@click.argument(
+    "paths",
+    metavar="IMAGE TEMPLATE | -t TEMPLATE IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(allow_dash=True),
+)
+@click.option(
+    "-t",
+    "--template",
+    "template_opt",
+    type=click.Path(),
+    default=None,
+    help="Search for this template in every IMAGE given (files or directories): each output "
+    "line, JSON and CSV record then starts with the image's path, as grep -H.",
+)
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -175,9 +202,10 @@ def _find_print(
     help="Write IMAGE with a box and the score drawn on each match.",
 )
 @table_option
+@batch_options
 def find_command(
-    image_path: str,
-    template_path: str,
+    paths: tuple[str, ...],
+    template_opt: str | None,
     top: int,
     threshold: float | None,
     method: str,
@@ -191,6 +219,11 @@ def find_command(
     heatmap_path: str | None,
     annotate_path: str | None,
     as_table: bool | None,
+    recursive: bool,
+    workers: int | None,
+    fail_fast: bool,
+    progress: bool | None,
+    quiet: bool,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
 
@@ -198,6 +231,11 @@ def find_command(
     on a terminal, tab-separated lines when piped, or --json / --csv. Exit status as grep: 0
     when a match passes the threshold, 1 when none does, 2 on error. IMAGE may be '-'
     (standard input). A template with an alpha channel is matched only where it is opaque.
+
+    With -t TEMPLATE, every IMAGE (files, directories) is searched, over --jobs workers: each
+    line starts with the image's path (JSON and CSV get a 'file' field), in the order the
+    images were given. Exit status: 0 if any image matched, 1 if none did, 2 if any failed.
+    --heatmap and --annotate then take name templates such as 'found/{stem}.png'.
 
     Example:
 
@@ -208,53 +246,153 @@ def find_command(
         convtool find scan.png stamp.png --angles -30:30:5
 
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
+
+        convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
+    params = click.get_current_context().params
+    if template_opt is not None:
+        _find_many(paths, params)
+    elif len(paths) != 2:
+        raise fail("give IMAGE TEMPLATE, or -t TEMPLATE IMAGE... to search several images")
+    else:
+        _find_single(paths[0], paths[1], params)
+
+
+def _find_single(image_path: str, template_path: str, p: dict) -> None:
+    """One image, the original form: matches without file names, exit 1 when none."""
+    heatmap_path, annotate_path = p["heatmap_path"], p["annotate_path"]
     try:
         heat_fmt = _find_output_format(heatmap_path, "--heatmap")
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
-        scale_list = matching.parse_scales(scales) if scales is not None else [1.0]
-        angle_list = matching.parse_angles(angles) if angles is not None else [0.0]
-        image, image_info, templ, mask = _read_inputs(image_path, template_path, mask_path)
-        result = matching.search(
-            image,
-            templ,
-            method=method,
-            mask=mask,
-            scales=scale_list,
-            angles=angle_list,
-            top=top,
-            threshold=threshold,
-            overlap=overlap,
-        )
-        if subpixel:
+        scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
+        angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
+        image, image_info, templ, mask = _read_inputs(image_path, template_path, p["mask_path"])
+        shown = wanted(p["progress"], quiet=p["quiet"])
+        total = len(scale_list) * len(angle_list)
+        delay = 0.0 if p["progress"] else 0.5  # a quick search never flashes a bar
+        with Progress("searching", total, enabled=shown, unit="placements", delay=delay) as bar:
+            result = matching.search(
+                image, templ, method=p["method"], mask=mask, scales=scale_list,
+                angles=angle_list, top=p["top"], threshold=p["threshold"],
+                overlap=p["overlap"], progress=bar.update,
+            )  # fmt: skip
+        if p["subpixel"]:
             matching.refine_matches(result)
         _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
-    for note in image_info.notes:
+    for note in image_info.notes if not p["quiet"] else ():
         err.print(f"note: {note}")
-    if result.skipped_scales:
+    if result.skipped_scales and not p["quiet"]:
         skipped = ", ".join(f"{s:g}" for s in result.skipped_scales)
         err.print(f"note: skipped scale(s) {skipped}: the template would not fit in the image")
     _find_print(
         result.matches,
-        with_scale=scales is not None,
-        with_angle=angles is not None,
-        with_subpixel=subpixel,
-        as_json=as_json,
-        as_csv=as_csv,
-        as_table=as_table,
+        with_scale=p["scales"] is not None,
+        with_angle=p["angles"] is not None,
+        with_subpixel=p["subpixel"],
+        as_json=p["as_json"],
+        as_csv=p["as_csv"],
+        as_table=p["as_table"],
         method=result.method,
     )
     if not result.matches:
         sign = "<=" if matching.lower_is_better(result.method) else ">="
         err.print(f"no match with score {sign} {result.threshold:g}")
         click.get_current_context().exit(1)
+
+
+def _find_many(images: tuple[str, ...], p: dict) -> None:
+    """``-t TEMPLATE IMAGE...``: every image searched as a batch; exit 0/1/2 as grep -r."""
+    try:
+        settings = batch.FindSettings(
+            p["template_opt"], p["mask_path"], p["method"],
+            tuple(matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]),
+            tuple(matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]),
+            p["top"], p["threshold"], p["overlap"], p["subpixel"],
+        )  # fmt: skip
+        batch.load_template(settings.template, settings.mask)  # a bad template: one error
+        jobs = batch.plan_find(
+            images, settings, recursive=p["recursive"],
+            heatmap=p["heatmap_path"], annotate=p["annotate_path"],
+        )  # fmt: skip
+    except (*FIND_ERRORS, batch.BatchError) as exc:
+        raise fail(str(exc)) from None
+    keys = {"with_scale": p["scales"] is not None, "with_angle": p["angles"] is not None}
+    printer = _ManyPrinter(p, keys=keys)
+    try:
+        tally = run_batch(
+            jobs, batch.find_one, workers=p["workers"], fail_fast=p["fail_fast"],
+            progress=p["progress"], quiet=p["quiet"], verb="searching",
+            on_result=printer.add, find=True,
+        )  # fmt: skip
+    finally:
+        printer.close(matching.lower_is_better(settings.method))
+    code = 2 if tally.failed or tally.aborted else 0 if tally.matched else 1
+    click.get_current_context().exit(code)
+
+
+class _ManyPrinter:
+    """Matches of many images on stdout, each with its image's path first (as ``grep -H``).
+
+    Tab-separated and CSV lines stream in input order; JSON (one array, a ``file`` field in
+    each record) and the terminal table are printed once at the end.
+    """
+
+    def __init__(self, p: dict, *, keys: dict) -> None:
+        plain = "table" if use_table(p["as_table"]) else "tsv"
+        self.mode = "json" if p["as_json"] else "csv" if p["as_csv"] else plain
+        self.keys, self.sub = keys, p["subpixel"]
+        sub = self.sub
+        self.records: list[dict] = []
+        self.rows: list[list[str]] = []
+        self.columns = ["file", *_columns(keys["with_scale"], keys["with_angle"], sub)]
+        if self.mode == "csv":
+            click.echo(_csv_line(self.columns))
+
+    def add(self, result: batch.FileResult, bar: Progress) -> None:
+        for m in result.matches:
+            if self.mode in ("json", "csv"):
+                record = {"file": result.source, **m.as_dict(**self.keys)}
+                if self.mode == "csv":
+                    click.echo(_csv_line(list(record.values())))
+                else:
+                    self.records.append(record)
+                continue
+            row = [
+                result.source,
+                *_row(m, self.keys["with_scale"], self.keys["with_angle"], self.sub),
+            ]
+            if self.mode == "tsv":
+                click.echo("\t".join(row))
+            else:
+                self.rows.append(row)
+
+    def close(self, lower_is_better: bool) -> None:
+        if self.mode == "json":
+            echo_json(self.records)
+        elif self.mode == "table" and self.rows:
+            files = len({row[0] for row in self.rows})
+            better = "lower is better" if lower_is_better else "higher is better"
+            title = f"{len(self.rows)} match(es) in {files} image(s) ({better})"
+            table = Table(title=title)
+            for i, name in enumerate(self.columns):
+                table.add_column(name, justify="left" if i == 0 else "right")
+            for row in self.rows:
+                table.add_row(*row)
+            print_table(table)
+
+
+def _csv_line(values: list) -> str:
+    """One CSV line (paths with commas or quotes are quoted)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
 
 
 def _read_inputs(image_path: str, template_path: str, mask_path: str | None):

@@ -15,7 +15,6 @@ from functools import reduce
 
 import click
 
-from ..images import probe_image, read_image
 from ..kernels import parse_kernel
 from ..params import (
     DTYPE_BYTES,
@@ -33,7 +32,8 @@ from ..params import (
     read_layers,
     stage_costs,
 )
-from .common import LIBRARY_ERRORS, binary_stdin, fail
+from . import common
+from .common import binary_stdin, fail
 from .output import echo_json, echo_tsv, print_report, table_option, use_table
 
 _KERNEL_SIZE = re.compile(r"\s*[+-]?\d+\s*(x\s*[+-]?\d+\s*)?", re.IGNORECASE)
@@ -160,7 +160,7 @@ def params_command(
             stack = model_costs(*size, read_layers(layers_spec))
         else:
             layer = _one_layer(size, kernel_spec, out_channels, hidden, stride or 1)
-    except (ParamsError, *LIBRARY_ERRORS) as exc:
+    except (ParamsError, *common.LIBRARY_ERRORS) as exc:  # looked up only on an error
         raise fail(str(exc)) from None
     style = _Style.of(dtype, exact=exact, as_json=as_json, as_table=as_table)
     if layers_spec is not None:
@@ -215,6 +215,8 @@ def _input_size(input_size: str | None, image_path: str | None) -> tuple[int, in
 
 def _image_size(path: str) -> tuple[int, int, int]:
     """(H, W, C) of an image file (header only) or of the image on stdin (decoded)."""
+    from ..images import probe_image, read_image  # Pillow only when an image is asked for
+
     if path != "-":
         return probe_image(path)
     values, _ = read_image("-", stdin=binary_stdin())

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _pkg_version
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
-from .. import template
-from ..engine import EngineError
-from ..images import ImageIOError
-from ..kernels import KernelError
-from ..params import ParamsError
+if TYPE_CHECKING:
+    from rich.console import Console
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def version() -> str:
     """The installed convtool version, or ``0+unknown`` in a source tree that is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _pkg_version
+
     try:
         return _pkg_version("convtool")
     except PackageNotFoundError:  # running from a source tree that is not installed
@@ -44,10 +42,14 @@ def fail(message: str) -> InputError:
 
 def stderr_console() -> Console:
     """Rich console on stderr (progress, verbose notes); honours NO_COLOR and non-terminals."""
+    from rich.console import Console  # on demand: rich costs ~0.1 s of start-up
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -94,5 +96,17 @@ class FiniteFloat(click.ParamType):
 FINITE_FLOAT = FiniteFloat()
 
 
-# Errors the core raises for bad input; they all derive from ValueError.
-LIBRARY_ERRORS = (EngineError, KernelError, ImageIOError, ParamsError, template.TemplateError)
+def __getattr__(name: str):
+    """``LIBRARY_ERRORS`` on first use: it imports the engine and the matcher."""
+    if name != "LIBRARY_ERRORS":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ..engine import EngineError
+    from ..images import ImageIOError
+    from ..kernels import KernelError
+    from ..matching import TemplateError
+    from ..params import ParamsError
+
+    # Errors the core raises for bad input; they all derive from ValueError.
+    errors = (EngineError, KernelError, ImageIOError, ParamsError, TemplateError)
+    globals()["LIBRARY_ERRORS"] = errors
+    return errors

@@ -7,11 +7,12 @@ a writer. Imports click, rich and :mod:`.common`; must not import the group or a
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
-from rich import box
-from rich.measure import Measurement
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 from .common import on_terminal, stdout_console
 
@@ -59,6 +60,10 @@ def print_report(title: str, header: list[str], rows: list[list[str]], notes: li
 
     A row named ``total`` is set off by a rule; on a pipe the table is printed whole.
     """
+    from rich import box
+    from rich.measure import Measurement
+    from rich.table import Table
+
     table = Table(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
         pad_edge=False, collapse_padding=True,

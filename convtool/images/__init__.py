@@ -14,11 +14,36 @@ writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it m
 click, rich, convtool.cli, convtool.engine or the matcher.
 """
 
-from .decode import decode_image, probe_image, read_image
-from .draw import draw_boxes
-from .encode import encode_image, format_for_path, to_output_array
-from .info import FORMATS, ImageInfo, ImageIOError
-from .write import write_bytes
+import importlib
+from typing import TYPE_CHECKING
+
+# Names load on first use (PEP 562): error types and the writer do not need Pillow, so a
+# command that only reports an ImageIOError or writes bytes does not import it.
+_EXPORTS = {
+    "decode": ("decode_image", "probe_image", "read_image"),
+    "draw": ("draw_boxes",),
+    "encode": ("encode_image", "format_for_path", "to_output_array"),
+    "info": ("FORMATS", "ImageInfo", "ImageIOError"),
+    "write": ("write_bytes",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .decode import decode_image, probe_image, read_image
+    from .draw import draw_boxes
+    from .encode import encode_image, format_for_path, to_output_array
+    from .info import FORMATS, ImageInfo, ImageIOError
+    from .write import write_bytes
 
 __all__ = [
     "FORMATS",
