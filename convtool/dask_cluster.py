@@ -25,7 +25,13 @@ from collections.abc import Iterator
 
 from . import runtime
 
-__all__ = ["MISSING_EXTRA", "SchedulerError", "parse_scheduler", "scheduler_executor"]
+__all__ = [
+    "MISSING_EXTRA",
+    "SchedulerError",
+    "check_scheduler",
+    "parse_scheduler",
+    "scheduler_executor",
+]
 
 MISSING_EXTRA = "--scheduler needs the dask extra: pip install 'convtool[dask]'"
 
@@ -55,6 +61,21 @@ def parse_scheduler(text: str) -> tuple[str, int | None]:
     if not re.fullmatch(r"\d+", m.group(1)) or int(m.group(1)) < 1:
         raise SchedulerError(f"--scheduler local:N needs a worker count N >= 1, got {value!r}")
     return "local", int(m.group(1))
+
+
+def check_scheduler(text: str) -> tuple[str, int | None]:
+    """:func:`parse_scheduler`, and the dask extra importable: before any work is planned."""
+    parsed = parse_scheduler(text)
+    _distributed()
+    return parsed
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise SchedulerError(MISSING_EXTRA) from None
+    return distributed
 
 
 def _cores() -> int:
@@ -90,11 +111,8 @@ def scheduler_executor(scheduler: str, *, retries: int = 2) -> Iterator[cf.Execu
     SchedulerError
         The value is malformed, the dask extra is missing, or the scheduler cannot be reached.
     """
-    kind, workers = parse_scheduler(scheduler)
-    try:
-        import distributed
-    except ImportError:
-        raise SchedulerError(MISSING_EXTRA) from None
+    kind, workers = check_scheduler(scheduler)
+    distributed = _distributed()
     with contextlib.ExitStack() as stack:
         if kind == "local":
             n = workers or _cores()

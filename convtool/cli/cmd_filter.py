@@ -29,6 +29,7 @@ from .common import (
     stderr_console,
 )
 from .progress import Progress, wanted
+from .scheduler import check_options, executor_for, scheduler_option
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
@@ -159,6 +160,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "what is missing; outputs are never half-written).",
 )
 @batch_options
+@scheduler_option
 def filter_command(
     inputs: tuple[str, ...],
     kernels: tuple[str, ...],
@@ -182,6 +184,7 @@ def filter_command(
     fail_fast: bool,
     progress: bool | None,
     quiet: bool,
+    scheduler: str | None,
 ) -> None:
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
@@ -218,7 +221,8 @@ def filter_command(
         alpha=alpha,
         strategy=strategy,
     )
-    if _is_batch(inputs, output):
+    check_options(scheduler, workers)
+    if scheduler is not None or _is_batch(inputs, output):
         try:
             steps = tuple(parse_kernel(spec) for spec in kernels)
             settings = batch.FilterSettings(steps, opts, mapping, out_format)
@@ -227,10 +231,12 @@ def filter_command(
             )
         except (*LIBRARY_ERRORS, batch.BatchError) as exc:
             raise fail(str(exc)) from None
-        tally = run_batch(
-            jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
-            quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
-        )  # fmt: skip
+        with executor_for(scheduler) as executor:
+            tally = run_batch(
+                jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
+                quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
+                executor=executor,
+            )  # fmt: skip
         if tally.failed or tally.aborted:
             click.get_current_context().exit(2)
         return

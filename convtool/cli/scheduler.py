@@ -13,10 +13,10 @@ from concurrent.futures import Executor
 
 import click
 
-from ..dask_cluster import SchedulerError, scheduler_executor
+from ..dask_cluster import SchedulerError, check_scheduler, scheduler_executor
 from .common import fail
 
-__all__ = ["executor_for", "scheduler_option"]
+__all__ = ["check_options", "executor_for", "scheduler_option"]
 
 
 def scheduler_option(command: Callable) -> Callable:
@@ -32,14 +32,28 @@ def scheduler_option(command: Callable) -> Callable:
     )(command)
 
 
-@contextlib.contextmanager
-def executor_for(scheduler: str | None, workers: int | None) -> Iterator[Executor | None]:
-    """The Dask executor ``--scheduler`` asks for (None without it); errors as ``Error:`` lines."""
+def check_options(scheduler: str | None, workers: int | None) -> None:
+    """Refuse a bad ``--scheduler`` (value, missing extra, with ``--jobs``) before any work."""
     if scheduler is None:
-        yield None
         return
     if workers is not None:
         raise fail("--jobs and --scheduler cannot be used together (use --scheduler local:N)")
+    try:
+        check_scheduler(scheduler)
+    except SchedulerError as exc:
+        raise fail(str(exc)) from None
+
+
+@contextlib.contextmanager
+def executor_for(scheduler: str | None) -> Iterator[Executor | None]:
+    """The Dask executor ``--scheduler`` asks for (None without it); errors as ``Error:`` lines.
+
+    A ``local`` cluster is started here and shut down on exit; a scheduler given by address
+    is left running (only this run's client is closed).
+    """
+    if scheduler is None:
+        yield None
+        return
     try:
         with scheduler_executor(scheduler) as executor:
             yield executor
