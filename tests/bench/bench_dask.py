@@ -1,6 +1,7 @@
 """Benchmark convtool.dask against convtool's single-machine path.
 
     python tests/bench/bench_dask.py [--size 20000] [--chunks 2048,4096] [--repeats 3]
+                                     [--files 200] [--no-array]
 
 Array table: ``convtool.dask.correlate`` on a ``size x size`` float32 image (an in-memory
 numpy array wrapped by ``dask.array.from_array``, stored with ``dask.array.store`` into a
@@ -12,17 +13,29 @@ steadier figure on a loaded machine). Rows "engine 1 thread" run the engine
 single-threaded inside each dask task (``runtime.set_threads(1)``), so that dask's workers
 alone share the cores.
 Every dask result is checked against the in-memory one before it is timed.
+
+Batch table (``--files N``, 0 to skip): N photo-like 640x480 PNGs (``bench_batch.make_photos``)
+filtered with ``-k gaussian:2`` by ``python -m convtool filter DIR -o OUT`` with ``--jobs W``,
+with ``--scheduler local:W`` (starts and stops its LocalCluster inside the run) and with
+``--scheduler ADDRESS`` of a LocalCluster of W workers already running; W = the core count.
+One run each; outputs are checked byte-identical to the ``--jobs`` run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import dask.array as da
+import distributed
 import numpy as np
+from bench_batch import make_photos, timed
 
 import convtool
 from convtool import dask as cdask
@@ -90,6 +103,59 @@ def array_table(size: int, chunk_sizes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
+def _same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / n).read_bytes() == (b / n).read_bytes() for n in names
+    )
+
+
+def batch_table(files: int) -> list[dict]:
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench_dask_"))
+    try:
+        inputs = work / "in"
+        inputs.mkdir()
+        make_photos(inputs, files)
+        base = [sys.executable, "-m", "convtool", "filter", str(inputs), "-k", "gaussian:2", "-q"]
+        rows = []
+
+        def run(label: str, extra: list[str]) -> None:
+            out = work / f"out{len(rows)}"
+            seconds = timed([*base, "-o", str(out), *extra])
+            same = not rows or _same_files(work / "out0", out)
+            rows.append({"path": label, "s": seconds, "same": same})
+
+        run(f"--jobs {cores}", ["--jobs", str(cores)])
+        run(
+            f"--scheduler local:{cores} (cluster started in the run)",
+            ["--scheduler", f"local:{cores}"],
+        )
+        with distributed.LocalCluster(
+            n_workers=cores,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster:
+            run(
+                f"--scheduler ADDRESS ({cores} workers running)",
+                ["--scheduler", cluster.scheduler_address],
+            )
+        return rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_batch(rows: list[dict], files: int) -> None:
+    print(f"\n{files} files 640x480 RGB PNG, -k gaussian:2, load {os.getloadavg()[0]:.1f}\n")
+    print("| run | wall s | files/s | vs --jobs | same bytes |")
+    print("|---|---:|---:|---:|---|")
+    for r in rows:
+        ratio = r["s"] / rows[0]["s"]
+        print(f"| {r['path']} | {r['s']:.1f} | {files / r['s']:.1f} | {ratio:.2f}x | {r['same']} |")
+
+
 def _print(rows: list[dict], size: int) -> None:
     print(f"\n{size}x{size} float32, {os.cpu_count()} cores\n")
     print("| kernel | path | wall ms | CPU ms | overhead wall | overhead CPU |")
@@ -104,9 +170,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20000)
     parser.add_argument("--chunks", default="2048,4096")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--files", type=int, default=200, help="batch files (0: no batch table)")
+    parser.add_argument("--no-array", action="store_true", help="only the batch table")
     args = parser.parse_args()
     chunks = [int(c) for c in args.chunks.split(",")]
-    _print(array_table(args.size, chunks, args.repeats), args.size)
+    if not args.no_array:
+        _print(array_table(args.size, chunks, args.repeats), args.size)
+    if args.files:
+        _print_batch(batch_table(args.files), args.files)
 
 
 if __name__ == "__main__":
