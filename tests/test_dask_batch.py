@@ -119,9 +119,12 @@ def test_worker_killed_mid_file_is_retried_and_every_output_is_whole(tmp_path, c
     proc = _convtool(["filter", tmp_path / "in", *FILTER, "-o", out, "--scheduler", address])
     with distributed.Client(address) as client:
         _wait_for(lambda: out.is_dir() and len(os.listdir(out)) == n - 1)
-        busy = [w for w, keys in client.processing().items() if keys]
-        assert len(busy) == 1  # the worker stuck on p03
-        pid = _worker_pids(client)[busy[0]]
+
+        def busy() -> list[str]:
+            return [w for w, keys in client.processing().items() if keys]
+
+        _wait_for(lambda: len(busy()) == 1)  # the others' results are home: only p03 is left
+        pid = _worker_pids(client)[busy()[0]]
         # The real picture takes the FIFO's name; the blocked open keeps waiting on the FIFO.
         os.unlink(files[3])
         _save(files[3], _photo(3))
