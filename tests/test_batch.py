@@ -653,7 +653,7 @@ def test_cli_single_find_progress_forced_on(tmp_path):
 def test_batch_options_cost_no_rich_at_start_up():
     # A shell loop pays start-up per file: the progress code loads rich only to draw a bar.
     code = (
-        "import sys, convtool.cli.cmd_filter, convtool.cli.batchrun\n"
+        "import sys, convtool.batch, convtool.cli.batchrun, convtool.cli.progress\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich'}))\n"
     )
     root = Path(__file__).resolve().parents[1]

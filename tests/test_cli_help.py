@@ -27,7 +27,7 @@ IDS = [" ".join(path) or "convtool" for path, _ in COMMANDS]
 
 
 def test_every_command_is_walked():
-    assert sorted(IDS) == ["convtool", "filter", "find", "kernels", "params"]
+    assert sorted(IDS) == ["convtool", "filter", "find", "fit", "kernels", "params", "show"]
 
 
 @pytest.mark.parametrize("flag", ["-h", "--help"])

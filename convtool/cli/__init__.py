@@ -6,8 +6,10 @@ become a one-line ``Error: ...`` on stderr and exit status 2.
 
 Layout: :mod:`.common` (usage errors, option types, consoles and streams), :mod:`.output`
 (table, TSV, CSV and JSON writers), one module per command (:mod:`.cmd_filter`,
-:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`), registered here with
-``add_command``. The CLI may import every part of convtool; no part of convtool imports it.
+:mod:`.cmd_find`, :mod:`.cmd_kernels`, :mod:`.cmd_params`, :mod:`.cmd_show`, :mod:`.cmd_fit`),
+loaded on first use through ``COMMANDS``; :mod:`.preview` (terminal pictures) and
+:mod:`.completion` (shell completion of kernel names). The CLI may import every part of
+convtool; no part of convtool imports it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ COMMANDS = {
     "find": "cmd_find:find_command",
     "kernels": "cmd_kernels:kernels_command",
     "params": "cmd_params:params_command",
+    "show": "cmd_show:show_command",
+    "fit": "cmd_fit:fit_command",
 }
 
 
@@ -85,9 +89,11 @@ __all__ = [
     "fail",
     "filter_command",
     "find_command",
+    "fit_command",
     "kernels_command",
     "main",
     "params_command",
+    "show_command",
     "stderr_console",
     "stdout_console",
     "stdout_is_terminal",
@@ -108,7 +114,8 @@ def cli(ctx: click.Context) -> None:
     """Image filtering with a vectorized convolution engine.
 
     Commands: filter (apply kernels), kernels (list named kernels), find (template search),
-    params (parameter cost of dense vs convolutional layers).
+    params (parameter cost of dense vs convolutional layers), show (draw an image in the
+    terminal), fit (learn the kernel that turns one image into another).
 
     Example:
 

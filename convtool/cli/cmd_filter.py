@@ -16,7 +16,15 @@ import click
 from .. import batch, engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
-from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
+from ..images import (
+    FORMATS,
+    ImageIOError,
+    encode_image,
+    format_for_path,
+    read_image,
+    to_output_array,
+    write_bytes,
+)
 from ..kernels import parse_kernel
 from .batchrun import batch_options, run_batch
 from .common import (
@@ -28,6 +36,8 @@ from .common import (
     on_terminal,
     stderr_console,
 )
+from .completion import complete_kernel
+from .preview import preview_options, preview_values
 from .progress import Progress, wanted
 from .scheduler import check_options, executor_for, scheduler_option
 
@@ -45,6 +55,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     multiple=True,
     required=True,
     metavar="KERNEL",
+    shell_complete=complete_kernel,
     help="Named kernel with optional parameters after a colon (sharpen, gaussian:2, "
     "sobel-x, ...; see 'convtool kernels') or a kernel file (.txt, .json, .npy). "
     "Repeat to apply several in order.",
@@ -161,6 +172,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @batch_options
 @scheduler_option
+@preview_options
 def filter_command(
     inputs: tuple[str, ...],
     kernels: tuple[str, ...],
@@ -185,6 +197,7 @@ def filter_command(
     progress: bool | None,
     quiet: bool,
     scheduler: str | None,
+    preview: str | None,
 ) -> None:
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
@@ -205,6 +218,8 @@ def filter_command(
 
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
 
+        convtool filter photo.png -k emboss -o out.png --preview
+
         convtool filter shots/*.png -k gaussian:2 -o 'blurred/{stem}-blur.{ext}'
 
         convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
@@ -223,6 +238,8 @@ def filter_command(
     )
     check_options(scheduler, workers)
     if scheduler is not None or _is_batch(inputs, output):
+        if preview == "always":
+            raise fail("--force-preview draws one image: not with several inputs")
         try:
             steps = tuple(parse_kernel(spec) for spec in kernels)
             settings = batch.FilterSettings(steps, opts, mapping, out_format)
@@ -244,7 +261,9 @@ def filter_command(
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
-    _filter_single(inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress)
+    _filter_single(
+        inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview
+    )
 
 
 def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
@@ -275,6 +294,7 @@ def _filter_single(
     verbose: bool,
     quiet: bool,
     progress: bool | None,
+    preview: str | None = None,
 ) -> None:
     """One file (or stdin) to one file (or stdout): the original form, bytes unchanged."""
     started = time.perf_counter()
@@ -285,6 +305,10 @@ def _filter_single(
             fmt = out_format or format_for_path(output)
         except ImageIOError as exc:
             raise fail(str(exc)) from None
+    if output == "-" and preview == "always":
+        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
+    if output == "-" and preview == "always":
+        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
     if output == "-" and on_terminal():
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
@@ -305,6 +329,7 @@ def _filter_single(
             write_bytes(data, output, stdout=binary_stdout())
         except LIBRARY_ERRORS as exc:
             raise fail(str(exc)) from None
+    preview_values(preview, to_output_array(result, depth="8", mapping=mapping or "clip") / 255)
     err = stderr_console()
     for note in info.notes if not quiet else ():
         err.print(f"note: {note}")

@@ -16,31 +16,25 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .. import batch, matching, pictures
-from ..images import (
-    ImageInfo,
-    ImageIOError,
-    draw_boxes,
-    encode_image,
-    format_for_path,
-    read_image,
-    write_bytes,
-)
+from .. import batch, matching
+from ..images import ImageIOError, format_for_path, read_image
 from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
+from .find_pictures import annotated_rgb8, miss_message, write_pictures
 from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
+from .preview import preview_options, preview_values
 from .progress import Progress, wanted
 from .scheduler import check_options, executor_for, scheduler_option
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
 
-def _find_output_format(path: str | None, option: str) -> str | None:
+def _find_output_format(path: str | None, option: str, npy: bool = False) -> str | None:
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
     fmt = format_for_path(path)
-    if fmt == "npy":
+    if fmt == "npy" and not npy:
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
@@ -193,18 +187,20 @@ def _find_print(
     "heatmap_path",
     type=click.Path(),
     default=None,
-    help="Write a colour map of the scores (bright = good match), the size of IMAGE.",
+    help="Write a colour map of the scores (bright = good match), the size of IMAGE, with the "
+    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead.",
 )
 @click.option(
     "--annotate",
     "annotate_path",
     type=click.Path(),
     default=None,
-    help="Write IMAGE with a box and the score drawn on each match.",
+    help="Write IMAGE with a box, rank and score on each match (the best in gold).",
 )
 @table_option
 @batch_options
 @scheduler_option
+@preview_options
 def find_command(
     paths: tuple[str, ...],
     template_opt: str | None,
@@ -227,6 +223,7 @@ def find_command(
     progress: bool | None,
     quiet: bool,
     scheduler: str | None,
+    preview: str | None,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
 
@@ -250,6 +247,8 @@ def find_command(
 
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
 
+        convtool find samples/waldo-scene.png samples/waldo.png --heatmap scores.npy --preview
+
         convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
     """
     if as_json and as_csv:
@@ -270,7 +269,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
     """One image, the original form: matches without file names, exit 1 when none."""
     heatmap_path, annotate_path = p["heatmap_path"], p["annotate_path"]
     try:
-        heat_fmt = _find_output_format(heatmap_path, "--heatmap")
+        heat_fmt = _find_output_format(heatmap_path, "--heatmap", npy=True)
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
@@ -288,11 +287,13 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             )  # fmt: skip
         if p["subpixel"]:
             matching.refine_matches(result)
-        _write_pictures(result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt))
+        notes = write_pictures(
+            result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
+        )
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
-    for note in image_info.notes if not p["quiet"] else ():
+    for note in [*image_info.notes, *notes] if not p["quiet"] else notes:
         err.print(f"note: {note}")
     if result.skipped_scales and not p["quiet"]:
         skipped = ", ".join(f"{s:g}" for s in result.skipped_scales)
@@ -307,14 +308,18 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         as_table=p["as_table"],
         method=result.method,
     )
+    if p["preview"]:
+        preview_values(p["preview"], annotated_rgb8(result, image).astype("float32") / 255)
     if not result.matches:
-        sign = "<=" if matching.lower_is_better(result.method) else ">="
-        err.print(f"no match with score {sign} {result.threshold:g}")
+        with_scale, with_angle = p["scales"] is not None, p["angles"] is not None
+        err.print(miss_message(result, with_scale=with_scale, with_angle=with_angle))
         click.get_current_context().exit(1)
 
 
 def _find_many(images: tuple[str, ...], p: dict) -> None:
     """``-t TEMPLATE IMAGE...``: every image searched as a batch; exit 0/1/2 as grep -r."""
+    if p["preview"] == "always":
+        raise fail("--force-preview draws one image: not with -t TEMPLATE IMAGE...")
     try:
         settings = batch.FindSettings(
             p["template_opt"], p["mask_path"], p["method"],
@@ -416,21 +421,3 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
     return image, image_info, templ, mask
-
-
-def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
-    """Encode the heatmap and the annotated image (each a ``(path, format)``), then write both."""
-    (heatmap_path, heat_fmt), (annotate_path, annotate_fmt) = heatmap, annotate
-    outputs = []
-    if heatmap_path:
-        picture = pictures.heatmap(result)
-        data = encode_image(picture, ImageInfo(format=heat_fmt, depth="8"), heat_fmt)
-        outputs.append((data, heatmap_path))
-    if annotate_path:
-        boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
-        drawn = draw_boxes(pictures.to_rgb8(image), boxes)
-        values = drawn.astype("float32") / 255
-        info = ImageInfo(format=annotate_fmt, depth="8")
-        outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
-    for data, path in outputs:
-        write_bytes(data, path)

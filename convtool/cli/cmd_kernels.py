@@ -10,8 +10,11 @@ import click
 from rich.table import Table
 
 from ..kernels import Magnitude, list_kernels, parse_kernel, separable_factors
+from . import preview
 from .common import LIBRARY_ERRORS, fail
+from .completion import complete_kernel
 from .output import echo_json, echo_tsv, print_table, table_option, use_table
+from .preview import KernelGrid, kernel_legend
 
 
 def _weight_text(value: float) -> str:
@@ -75,7 +78,7 @@ def _kernel_json(kernel) -> dict:
 
 
 @click.command(name="kernels")
-@click.argument("spec", metavar="[SPEC]", required=False)
+@click.argument("spec", metavar="[SPEC]", required=False, shell_complete=complete_kernel)
 @click.option(
     "--json",
     "as_json",
@@ -83,8 +86,14 @@ def _kernel_json(kernel) -> dict:
     help="Print JSON: the list of named kernels, or one kernel as {name, shape, weights, bias} "
     "(readable back as a .json kernel file).",
 )
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Draw SPEC's weights as a grid of colours (blue negative, grey zero, red positive) "
+    "with the values where they fit; plain numbers without colour (NO_COLOR, pipes).",
+)
 @table_option
-def kernels_command(spec: str | None, as_json: bool, as_table: bool | None) -> None:
+def kernels_command(spec: str | None, as_json: bool, show: bool, as_table: bool | None) -> None:
     """List the named kernels, or print the weights of SPEC (a name with parameters, or a file).
 
     For one kernel it prints the shape, the sum, whether it is separable and the weight matrix;
@@ -97,7 +106,11 @@ def kernels_command(spec: str | None, as_json: bool, as_table: bool | None) -> N
         convtool kernels gaussian:1.5
 
         convtool kernels sobel-x --json
+
+        convtool kernels log:1.4 --show
     """
+    if show and (spec is None or as_json):
+        raise fail("--show needs a kernel SPEC and cannot be used with --json")
     if spec is None:
         _print_kernel_list(as_json=as_json, as_table=as_table)
         return
@@ -105,6 +118,9 @@ def kernels_command(spec: str | None, as_json: bool, as_table: bool | None) -> N
         kernel = parse_kernel(spec)
     except LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
+    if show:
+        _show_kernel(kernel)
+        return
     if isinstance(kernel, Magnitude):
         if as_json:
             parts = {"gx": _kernel_json(kernel.gx), "gy": _kernel_json(kernel.gy)}
@@ -118,6 +134,37 @@ def kernels_command(spec: str | None, as_json: bool, as_table: bool | None) -> N
         echo_json(_kernel_json(kernel))
         return
     click.echo("\n".join(_kernel_lines(kernel)))
+
+
+def _kernel_slices(kernel) -> list[tuple[str, object]]:
+    """``(title, 2-D weights)`` of each plane of a kernel, in the order --show draws them."""
+    if isinstance(kernel, Magnitude):
+        parts = [_kernel_slices(kernel.gx), _kernel_slices(kernel.gy)]
+        return [(f"{kernel.name}: {title}", w) for part in parts for title, w in part]
+    w = kernel.weights
+    shape = "x".join(str(n) for n in w.shape)
+    if w.ndim == 2:
+        return [(f"{kernel.name} ({shape}, sum {_weight_text(w.sum())})", w)]
+    if w.ndim == 3:
+        return [(f"{kernel.name} channel {c}", w[:, :, c]) for c in range(w.shape[2])]
+    if w.shape[:2] == (1, 1):
+        return [(f"{kernel.name}: rows = output channels, columns = input channels", w[0, 0].T)]
+    return [
+        (f"{kernel.name}: input channel {c} -> output channel {d}", w[:, :, c, d])
+        for d in range(w.shape[3])
+        for c in range(w.shape[2])
+    ]
+
+
+def _show_kernel(kernel) -> None:
+    """Each plane of ``kernel`` as a signed colour grid, all on one colour scale."""
+    planes = _kernel_slices(kernel)
+    limit = max(float(abs(w).max()) if w.size else 0.0 for _, w in planes)
+    console = preview.make_console()  # looked up at call time: tests record it
+    for title, weights in planes:
+        console.print(title, markup=False)
+        console.print(KernelGrid(weights, limit=limit))
+    console.print(kernel_legend(limit), markup=False)
 
 
 def _print_kernel_list(*, as_json: bool, as_table: bool | None) -> None:
