@@ -93,6 +93,21 @@ def _threads_plugin(distributed, threads: int):
     return EngineThreads()
 
 
+def _glibc_malloc_as_usual():
+    """Start local workers without distributed's ``MALLOC_TRIM_THRESHOLD_``.
+
+    Any explicit trim threshold also turns off glibc's dynamic mmap threshold (``man
+    mallopt``), so every image-sized array becomes a fresh mmap that page-faults anew: per-file
+    time in such workers measured 0.44-0.60 s against 0.33-0.36 s without it (40 photos,
+    gaussian:2, 2 workers, loaded machine). The local process pool does not set it either.
+    """
+    import dask
+
+    key = "distributed.nanny.pre-spawn-environ"
+    environ = {k: v for k, v in dask.config.get(key, {}).items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    return dask.config.set({key: environ})
+
+
 @contextlib.contextmanager
 def scheduler_executor(scheduler: str, *, retries: int = 2) -> Iterator[cf.Executor]:
     """An Executor whose jobs run on the Dask cluster ``scheduler`` names; closed on exit.
@@ -116,6 +131,7 @@ def scheduler_executor(scheduler: str, *, retries: int = 2) -> Iterator[cf.Execu
     with contextlib.ExitStack() as stack:
         if kind == "local":
             n = workers or _cores()
+            stack.enter_context(_glibc_malloc_as_usual())
             cluster = stack.enter_context(
                 distributed.LocalCluster(
                     n_workers=n,

@@ -59,6 +59,9 @@ def test_local_cluster_executor_runs_jobs_in_worker_processes():
     with scheduler_executor("local:2") as executor:
         pids = {executor.submit(os.getpid).result() for _ in range(6)}
         threads = executor.submit(runtime.threads).result()
+        trim = executor.submit(os.environ.get, "MALLOC_TRIM_THRESHOLD_").result()
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
     # Two workers share the cores: each engine gets its part, at least one thread.
     assert threads == max(1, len(os.sched_getaffinity(0)) // 2)
+    # glibc's usual malloc, as in the local pool (distributed would set a trim threshold).
+    assert trim is None
