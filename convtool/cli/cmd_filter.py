@@ -42,6 +42,7 @@ from .common import (
 from .completion import complete_kernel
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
+from .scheduler import check_options, executor_for, scheduler_option
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
@@ -195,6 +196,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "what is missing; outputs are never half-written).",
 )
 @batch_options
+@scheduler_option
 @preview_options
 def filter_command(
     inputs: tuple[str, ...],
@@ -222,6 +224,7 @@ def filter_command(
     fail_fast: bool,
     progress: bool | None,
     quiet: bool,
+    scheduler: str | None,
     preview: str | None,
 ) -> None:
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
@@ -268,7 +271,8 @@ def filter_command(
         alpha=alpha,
         strategy=strategy,
     )
-    if _is_batch(inputs, output):
+    check_options(scheduler, workers)
+    if scheduler is not None or _is_batch(inputs, output):
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
         try:
@@ -279,10 +283,12 @@ def filter_command(
             )
         except (*LIBRARY_ERRORS, batch.BatchError) as exc:
             raise fail(str(exc)) from None
-        tally = run_batch(
-            jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
-            quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
-        )  # fmt: skip
+        with executor_for(scheduler) as executor:
+            tally = run_batch(
+                jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
+                quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
+                executor=executor,
+            )  # fmt: skip
         if tally.failed or tally.aborted:
             click.get_current_context().exit(2)
         return
