@@ -1,6 +1,8 @@
 """convtool: image filtering with a vectorized multi-channel convolution engine.
 
 The core (this package minus :mod:`convtool.cli`) is pure numpy and knows nothing of the terminal.
+The names below load their module on first use, so that ``import convtool`` is quick and the
+command line can guard its start-up (signals) before numpy and Pillow load.
 
 >>> import numpy as np
 >>> from convtool import correlate
@@ -9,35 +11,39 @@ array([[19., 25.],
        [37., 43.]])
 """
 
-from .engine import BORDER_MODES, EngineError, convolve, correlate
-from .kernels import (
-    Kernel,
-    KernelError,
-    KernelInfo,
-    Magnitude,
-    list_kernels,
-    parse_kernel,
-    separable_factors,
-)
-from .matching import (
-    Match,
-    SearchResult,
-    TemplateError,
-    find_matches,
-    match_template,
-    refine_matches,
-    search,
-)
-from .params import (
-    LayerCost,
-    ParamsError,
-    conv_cost,
-    dense_cost,
-    model_costs,
-    parse_layers,
-    stage_costs,
-)
-from .pictures import heatmap
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the module that owns it (loaded on first use).
+_HOMES = {
+    "BORDER_MODES": "engine",
+    "EngineError": "engine",
+    "convolve": "engine",
+    "correlate": "engine",
+    "Kernel": "kernels",
+    "KernelError": "kernels",
+    "KernelInfo": "kernels",
+    "Magnitude": "kernels",
+    "list_kernels": "kernels",
+    "parse_kernel": "kernels",
+    "separable_factors": "kernels",
+    "Match": "matching",
+    "SearchResult": "matching",
+    "TemplateError": "matching",
+    "find_matches": "matching",
+    "match_template": "matching",
+    "refine_matches": "matching",
+    "search": "matching",
+    "LayerCost": "params",
+    "ParamsError": "params",
+    "conv_cost": "params",
+    "dense_cost": "params",
+    "model_costs": "params",
+    "parse_layers": "params",
+    "stage_costs": "params",
+    "heatmap": "pictures",
+}
 
 __all__ = [
     "BORDER_MODES",
@@ -67,3 +73,16 @@ __all__ = [
     "separable_factors",
     "stage_costs",
 ]
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'convtool' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,7 +20,7 @@ from ..images import (
     encode_image,
     format_for_path,
     read_image,
-    write_bytes,
+    write_outputs,
 )
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .output import echo_csv, echo_json, echo_tsv, print_table, use_table
@@ -283,5 +283,4 @@ def _write_pictures(result, image, heatmap: tuple, annotate: tuple) -> None:
         values = drawn.astype("float32") / 255
         info = ImageInfo(format=annotate_fmt, depth="8")
         outputs.append((encode_image(values, info, annotate_fmt), annotate_path))
-    for data, path in outputs:
-        write_bytes(data, path)
+    write_outputs(outputs)  # all prepared before any is committed: a failed run writes none

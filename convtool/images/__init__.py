@@ -18,7 +18,7 @@ from .decode import decode_image, probe_image, read_image
 from .draw import draw_boxes
 from .encode import encode_image, format_for_path, to_output_array
 from .info import FORMATS, ImageInfo, ImageIOError
-from .write import write_bytes
+from .write import write_bytes, write_outputs
 
 __all__ = [
     "FORMATS",
@@ -32,4 +32,5 @@ __all__ = [
     "read_image",
     "to_output_array",
     "write_bytes",
+    "write_outputs",
 ]
