@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,14 +89,6 @@ def test_link_to_an_open_descriptor_is_written_into(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
     assert is_png(proc.stdout)
-
-
-def test_dev_stdout_reaches_the_pipe(tmp_path):
-    src = png(tmp_path / "in.png")
-    proc = convtool("filter", src, "-k", "box:3", "-o", "/dev/stdout", "--format", "png")
-    assert proc.returncode == 0, proc.stderr
-    assert is_png(proc.stdout)
-    assert Path("/dev/stdout").is_symlink()
 
 
 def test_symlink_is_written_through_to_its_target(tmp_path):
@@ -477,3 +468,154 @@ def test_json_output_still_parses_after_the_stream_change(tmp_path):
     proc = convtool("params", "--input", "32x32x3", "-k", "3", "--out-channels", "8", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)
+
+
+# --- finding 1: weights beyond float32 are an error naming the tap, never a hang ---------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "tap"),
+    [
+        ("k.txt", "1e39\n", "row 1, column 1"),
+        ("k.txt", "1 2 3\n4 5 -1e39\n", "row 2, column 3"),
+        ("k.json", "[[1e39]]", "row 1, column 1"),
+        ("k.json", '{"weights": [[0, 1], [2, 4e38]]}', "row 2, column 2"),
+        ("k.json", "[[[1, 2]], [[3, 5e38]]]", "index [1, 0, 1]"),
+    ],
+)
+def test_weight_beyond_float32_names_the_tap(tmp_path, name, text, tap):
+    src = png(tmp_path / "in.png", 1, 1)
+    kernel = tmp_path / name
+    kernel.write_text(text)
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert tap in line and "float32" in line
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_npy_weight_beyond_float32_is_an_error(tmp_path):
+    src = png(tmp_path / "in.png", 1, 1)
+    kernel = tmp_path / "k.npy"
+    np.save(kernel, np.array([[1.0, 1e300]]))
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert "row 1, column 2" in line
+
+
+@pytest.mark.parametrize("spec", ["unsharp:1,1e308", "unsharp:1,1e39"])
+def test_named_kernel_beyond_float32_is_an_error(tmp_path, spec):
+    src = png(tmp_path / "in.png", 1, 1)
+    line = assert_one_error(convtool("filter", src, "-k", spec, "-o", tmp_path / "o.png"))
+    assert "float32" in line
+
+
+@pytest.mark.parametrize(
+    "bias", ["1e39", "[1e39]", "1" + "0" * 400, "[1" + "0" * 400 + "]", "-1e39"]
+)
+def test_json_bias_beyond_float32_is_an_error(tmp_path, bias):
+    src = png(tmp_path / "in.png", 1, 1)
+    kernel = tmp_path / "k.json"
+    kernel.write_text('{"weights": [[1]], "bias": ' + bias + "}")
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert "bias" in line
+
+
+# --- finding 5: JSON numbers and nesting beyond what Python or numpy hold ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[[1" + "0" * 400 + "]]", "too large"),
+        ("[[1" + "0" * 5000 + "]]", "digits"),
+        ("[" * 100000, "nested too deeply"),
+        ("[" * 100 + "1" + "]" * 100, "levels deep"),
+        ("[" * 70 + "1" + "]" * 70, "levels deep"),
+        ("[" * 40 + "1" + "]" * 40, "levels deep"),
+        ("[[[[[1]]]]]", "got 5-D"),
+    ],
+)
+def test_json_kernel_extremes_are_one_error(tmp_path, text, words):
+    src = png(tmp_path / "in.png", 1, 1)
+    kernel = tmp_path / "k.json"
+    kernel.write_text(text)
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert words in line
+
+
+def test_huge_dilation_is_a_usage_error(tmp_path):
+    src = png(tmp_path / "in.png")
+    args = ("filter", src, "-k", "box:3", "--dilation", "9" * 20, "-o", tmp_path / "o.png")
+    assert "--dilation" in assert_one_error(convtool(*args))
+
+
+@pytest.mark.parametrize("scales", ["1e308", "1e308,1e300", "1e-308"])
+def test_extreme_scales_are_one_error_or_a_result(tmp_path, scales):
+    src = png(tmp_path / "in.png")
+    tpl = tmp_path / "tpl.png"
+    Image.open(src).crop((4, 4, 12, 12)).save(tpl)
+    proc = convtool("find", src, tpl, "--scales", scales)
+    if proc.returncode != 0:
+        assert_one_error(proc, code=proc.returncode if proc.returncode == 1 else 2)
+
+
+# --- finding 10: kernel files obey the generated kernels' size limit ---------------------------
+
+
+def test_oversized_text_kernel_is_refused_at_once(tmp_path):
+    from convtool.kernels import MAX_KERNEL_SIDE
+
+    src = png(tmp_path / "in.png", 48, 64)
+    kernel = tmp_path / "k.txt"
+    side = MAX_KERNEL_SIDE + 1
+    kernel.write_text(("1 " * side + "\n") * side)
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}" in line
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npy"])
+def test_oversized_kernel_files_are_refused(tmp_path, suffix):
+    from convtool.kernels import MAX_KERNEL_SIDE
+
+    src = png(tmp_path / "in.png", 8, 8)
+    kernel = tmp_path / f"k{suffix}"
+    weights = np.ones((1, MAX_KERNEL_SIDE + 1))
+    if suffix == ".npy":
+        np.save(kernel, weights)
+    else:
+        kernel.write_text(json.dumps(weights.tolist()))
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}" in line
+
+
+def test_kernel_with_too_many_weights_is_refused(tmp_path):
+    from convtool.kernels import MAX_KERNEL_WEIGHTS
+
+    kernel = tmp_path / "k.npy"
+    side = 64
+    np.save(kernel, np.zeros((side, side, 2, MAX_KERNEL_WEIGHTS // (side * side * 2) + 1), "f4"))
+    src = png(tmp_path / "in.png", 8, 8)
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert str(MAX_KERNEL_WEIGHTS) in line
+
+
+@pytest.mark.parametrize(
+    "border", ["reflect", "mirror", "nearest", "wrap", "constant", "zero", "valid", "full"]
+)
+def test_kernel_larger_than_the_image(tmp_path, border):
+    """Every border mode gives its own output size (never larger than asked) or one error."""
+    src = tmp_path / "in.npy"
+    image = np.random.default_rng(1).random((12, 16)).astype(np.float32)
+    np.save(src, image)
+    kernel = tmp_path / "k.txt"
+    kernel.write_text(("1 " * 41 + "\n") * 31)
+    out = tmp_path / "o.npy"
+    proc = convtool("filter", src, "-k", kernel, "--border", border, "-o", out)
+    if border == "valid":
+        assert "larger than the image" in assert_one_error(proc)
+        assert not out.exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    expected = (12 + 30, 16 + 40) if border == "full" else (12, 16)
+    result = np.load(out)
+    assert result.shape == expected
+    if border in ("constant", "zero", "full"):  # zeros beyond the edge: each output sums all
+        assert np.allclose(result.max(), image.sum(), rtol=1e-5)

@@ -15,7 +15,7 @@ from .. import engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
 from ..images import FORMATS, ImageIOError, encode_image, format_for_path, read_image, write_bytes
-from ..kernels import parse_kernel
+from ..kernels import MAX_KERNEL_SIDE, parse_kernel
 from .common import (
     FINITE_FLOAT,
     LIBRARY_ERRORS,
@@ -82,7 +82,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--dilation",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_KERNEL_SIDE),
     default=1,
     show_default=True,
     help="Spacing between kernel taps (applies to each kernel).",

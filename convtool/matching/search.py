@@ -197,8 +197,9 @@ def _fitting_scales(
         raise TemplateError("scales must be positive numbers")
     fits, skipped = [], []
     for s in scale_list:
-        th = max(1, round(tpl.shape[0] * s))
-        tw = max(1, round(tpl.shape[1] * s))
+        # Sides beyond the image (1e308 overflows to inf) are skipped without rounding them.
+        th = max(1, round(min(tpl.shape[0] * s, img.shape[0] + 1.0)))
+        tw = max(1, round(min(tpl.shape[1] * s, img.shape[1] + 1.0)))
         (fits if th <= img.shape[0] and tw <= img.shape[1] else skipped).append((s, th, tw))
     if not fits:
         raise TemplateError(
