@@ -619,3 +619,70 @@ def test_kernel_larger_than_the_image(tmp_path, border):
     assert result.shape == expected
     if border in ("constant", "zero", "full"):  # zeros beyond the edge: each output sums all
         assert np.allclose(result.max(), image.sum(), rtol=1e-5)
+
+
+# --- finding 6: find on extreme values finds what it finds on ordinary ones --------------------
+
+
+def _scene(tmp_path, image_scale, templ_scale, dtype="f8"):
+    rng = np.random.default_rng(3)
+    scene = rng.random((40, 50))
+    np.save(tmp_path / "scene.npy", (scene * image_scale).astype(dtype))
+    np.save(tmp_path / "tpl.npy", (scene[10:20, 30:42] * templ_scale).astype(dtype))
+    return tmp_path / "scene.npy", tmp_path / "tpl.npy"
+
+
+def _found(proc):
+    assert proc.returncode == 0, proc.stderr
+    (match,) = json.loads(proc.stdout)
+    return match
+
+
+@pytest.mark.parametrize("method", ["zncc", "ncc"])
+@pytest.mark.parametrize(
+    ("image_scale", "templ_scale", "dtype"),
+    [(1e300, 1, "f8"), (1, 1e300, "f8"), (1e-300, 1, "f8"), (1e300, 1e-300, "f8"), (1e30, 1, "f4")],
+)
+def test_find_is_invariant_to_extreme_scales(tmp_path, method, image_scale, templ_scale, dtype):
+    scene, tpl = _scene(tmp_path, image_scale, templ_scale, dtype)
+    heat = tmp_path / "heat.png"
+    proc = convtool("find", scene, tpl, "--method", method, "--json", "--heatmap", heat)
+    match = _found(proc)
+    assert (match["x"], match["y"]) == (30, 10)  # where the template was cut out
+    assert match["score"] == pytest.approx(1.0, abs=1e-4)
+    assert is_png(heat.read_bytes())
+
+
+@pytest.mark.parametrize("mask_value", [1e300, 1e-300])
+@pytest.mark.parametrize("method", ["zncc", "ncc", "ssd"])
+def test_find_with_an_extreme_mask(tmp_path, mask_value, method):
+    scene, tpl = _scene(tmp_path, 1, 1)
+    mask = tmp_path / "mask.npy"
+    np.save(mask, np.full((10, 12), mask_value))
+    match = _found(convtool("find", scene, tpl, "--mask", mask, "--method", method, "--json"))
+    assert (match["x"], match["y"]) == (30, 10)
+
+
+@pytest.mark.parametrize(("scale", "dtype"), [(1e300, "f8"), (1e200, "f8"), (1e30, "f4")])
+def test_ssd_on_extreme_values_has_no_nan(scale, dtype):
+    from convtool.matching import match_template, search
+
+    rng = np.random.default_rng(3)
+    scene = (rng.random((40, 50)) * scale).astype(dtype)
+    result = search(scene, scene[10:20, 30:42], method="ssd", threshold=float("inf"))
+    scores = match_template(scene, scene[10:20, 30:42], method="ssd")
+    assert not np.isnan(scores).any() and not np.isnan(result.maps[0][2]).any()
+    assert (result.matches[0].x, result.matches[0].y) == (30, 10)
+
+
+def test_zncc_scores_of_scaled_inputs_equal_the_unscaled_ones():
+    """Invariance, checked on the whole map: scaling by powers of ten changes nothing."""
+    from convtool.matching import match_template
+
+    rng = np.random.default_rng(4)
+    scene = rng.random((30, 40))
+    tpl = scene[5:14, 7:20].copy()
+    plain = match_template(scene, tpl, method="zncc")
+    for a, b in [(1e300, 1.0), (1.0, 1e-300), (1e-300, 1e300)]:
+        scaled = match_template(scene * a, tpl * b, method="zncc")
+        assert np.allclose(scaled, plain, atol=1e-9)

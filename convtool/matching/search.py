@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..geometry import resize, rotate
-from .inputs import DEFAULT_THRESHOLDS, TemplateError, _as_hwc, _check_method, _prepare, to_gray
+from .inputs import (
+    DEFAULT_THRESHOLDS,
+    TemplateError,
+    _as_hwc,
+    _check_method,
+    _prepare,
+    safe_range,
+    to_gray,
+)
 from .peaks import Match, _check_find_args, _gather, _select, subpixel_peak
 from .scoring import _Prepared, _score_map
 
@@ -146,6 +154,7 @@ def search(
     method = _check_method(method)
     _check_find_args(top, overlap)
     img, tpl = _common_channels(image, template)
+    img, tpl, mask, ssd_factor = safe_range(img, tpl, mask, method)
     fits, skipped = _fitting_scales(img, tpl, scales)
     angle_list = [float(a) for a in angles]
     if not angle_list or any(not math.isfinite(a) for a in angle_list):
@@ -160,6 +169,9 @@ def search(
             f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
             f"larger than the image ({img.shape[1]}x{img.shape[0]})"
         )
+    if ssd_factor != 1.0:  # back to the units of the inputs (see safe_range)
+        with np.errstate(over="ignore"):
+            maps = [(s, hw, sc * np.float64(ssd_factor), a) for s, hw, sc, a in maps]
     thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
     boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
     matches = _select(boxes, values, method=method, top=top, overlap=overlap)
