@@ -686,3 +686,100 @@ def test_zncc_scores_of_scaled_inputs_equal_the_unscaled_ones():
     for a, b in [(1e300, 1.0), (1.0, 1e-300), (1e-300, 1e300)]:
         scaled = match_template(scene * a, tpl * b, method="zncc")
         assert np.allclose(scaled, plain, atol=1e-9)
+
+
+# --- findings 5 and 9: damaged image files are one Error line, and nothing else on stderr ------
+
+
+def _corrupt_deflate_tiff(path):
+    import io
+
+    buf = io.BytesIO()
+    pixels = np.random.default_rng(5).integers(0, 256, (40, 40), dtype=np.uint8)
+    Image.fromarray(pixels).save(buf, format="TIFF", compression="tiff_deflate")
+    data = bytearray(buf.getvalue())
+    for i in range(30):  # damage the compressed strip, keep the header
+        data[len(data) // 3 + i] ^= 0x55
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_corrupt_tiff_prints_only_our_error_line(tmp_path):
+    bad = _corrupt_deflate_tiff(tmp_path / "bad.tif")
+    proc = convtool("filter", bad, "-k", "box:3", "-o", tmp_path / "o.png")
+    line = assert_one_error(proc)
+    assert str(bad) in line
+    assert "ZIPDecode" not in proc.stderr.decode()
+
+
+def test_stderr_still_works_after_a_corrupt_tiff(tmp_path):
+    """The descriptor silenced for libtiff comes back: a later message still reaches stderr."""
+    from convtool.images import ImageIOError, decode_image
+
+    bad = _corrupt_deflate_tiff(tmp_path / "bad.tif").read_bytes()
+    code = (
+        "import sys\n"
+        "from convtool.images import decode_image, ImageIOError\n"
+        f"try:\n    decode_image({bad!r}, 'bad.tif')\nexcept ImageIOError:\n    pass\n"
+        "sys.stderr.write('still here\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=RUN_LIMIT)
+    assert proc.stderr == b"still here\n"
+    with pytest.raises(ImageIOError):
+        decode_image(bad, "bad.tif")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), ",  # unclosed: TokenError
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2)} + ",  # SyntaxError
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }",
+        b"{'descr': 'O', 'fortran_order': False, 'shape': (2, 2), }",
+        b"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }",
+        b"[1, 2]",
+        b"",
+    ],
+)
+def test_npy_header_damage_is_one_error(tmp_path, header):
+    padded = header + b" " * (118 - len(header)) + b"\n"
+    data = b"\x93NUMPY\x01\x00" + len(padded).to_bytes(2, "little") + padded + b"\0" * 16
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(data)
+    line = assert_one_error(convtool("filter", bad, "-k", "box:3", "-o", tmp_path / "o.png"))
+    assert line.startswith(f"Error: {bad}: ")
+    kernel_line = assert_one_error(
+        convtool("filter", png(tmp_path / "in.png"), "-k", bad, "-o", tmp_path / "o.png")
+    )
+    assert kernel_line.startswith(f"Error: {bad}: ")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        __import__("struct").error("unpack requires a buffer of 4 bytes"),
+        IndexError("list index out of range"),
+        KeyError("tag"),
+        TypeError("unsupported operand"),
+        ZeroDivisionError("division by zero"),
+        OverflowError("int too large"),
+        RuntimeError("decoder gave up"),
+        RecursionError("maximum recursion depth exceeded"),
+        MemoryError(),
+        AssertionError("internal check"),
+    ],
+)
+def test_every_exception_from_pillow_becomes_one_named_error(monkeypatch, exc):
+    """Whatever Pillow raises on damaged bytes, decoding reports ``NAME: ...`` (ImageIOError)."""
+    from PIL import Image as PILImage
+
+    from convtool.images import ImageIOError, decode_image, probe_image
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(PILImage, "open", broken)
+    with pytest.raises(ImageIOError, match=r"^shot\.png: "):
+        decode_image(b"\x89PNG\r\n\x1a\n" + b"\0" * 32, "shot.png")
+    with pytest.raises(ImageIOError, match=r": "):
+        probe_image(__file__)
