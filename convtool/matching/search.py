@@ -53,9 +53,13 @@ def _parse_list(text: str, what: str, example: str) -> list[float]:
             start, stop, step = parts
             if step <= 0 or stop < start:
                 raise TemplateError(f"bad {what} range {text!r}: need START <= STOP and STEP > 0")
-            count = math.floor((stop - start) / step + 1e-9) + 1
+            steps = (stop - start) / step  # may overflow to inf: then too many anyway
+            count = math.floor(steps + 1e-9) + 1 if steps <= 1e6 else math.inf
             if count > 200:
-                raise TemplateError(f"{what} range {text!r} has {count} {what}s (at most 200)")
+                raise TemplateError(
+                    f"{what} range {text!r} has "
+                    f"{count if count < math.inf else 'too many'} {what}s (at most 200)"
+                )
             values = [round(start + i * step, 10) for i in range(count)]
         else:
             values = [float(p) for p in spec.split(",")]
