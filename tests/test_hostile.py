@@ -237,6 +237,35 @@ def test_stdout_on_a_full_disk_is_one_error(tmp_path, args):
     assert "standard output" in line and "No space left on device" in line
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs (root only): a genuinely full disk, no patched system calls."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@root_only
+@pytest.mark.parametrize("existing", [False, True])
+def test_genuinely_full_disk_is_one_error_and_no_file(tmp_path, small_disk, existing):
+    src = tmp_path / "in.npy"
+    np.save(src, np.random.default_rng(2).random((200, 200)))  # 320 KB out: does not fit
+    target = small_disk / "out.npy"
+    if existing:
+        target.write_bytes(b"precious")
+    proc = convtool("filter", src, "-k", "box:3", "-o", target)
+    assert "No space left on device" in assert_one_error(proc)
+    assert os.listdir(small_disk) == (["out.npy"] if existing else [])
+    if existing:
+        assert target.read_bytes() == b"precious"
+
+
 # --- finding 4: a run that fails writes none of its outputs ------------------------------------
 
 
