@@ -615,6 +615,18 @@ def test_oversized_kernel_files_are_refused(tmp_path, suffix):
     assert f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}" in line
 
 
+@pytest.mark.parametrize("suffix", [".txt", ".json", ".npy"])
+def test_huge_kernel_file_is_refused_before_reading(tmp_path, suffix):
+    from convtool.kernels.types import MAX_KERNEL_FILE_BYTES
+
+    kernel = tmp_path / f"k{suffix}"
+    with open(kernel, "wb") as fh:  # sparse: the size is there, the bytes cost nothing
+        fh.truncate(MAX_KERNEL_FILE_BYTES + 1)
+    src = png(tmp_path / "in.png", 8, 8)
+    line = assert_one_error(convtool("filter", src, "-k", kernel, "-o", tmp_path / "o.png"))
+    assert "MiB" in line
+
+
 def test_kernel_with_too_many_weights_is_refused(tmp_path):
     from convtool.kernels import MAX_KERNEL_WEIGHTS
 

@@ -51,14 +51,28 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+# Signal handling is deferred while a temporary file is created and registered, or renamed and
+# unregistered (a process-directed signal may be taken by any thread, so blocking it in this
+# one is not enough: the handler is what waits).
+_hold = {"depth": 0, "pending": None}
+
+
+def _interrupt(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 def _on_signal(signum: int, frame: object) -> None:
+    if _hold["depth"]:
+        _hold["pending"] = signum
+        return
     remove_temps()
-    raise Terminated(signum)
+    raise _interrupt(signum)
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; no-op elsewhere)."""
-    for name in ("SIGTERM", "SIGHUP"):
+    """SIGTERM and SIGHUP raise :class:`Terminated`, SIGINT KeyboardInterrupt, both after the
+    temporary files are removed (main thread only; a no-op elsewhere)."""
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         signum = getattr(signal, name, None)
         if signum is not None:
             try:
@@ -69,17 +83,17 @@ def install_signal_handlers() -> None:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP back for a few system calls; they arrive right after."""
-    held = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here
-        yield
-        return
+    """Defer SIGINT, SIGTERM and SIGHUP for a few system calls; they take effect right after."""
+    _hold["depth"] += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _hold["depth"] -= 1
+        signum = _hold["pending"]
+        if not _hold["depth"] and signum is not None:
+            _hold["pending"] = None
+            remove_temps()
+            raise _interrupt(signum)
 
 
 def remove_temps() -> None:
