@@ -7,6 +7,8 @@ untouched on the way in and out. Integer ``.npy`` arrays are normalized like ima
 
 Outputs are encoded in memory first, then written to a temporary file beside the target and
 renamed over it, so a failed run never leaves a partial file nor clobbers an existing one.
+Links are written through to their target, which keeps its permission bits; devices, FIFOs and
+sockets are written into, never replaced (see :mod:`.write`).
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
 orientation), :mod:`.encode` (value mapping and encoding), :mod:`.write` (the one atomic
