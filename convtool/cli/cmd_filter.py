@@ -28,7 +28,7 @@ from ..images import (
     to_output_array,
     write_bytes,
 )
-from ..kernels import parse_kernel
+from ..kernels import MAX_KERNEL_SIDE, parse_kernel
 from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
@@ -106,7 +106,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--dilation",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_KERNEL_SIDE),
     default=1,
     show_default=True,
     help="Spacing between kernel taps (applies to each kernel).",
