@@ -39,6 +39,9 @@ __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 # Large enough that the halo rows of usual kernels cost little, small enough to stay near L3.
 BAND_BYTES = 8 * 1024 * 1024
 _MIN_BAND_ROWS = 8
+# Bands at least this many times the halo rows: each band filters its halo again (a 13-tap
+# gaussian on 45-row bands did 27% more work; at 8x the halo, 12%), up to 4x BAND_BYTES.
+_HALO_SHARE = 8
 
 # np.pad names of the engine's padding modes (see convtool.engine's module docstring).
 _PAD_MODE = {
@@ -173,33 +176,55 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
-def _take_rows(src: np.ndarray, have: np.ndarray, rows: np.ndarray, fill: float) -> np.ndarray:
-    """Rows ``rows`` (source indices, -1: ``fill``) of an array holding rows ``have`` of its
-    image; a view when they are consecutive rows held consecutively."""
+def _convert(raw: np.ndarray, dst: np.ndarray, scale: float | None) -> None:
+    """``dst[...] = raw`` in ``dst``'s dtype, divided by ``scale`` as the image decoder does."""
+    if scale is None:
+        np.copyto(dst, raw, casting="unsafe")
+    else:
+        np.divide(raw, dst.dtype.type(scale), out=dst, dtype=dst.dtype)
+
+
+def _slab(
+    src: np.ndarray,
+    have: np.ndarray | None,
+    rows: np.ndarray,
+    fill: float,
+    *,
+    cols: np.ndarray | None = None,
+    left: int = 0,
+    dtype: np.dtype | None = None,
+    scale: float | None = None,
+) -> np.ndarray:
+    """Padded rows for a kernel: rows ``rows`` (image row indices, -1: ``fill``) of ``src``,
+    which holds the image rows ``have`` (None: all of them, in order), with the border
+    columns the index map ``cols`` asks for, converted to ``dtype`` on the way (one pass).
+
+    A view of ``src`` when nothing is padded or converted and the rows are held in a run.
+    """
+    dtype = src.dtype if dtype is None else np.dtype(dtype)
     valid = rows >= 0
-    pos = np.searchsorted(have, rows[valid])
-    n = rows.size
-    if valid.all() and n and pos[-1] - pos[0] == n - 1:
+    pos = rows[valid] if have is None else np.searchsorted(have, rows[valid])
+    n, w = rows.size, src.shape[1]
+    width = w if cols is None else cols.size
+    run = bool(valid.all()) and n > 0 and int(pos[-1] - pos[0]) == n - 1
+    if run and width == w and dtype == src.dtype and scale is None:
         return src[pos[0] : pos[0] + n]
-    out = np.empty((n, *src.shape[1:]), src.dtype)
-    out[valid] = src[pos]
-    out[~valid] = fill
-    return out
-
-
-def _pad_cols(rows: np.ndarray, cols: np.ndarray, left: int, fill: float) -> np.ndarray:
-    """The padded rows: ``rows`` with the border columns the index map ``cols`` asks for."""
-    w = rows.shape[1]
-    if cols.size == w:
-        return rows
-    out = np.empty((rows.shape[0], cols.size, *rows.shape[2:]), rows.dtype)
-    out[:, left : left + w] = rows
-    edge = np.r_[np.arange(left), np.arange(left + w, cols.size)].astype(np.intp)
-    source = cols[edge]
-    if np.any(source >= 0):
-        out[:, edge[source >= 0]] = rows[:, source[source >= 0]]
-    if np.any(source < 0):
-        out[:, edge[source < 0]] = fill
+    out = np.empty((n, width, *src.shape[2:]), dtype)
+    center = out[:, left : left + w]
+    if run:
+        _convert(src[pos[0] : pos[0] + n], center, scale)
+    else:
+        part = np.empty((pos.size, *center.shape[1:]), dtype)
+        _convert(src[pos], part, scale)
+        center[valid] = part
+        center[~valid] = fill
+    if width != w:
+        edge = np.r_[np.arange(left), np.arange(left + w, width)].astype(np.intp)
+        source = cols[edge]
+        if np.any(source >= 0):
+            out[:, edge[source >= 0]] = out[:, left + source[source >= 0]]
+        if np.any(source < 0):
+            out[:, edge[source < 0]] = fill
     return out
 
 
@@ -312,12 +337,13 @@ class BandedChain:
         if self.keep:
             work = (*work[:2], (1 if len(work) == 2 else work[2]) + 1)
         self.out_shape = work
-        self.runs = [(p.name, RunInfo(p.strategy)) for s in self.steps for p in s.passes]
+        self._infos = [[(p.name, RunInfo(p.strategy)) for p in s.passes] for s in self.steps]
+        self.runs = [run for infos in self._infos for run in infos]
         if band_rows is None:
             stride = opts.stride ** len(self.steps)
             band_rows = BAND_BYTES // (widest * self.dtype.itemsize * stride)
             halo = sum(p.eh - 1 for s in self.steps for p in s.passes[:1])
-            band_rows = max(_MIN_BAND_ROWS, band_rows, 2 * halo)
+            band_rows = max(_MIN_BAND_ROWS, band_rows, min(_HALO_SHARE * halo, 4 * band_rows))
         self.band_rows = max(1, int(band_rows))
 
     def needs(self, r0: int, r1: int) -> list[np.ndarray]:
@@ -336,11 +362,8 @@ class BandedChain:
         return need
 
     def _source(self, image: np.ndarray, rows: np.ndarray):
-        raw = _take_rows(image, np.arange(image.shape[0]), rows, 0)
-        if self.input_scale is not None:
-            work = np.divide(raw, self.dtype.type(self.input_scale), dtype=self.dtype)
-        else:
-            work = raw.astype(self.dtype)  # a copy: the caller's rows are never written
+        """Source rows as floats, alpha split off (premultiplied) as ``opts.alpha`` says."""
+        work = _slab(image, None, rows, 0.0, dtype=self.dtype, scale=self.input_scale)
         alpha = None
         if self.split:
             work, alpha = work[:, :, :-1], work[:, :, -1]
@@ -357,10 +380,11 @@ class BandedChain:
                 alpha = None
         return work, alpha
 
-    def _pass(self, p: _Pass, work: np.ndarray, have: np.ndarray, run: tuple[int, int]):
+    def _pass(self, p: _Pass, work: np.ndarray, have, run: tuple[int, int], scale):
         run0, run1 = run
-        rows = _take_rows(work, have, p.rows[run0 * p.sy : (run1 - 1) * p.sy + p.eh], p.cval)
-        slab = _pad_cols(rows, p.cols, p.left, p.cval)
+        rows = p.rows[run0 * p.sy : (run1 - 1) * p.sy + p.eh]
+        slab = _slab(work, have, rows, p.cval, cols=p.cols, left=p.left, dtype=self.dtype,
+                     scale=scale)  # fmt: skip
         fn = convolve if self.opts.convolve else correlate
         info = RunInfo()
         out = fn(
@@ -375,14 +399,14 @@ class BandedChain:
         )
         return out, info.seconds
 
-    def _step(self, index: int, work: np.ndarray, have: np.ndarray, want: np.ndarray):
+    def _step(self, index: int, work: np.ndarray, have, want: np.ndarray, scale=None):
         step = self.steps[index]
         pieces = []
         for run in _runs(want):
             outs = []
-            for k, p in enumerate(step.passes):
-                out, seconds = self._pass(p, work, have, run)
-                self.runs[self._first[index] + k][1].seconds += seconds
+            for p, (_, info) in zip(step.passes, self._infos[index], strict=True):
+                out, seconds = self._pass(p, work, have, run, scale)
+                info.seconds += seconds
                 outs.append(out)
             if step.magnitude:
                 gx, gy = outs
@@ -394,19 +418,21 @@ class BandedChain:
 
     def compute(self, image: np.ndarray, r0: int, r1: int) -> np.ndarray:
         """Output rows ``r0:r1`` of the chain (the compute dtype; ``apply_chain``'s values)."""
-        if not hasattr(self, "_first"):
-            counts = [len(s.passes) for s in self.steps]
-            self._first = np.r_[0, np.cumsum(counts)[:-1]].astype(int).tolist()
         need = self.needs(r0, r1)
-        work, alpha = self._source(image, need[0])
+        if self.split:
+            work, alpha = self._source(image, need[0])
+            have, scale = need[0], None
+        else:  # the first kernels read and convert the source rows themselves (one pass)
+            work, alpha, have, scale = image, None, None, self.input_scale
         for index, step in enumerate(self.steps):
             if alpha is not None and step.alpha_rows is not None:
-                rows = _take_rows(alpha, need[index], step.alpha_rows[need[index + 1]], 0.0)
+                rows = _slab(alpha, need[index], step.alpha_rows[need[index + 1]], 0.0)
                 alpha = rows[:, np.maximum(step.alpha_cols, 0)]
                 alpha[:, step.alpha_cols < 0] = 0
             elif alpha is not None:
-                alpha = _take_rows(alpha, need[index], need[index + 1], 0.0)
-            work = self._step(index, work, need[index], need[index + 1])
+                alpha = _slab(alpha, need[index], need[index + 1], 0.0)
+            work = self._step(index, work, have, need[index + 1], scale)
+            have, scale = need[index + 1], None
         return self._finish(work, alpha)
 
     def _finish(self, work: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -178,10 +178,13 @@ def test_progress_and_run_info():
     assert [name for name, _ in opts.runs] == ["k"] and opts.runs[0][1].strategy
 
 
-def test_default_band_is_a_few_megabytes():
-    chain = BandedChain((8640, 15360, 3), np.uint8, [parse_kernel("gaussian:2")], FilterOptions())
+@pytest.mark.parametrize("spec", ["box:3", "gaussian:2", "box:31"])
+def test_default_band_is_a_few_megabytes_with_a_small_halo_share(spec):
+    kernel = parse_kernel(spec)
+    chain = BandedChain((8640, 15360, 3), np.uint8, [kernel], FilterOptions())
     band_bytes = chain.band_rows * 15360 * 3 * 4
-    assert BAND_BYTES // 2 <= band_bytes <= 2 * BAND_BYTES
+    assert BAND_BYTES // 2 <= band_bytes <= 32 * 2**20
+    assert kernel.weights.shape[0] - 1 <= 0.2 * chain.band_rows
 
 
 def test_out_shape_is_checked():
