@@ -22,9 +22,15 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "decode": ("decode_image", "probe_image", "read_image"),
     "draw": ("draw_boxes",),
-    "encode": ("encode_image", "format_for_path", "to_output_array"),
+    "encode": (
+        "encode_image",
+        "format_for_path",
+        "save_stored",
+        "stored_layout",
+        "to_output_array",
+    ),
     "info": ("FORMATS", "ImageInfo", "ImageIOError"),
-    "write": ("write_bytes",),
+    "write": ("atomic_path", "write_bytes"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -41,20 +47,29 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from .decode import decode_image, probe_image, read_image
     from .draw import draw_boxes
-    from .encode import encode_image, format_for_path, to_output_array
+    from .encode import (
+        encode_image,
+        format_for_path,
+        save_stored,
+        stored_layout,
+        to_output_array,
+    )
     from .info import FORMATS, ImageInfo, ImageIOError
-    from .write import write_bytes
+    from .write import atomic_path, write_bytes
 
 __all__ = [
     "FORMATS",
     "ImageIOError",
     "ImageInfo",
+    "atomic_path",
     "decode_image",
     "draw_boxes",
     "encode_image",
     "format_for_path",
     "probe_image",
     "read_image",
+    "save_stored",
+    "stored_layout",
     "to_output_array",
     "write_bytes",
 ]

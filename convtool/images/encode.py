@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -33,12 +34,19 @@ def format_for_path(path: str, fallback: str | None = None) -> str:
     )
 
 
-def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") -> np.ndarray:
+def to_output_array(
+    values: np.ndarray,
+    *,
+    depth: str,
+    mapping: str = "clip",
+    limits: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Map computed values to the stored type.
 
     ``mapping`` is ``clip`` (values outside [0, 1] are clipped), ``abs`` (absolute value, then
     clip: edge magnitudes), ``rescale`` (min..max stretched to the full range; a flat image maps
-    to 0) or ``none`` (only for float output). Integer depths are rounded half to even.
+    to 0; ``limits`` gives the min and max of the whole image when ``values`` is a band of it)
+    or ``none`` (only for float output). Integer depths are rounded half to even.
 
     Examples
     --------
@@ -53,7 +61,7 @@ def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") ->
     if mapping == "abs":
         work = np.abs(work)
     elif mapping == "rescale":
-        lo, hi = float(work.min()), float(work.max())
+        lo, hi = (float(work.min()), float(work.max())) if limits is None else limits
         work = (work - lo) / (hi - lo) if hi > lo else np.zeros_like(work)
     elif mapping not in ("clip", "none"):
         raise ImageIOError(f"unknown value mapping {mapping!r}")
@@ -64,6 +72,41 @@ def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") ->
     out = np.clip(work, 0.0, 1.0)  # a new array: the caller's values are not touched
     np.multiply(out, scale, out=out)
     return np.rint(out, out=out).astype(dtype)
+
+
+def stored_layout(
+    info: ImageInfo, fmt: str, channels: int, mapping: str | None = None
+) -> tuple[str, str]:
+    """``(depth, mapping)`` that :func:`encode_image` stores ``channels``-channel values with.
+
+    Raises ImageIOError where ``fmt`` cannot hold the values (unknown format, more than 4
+    channels, alpha in JPEG), before anything is computed.
+    """
+    if fmt == "npy":
+        if info.depth == "float":
+            return "float", mapping or "none"
+        return info.depth, mapping or "clip"
+    if fmt not in _PIL_FORMAT:
+        raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if channels not in (1, 2, 3, 4):
+        raise ImageIOError(
+            f"cannot store {channels} channels as {fmt.upper()} (1 to 4 channels); "
+            "write .npy instead"
+        )
+    mapping = mapping or "clip"
+    depth = info.depth
+    if depth == "float":
+        # Float sources (TIFF 'F') stay float where the format can hold it.
+        if fmt == "tiff" and channels == 1:
+            return "float", mapping if mapping != "clip" else "none"
+        depth = "16" if (channels == 1 and fmt in ("png", "tiff")) else "8"
+    if depth == "16" and not (channels == 1 and fmt in ("png", "tiff")):
+        depth = "8"  # Pillow stores 16 bits only for single-channel PNG and TIFF
+    if fmt == "jpeg" and channels in (2, 4):
+        raise ImageIOError(
+            "JPEG cannot store an alpha channel; write PNG, WebP or TIFF, or use --alpha drop"
+        )
+    return depth, mapping
 
 
 def encode_image(
@@ -78,47 +121,29 @@ def encode_image(
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
     channels = 1 if values.ndim == 2 else values.shape[2]
-    if fmt == "npy":
-        if info.depth == "float":
-            arr = to_output_array(values, depth="float", mapping=mapping or "none")
-        else:
-            arr = to_output_array(values, depth=info.depth, mapping=mapping or "clip")
-        buf = io.BytesIO()
-        np.save(buf, arr, allow_pickle=False)
-        return buf.getvalue()
-    if fmt not in _PIL_FORMAT:
-        raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
-    if channels not in (1, 2, 3, 4):
-        raise ImageIOError(
-            f"cannot store {channels} channels as {fmt.upper()} (1 to 4 channels); "
-            "write .npy instead"
-        )
-    mapping = mapping or "clip"
-    depth = info.depth
-    if depth == "float":
-        # Float sources (TIFF 'F') stay float where the format can hold it.
-        if fmt == "tiff" and channels == 1:
-            arr = to_output_array(
-                values, depth="float", mapping=mapping if mapping != "clip" else "none"
-            )
-            return _pil_save(Image.fromarray(arr.astype(np.float32)), fmt)
-        depth = "16" if (channels == 1 and fmt in ("png", "tiff")) else "8"
-    if depth == "16" and not (channels == 1 and fmt in ("png", "tiff")):
-        depth = "8"  # Pillow stores 16 bits only for single-channel PNG and TIFF
-    if fmt == "jpeg" and channels in (2, 4):
-        raise ImageIOError(
-            "JPEG cannot store an alpha channel; write PNG, WebP or TIFF, or use --alpha drop"
-        )
-    arr = to_output_array(values, depth=depth, mapping=mapping)
-    # Pillow infers the mode from dtype and shape: uint16 2-D is I;16, uint8 gives L/LA/RGB/RGBA.
-    img = Image.fromarray(np.ascontiguousarray(arr))
-    if fmt == "bmp" and channels == 2:
-        img = img.convert("RGBA")
-    return _pil_save(img, fmt)
-
-
-def _pil_save(img: Image.Image, fmt: str) -> bytes:
+    depth, mapping = stored_layout(info, fmt, channels, mapping)
     buf = io.BytesIO()
+    save_stored(to_output_array(values, depth=depth, mapping=mapping), fmt, buf)
+    return buf.getvalue()
+
+
+def save_stored(arr: np.ndarray, fmt: str, fh: BinaryIO) -> None:
+    """Encode an array already in its stored type (:func:`to_output_array`'s result, as
+    :func:`stored_layout` says) as ``fmt`` into the open binary file ``fh``."""
+    if fmt == "npy":
+        np.save(fh, arr, allow_pickle=False)
+        return
+    if arr.dtype.kind == "f":
+        img = Image.fromarray(arr.astype(np.float32, copy=False))  # single-channel float TIFF
+    else:
+        # Pillow infers the mode from dtype and shape: uint16 2-D is I;16, uint8 L/LA/RGB/RGBA.
+        img = Image.fromarray(np.ascontiguousarray(arr))
+    if fmt == "bmp" and arr.ndim == 3 and arr.shape[2] == 2:
+        img = img.convert("RGBA")
+    _pil_save(img, fmt, fh)
+
+
+def _pil_save(img: Image.Image, fmt: str, fh: BinaryIO) -> None:
     # JPEG is lossy by nature (quality 95); WebP can be lossless, so it is.
     options: dict[str, object] = {"quality": 95} if fmt == "jpeg" else {}
     if fmt == "webp":
@@ -128,7 +153,6 @@ def _pil_save(img: Image.Image, fmt: str) -> bytes:
         # against 0.85 s for a file 6% larger; noisy images barely differ (1.0 s either way).
         options["compress_level"] = 4
     try:
-        img.save(buf, format=_PIL_FORMAT[fmt], **options)
+        img.save(fh, format=_PIL_FORMAT[fmt], **options)
     except (OSError, ValueError, KeyError) as exc:
         raise ImageIOError(f"cannot encode {img.mode} image as {fmt.upper()} ({exc})") from None
-    return buf.getvalue()

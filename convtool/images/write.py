@@ -1,14 +1,17 @@
 """The one output writer: bytes to a file atomically (temp file beside it, then rename) or stdout.
 
-Every output of convtool goes through :func:`write_bytes`; never add a second writer.
+Every output of convtool goes through :func:`write_bytes` or, for outputs written in place,
+:func:`atomic_path` (the same temp-then-rename commit); never add a second writer.
 Must not import: PIL, convtool.engine, matching or cli, click, rich.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +35,27 @@ def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | No
             view = view[written:]
         stream.flush()
         return
+    with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary file beside ``dest`` to write an output into, renamed over ``dest`` when
+    the block ends without error and removed otherwise.
+
+    :func:`write_bytes` writes through it; outputs written in place (a memory-mapped ``.npy``
+    filled band by band, a Pillow image saved straight to disk) use it directly.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> dest = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+    ...     _ = fh.write(b"done")
+    >>> open(dest, "rb").read()
+    b'done'
+    """
     path = Path(dest)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -40,26 +64,27 @@ def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | No
         raise ImageIOError(f"{dest}: is a directory")
     try:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".part")
+        os.close(fd)
     except OSError as exc:
         raise ImageIOError(f"{dest}: cannot write ({exc.strerror or exc})") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise ImageIOError(f"{dest}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
+
+
+def _unlink(tmp: str) -> None:
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
