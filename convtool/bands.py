@@ -15,12 +15,12 @@ Must not import: click, rich, PIL (pure numpy core).
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._mmap import release_rows
 from .engine import (
     EngineError,
     RunInfo,
@@ -226,25 +226,6 @@ def _slab(
         if np.any(source < 0):
             out[:, edge[source < 0]] = fill
     return out
-
-
-def _release(arr: np.ndarray, r0: int, r1: int) -> None:
-    """Drop rows ``r0:r1`` of a memory-mapped array from this process's resident set.
-
-    The pages stay in the page cache (written-to pages stay dirty there and reach the file),
-    but a run over a file larger than memory does not keep all of it mapped in: without this,
-    a 1.6 GB .npy read or written through a map counts 1.6 GB of resident memory.
-    """
-    mm = getattr(arr, "_mmap", None)
-    if not isinstance(mm, mmap.mmap) or r1 <= r0 or not hasattr(mm, "madvise"):
-        return
-    base = np.frombuffer(mm, np.uint8).ctypes.data
-    start = arr.ctypes.data - base + r0 * arr.strides[0]
-    stop = arr.ctypes.data - base + r1 * arr.strides[0]
-    page = mmap.PAGESIZE
-    start, stop = -(-start // page) * page, stop // page * page
-    if stop > start:
-        mm.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
 
 def _store(values: np.ndarray, dst: np.ndarray) -> None:
@@ -473,10 +454,34 @@ class BandedChain:
             yield r0, r1, values
             if r1 < total:
                 low = int(self.needs(r1, min(total, r1 + self.band_rows))[0][0])
-                _release(image, released, low)
+                release_rows(image, released, low)
                 released = max(released, low)
             if progress is not None:
                 progress(r1, total)
+
+    def run(
+        self,
+        image: np.ndarray,
+        out: np.ndarray,
+        *,
+        convert: Callable[[np.ndarray], np.ndarray] | None = None,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Fill ``out`` (shape :attr:`out_shape`, a 1-channel last axis may be left out) band
+        by band: ``convert(values)`` when given, else rounded and clipped for an integer
+        ``out``, cast for a float one. Rows of a memory-mapped ``out`` leave the resident set
+        once written. Returns ``out``."""
+        expected = self.out_shape
+        if out.shape != expected and not (out.shape == expected[:2] and expected[2:] == (1,)):
+            raise EngineError(f"out has shape {out.shape}, the result has {expected}")
+        for r0, r1, values in self.bands(image, progress=progress):
+            values = values.reshape((r1 - r0, *out.shape[1:]))
+            if convert is not None:
+                np.copyto(out[r0:r1], convert(values), casting="unsafe")
+            else:
+                _store(values, out[r0:r1])
+            release_rows(out, r0, r1)
+        return out
 
 
 def filter_bands(
@@ -540,16 +545,7 @@ def filter_bands(
     )
     if out is None:
         out = np.empty(chain.out_shape, chain.dtype)
-    expected = chain.out_shape
-    if out.shape != expected and not (out.shape == expected[:2] and expected[2:] == (1,)):
-        raise EngineError(f"out has shape {out.shape}, the result has {expected}")
-    for r0, r1, values in chain.bands(image, progress=progress):
-        values = values.reshape((r1 - r0, *out.shape[1:]))
-        if convert is not None:
-            np.copyto(out[r0:r1], convert(values), casting="unsafe")
-        else:
-            _store(values, out[r0:r1])
-        _release(out, r0, r1)
+    chain.run(image, out, convert=convert, progress=progress)
     opts.runs.extend(chain.runs)
     return out
 

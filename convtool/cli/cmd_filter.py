@@ -8,23 +8,31 @@ output directory / name template) run as a batch through :mod:`convtool.batch` a
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
 import click
+import numpy as np
 
 from .. import batch, engine
+from .._mmap import anonymous_array
+from ..bands import BandedChain
 from ..engine import BORDER_ALIASES, BORDER_MODES
-from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
+from ..filtering import ALPHA_MODES, FilterOptions
 from ..images import (
     FORMATS,
     ImageIOError,
-    encode_image,
+    atomic_path,
     format_for_path,
-    read_image,
+    read_pixels,
+    save_stored,
+    set_max_pixels,
+    stored_layout,
     to_output_array,
     write_bytes,
 )
+from ..images.info import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from ..kernels import parse_kernel
 from .batchrun import batch_options, run_batch
 from .common import (
@@ -161,6 +169,14 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     help="Force an engine strategy instead of the cost model's choice.",
 )
 @click.option(
+    "--max-pixels",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help=f"Refuse images of more than N pixels before decoding any (decompression bombs); "
+    f"0 = no limit. Default: ${MAX_PIXELS_ENV}, else {DEFAULT_MAX_PIXELS:,}.",
+)
+@click.option(
     "-v", "--verbose", is_flag=True, help="Print the strategy and time of each step to stderr."
 )
 @click.option(
@@ -187,6 +203,7 @@ def filter_command(
     alpha: str,
     out_format: str | None,
     strategy: str,
+    max_pixels: int | None,
     verbose: bool,
     skip_existing: bool,
     recursive: bool,
@@ -201,7 +218,9 @@ def filter_command(
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
     images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
     depth where the format allows. Signs: sobel-x is positive where intensity grows to the
-    right, sobel-y where it grows downwards (as OpenCV).
+    right, sobel-y where it grows downwards (as OpenCV). A file is filtered in bands of rows:
+    8- and 16-bit pixels stay integers until a band is computed, and .npy files (and
+    uncompressed TIFF) are memory-mapped, so memory stays near the input plus the output.
 
     Several inputs, a directory input or an output directory/template make a batch run: files
     go to --jobs worker processes; a bad file is reported as 'Error: path: reason' and the
@@ -221,6 +240,10 @@ def filter_command(
 
         convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
     """
+    try:
+        set_max_pixels(max_pixels)
+    except ImageIOError as exc:
+        raise fail(str(exc)) from None
     opts = FilterOptions(
         border=border,
         cval=cval,
@@ -308,27 +331,88 @@ def _filter_single(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
     name = "<stdin>" if input_path == "-" else os.path.basename(input_path)
-    # A sign of life for big images: a spinner with the elapsed time (after a second unless
-    # --progress asked for it).
+    # A sign of life for big images: a bar over the bands (after a second unless --progress
+    # asked for it).
     shown, delay = wanted(progress, quiet=quiet), 0.0 if progress else 1.0
-    with Progress(f"filtering {name}", None, enabled=shown, delay=delay):
+    with Progress(f"filtering {name}", None, enabled=shown, delay=delay) as bar:
         try:
             steps = [parse_kernel(spec) for spec in kernels]
-            image, info = read_image(input_path, stdin=binary_stdin())
-            result = apply_chain(image, steps, opts, has_alpha=info.alpha)
-            if opts.alpha == "drop":
-                info.alpha = False
-            fmt = fmt or info.format
-            data = encode_image(result, info, fmt, mapping=mapping)
-            write_bytes(data, output, stdout=binary_stdout())
+            shape, info, fmt, small = _filter_file(
+                input_path, output, fmt, steps, opts, mapping,
+                progress=bar.update, preview=preview is not None,
+            )  # fmt: skip
         except LIBRARY_ERRORS as exc:
             raise fail(str(exc)) from None
-    preview_values(preview, to_output_array(result, depth="8", mapping=mapping or "clip") / 255)
+    if small is not None:
+        preview_values(preview, small)
     err = stderr_console()
     for note in info.notes if not quiet else ():
         err.print(f"note: {note}")
     if verbose:
         for step, run in opts.runs:
             err.print(f"{step}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
-        shape = "x".join(str(s) for s in result.shape)
+        shape = "x".join(str(s) for s in shape)
         err.print(f"output {shape} {fmt}, total {(time.perf_counter() - started) * 1000:.1f} ms")
+
+
+# Preview: every k-th row and column of the result, k so that the longer side is at most this
+# (a terminal shows far fewer pixels; the whole float result of a big image would not fit).
+_PREVIEW_SIDE = 2048
+
+
+def _filter_file(input_path, output, fmt, steps, opts: FilterOptions, mapping, *,
+                 progress=None, preview=False):  # fmt: skip
+    """Read, filter band by band and write: ``(output shape, info, format, preview)``.
+
+    The pixels stay in their own type (uint8/uint16, or a map of a .npy or uncompressed TIFF
+    file); the output is an array of the stored type (an anonymous map for images, handed to
+    the encoder a band at a time), or for .npy a map of the temporary file that the writer
+    renames at the end. ``preview``: the result's normalized 8-bit values, subsampled.
+    """
+    pixels, info, full_scale = read_pixels(input_path, stdin=binary_stdin())
+    chain = BandedChain(
+        pixels.shape, pixels.dtype, steps, opts, has_alpha=info.alpha, input_scale=full_scale
+    )
+    if opts.alpha == "drop":
+        info.alpha = False
+    shape = chain.out_shape[:2] if chain.out_shape[2:] == (1,) else chain.out_shape
+    fmt = fmt or info.format
+    asked = mapping or "clip"  # what the preview shows (as before the bands)
+    depth, mapping = stored_layout(info, fmt, 1 if len(shape) == 2 else shape[2], mapping)
+    dtype = {"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype)
+    limits = None
+    if mapping == "rescale":  # a first pass for the min and max of the whole result
+        lo, hi = np.inf, -np.inf
+        for _, _, values in chain.bands(pixels):
+            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+        limits = (lo, hi)
+    step = max(1, -(-max(shape[:2]) // _PREVIEW_SIDE))
+    kept: list[np.ndarray] = []
+
+    def convert(values: np.ndarray, dst: np.ndarray, r0: int) -> None:
+        to_output_array(values, depth=depth, mapping=mapping, limits=limits, out=dst)
+        if preview:
+            kept.append(values[(-r0) % step :: step, ::step].copy())
+
+    if fmt == "npy" and output != "-":
+        with atomic_path(output) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+            chain.run(pixels, out, convert=convert, progress=progress)
+            out.flush()
+            del out
+    else:
+        out = chain.run(pixels, anonymous_array(shape, dtype), convert=convert, progress=progress)
+        del pixels  # the encoder's copy (Pillow's own layout) takes its place
+        if output == "-":
+            buf = io.BytesIO()
+            save_stored(out, fmt, buf, consume=True)
+            write_bytes(buf.getvalue(), output, stdout=binary_stdout())
+        else:
+            with atomic_path(output) as tmp, open(tmp, "wb") as fh:
+                save_stored(out, fmt, fh, consume=True)
+    opts.runs.extend(chain.runs)
+    small = None
+    if preview:
+        values = np.concatenate(kept)
+        small = to_output_array(values, depth="8", mapping=asked, limits=limits) / 255
+    return shape, info, fmt, small

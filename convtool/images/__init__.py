@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 # Names load on first use (PEP 562): error types and the writer do not need Pillow, so a
 # command that only reports an ImageIOError or writes bytes does not import it.
 _EXPORTS = {
-    "decode": ("decode_image", "probe_image", "read_image"),
+    "decode": ("decode_image", "probe_image", "read_image", "read_pixels", "set_max_pixels"),
     "draw": ("draw_boxes",),
     "encode": (
         "encode_image",
@@ -45,7 +45,7 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:
-    from .decode import decode_image, probe_image, read_image
+    from .decode import decode_image, probe_image, read_image, read_pixels, set_max_pixels
     from .draw import draw_boxes
     from .encode import (
         encode_image,
@@ -68,7 +68,9 @@ __all__ = [
     "format_for_path",
     "probe_image",
     "read_image",
+    "read_pixels",
     "save_stored",
+    "set_max_pixels",
     "stored_layout",
     "to_output_array",
     "write_bytes",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -20,6 +21,56 @@ from PIL import Image, ImageOps
 
 from .._npy import NPY_MAGIC, load_npy
 from .info import FORMATS, ImageInfo, ImageIOError
+
+# Size policy: images declaring more pixels than this are refused before any pixel is decoded
+# (a small file can declare a huge size: a decompression bomb). Pillow's own default is
+# 89,478,485 (a 9459x9459 RGBA image at 256 MiB); Debian's ImageMagick policy refuses widths or
+# heights over 16K and caches images over 128 MP on a 1 GiB disk budget; libvips has no pixel
+# cap (10,000,000 per side). 1 gigapixel passes 133 MP panoramas and 400 MP scans, and is
+# 3 GB as 8-bit RGB: still a size whose memory the user asked for by name.
+DEFAULT_MAX_PIXELS = 1_000_000_000
+MAX_PIXELS_ENV = "CONVTOOL_MAX_PIXELS"
+
+
+def set_max_pixels(limit: int | None = None) -> int:
+    """Set the pixel limit for decoding (0: none); ``None`` takes ``$CONVTOOL_MAX_PIXELS``,
+    else :data:`DEFAULT_MAX_PIXELS`. Returns the limit in force.
+
+    Examples
+    --------
+    >>> set_max_pixels(0), Image.MAX_IMAGE_PIXELS
+    (0, None)
+    >>> set_max_pixels(10**6), Image.MAX_IMAGE_PIXELS
+    (1000000, 1000000)
+    """
+    if limit is None:
+        text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        try:
+            limit = int(text) if text else DEFAULT_MAX_PIXELS
+        except ValueError:
+            raise ImageIOError(
+                f"{MAX_PIXELS_ENV}={text!r} is not a whole number of pixels (0: no limit)"
+            ) from None
+    if limit < 0:
+        raise ImageIOError(f"the pixel limit must be 0 (none) or more, got {limit}")
+    # Pillow warns over MAX_IMAGE_PIXELS (an error here, see _pillow_errors) when it reads the
+    # header, before decoding.
+    Image.MAX_IMAGE_PIXELS = limit or None
+    return limit
+
+
+def _over_limit(name: str, pixels: int | None) -> ImageIOError:
+    what = f"has {pixels:,} pixels" if pixels else "is too large"
+    return ImageIOError(
+        f"{name}: image {what}, over the limit of {Image.MAX_IMAGE_PIXELS:,} pixels (raise it "
+        f"with --max-pixels N or {MAX_PIXELS_ENV}=N; 0 = no limit)"
+    )
+
+
+try:  # the library's default; the CLI sets it again from --max-pixels, reporting bad values
+    set_max_pixels()
+except ImageIOError:
+    set_max_pixels(DEFAULT_MAX_PIXELS)
 
 
 def _sniff_format(data: bytes) -> str | None:
@@ -78,11 +129,9 @@ def _pillow_errors(name: str) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageIOError(
-            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
-            f"{Image.MAX_IMAGE_PIXELS} pixels)"
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        numbers = re.findall(r"\((\d+) pixels\)", str(exc))  # "Image size (N pixels) ..."
+        raise _over_limit(name, int(numbers[0]) if numbers else None) from None
     except Image.UnidentifiedImageError:
         raise ImageIOError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -233,3 +282,122 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
         raise _read_error(name, exc) from None
     channels = _MODE_CHANNELS.get(target, 1)
     return (height, width, channels)
+
+
+# Rows per Pillow-to-numpy copy: np.asarray(image) goes through tobytes(), a second and third
+# whole copy (chunks, then joined); a crop at a time keeps that to a few MB.
+_COPY_BYTES = 8 * 1024 * 1024
+
+
+def _pillow_rows(img: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as a numpy array of its own type, copied a few MB at a time."""
+    w, h = img.size
+    first = np.asarray(img.crop((0, 0, w, 1)))
+    out = np.empty((h, *first.shape[1:]), first.dtype)
+    rows = max(1, _COPY_BYTES // max(1, first.nbytes))
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        out[y0:y1] = np.asarray(img.crop((0, y0, w, y1)))
+    return out
+
+
+def _npy_pixels(arr: np.ndarray, name: str) -> tuple[np.ndarray, ImageInfo, float | None]:
+    from .._mmap import release_rows
+
+    _check_npy_layout(name, arr.shape, arr.dtype)
+    info = ImageInfo(format="npy", depth="float", alpha=False, source_mode=f"npy:{arr.dtype}")
+    if arr.dtype in (np.uint8, np.uint16):
+        info.depth = "8" if arr.dtype == np.uint8 else "16"
+        return arr, info, info.full_scale
+    if arr.dtype.kind == "f":
+        step = max(1, _COPY_BYTES // max(1, arr[:1].nbytes))
+        for r0 in range(0, arr.shape[0], step):
+            if not np.isfinite(arr[r0 : r0 + step]).all():
+                raise ImageIOError(f"{name}: .npy array holds NaN or infinite values")
+            release_rows(arr, r0, r0 + step)
+    return arr, info, None
+
+
+def _open_npy(path: Path, name: str) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "object" in str(exc).lower() or "pickle" in str(exc).lower():
+            raise ImageIOError(f"{name}: .npy holds Python objects; refusing to unpickle") from None
+        raise ImageIOError(f"{name}: not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise ImageIOError(f"{name}: truncated or corrupt .npy file ({exc})") from None
+
+
+def read_pixels(
+    source: str | os.PathLike[str], stdin: BinaryIO | None = None
+) -> tuple[np.ndarray, ImageInfo, float | None]:
+    """Read an image in its own type: ``(pixels, info, full_scale)``.
+
+    Unlike :func:`read_image` nothing is converted to float: 8- and 16-bit images come back
+    as uint8/uint16 with ``full_scale`` 255/65535 (divide by it for normalized units, as
+    :func:`decode_image` does), float images with ``None``. ``.npy`` files are memory-mapped
+    (``np.load(mmap_mode="r")``), so nothing is read until rows are used. The values and the
+    ``info`` are those :func:`read_image` gives, before the float conversion.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
+    >>> Image.new("L", (3, 2), 128).save(path)
+    >>> pixels, info, scale = read_pixels(path)
+    >>> pixels.dtype, pixels.shape, info.depth, scale
+    (dtype('uint8'), (2, 3), '8', 255.0)
+    """
+    name = "<stdin>" if str(source) == "-" else str(source)
+    if str(source) == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read()
+        if not data:
+            raise ImageIOError(f"{name}: empty input (0 bytes)")
+        if data.startswith(NPY_MAGIC):
+            return _npy_pixels(load_npy(data, name, ImageIOError), name)
+        with _pillow_errors(name):
+            return _pillow_pixels(Image.open(io.BytesIO(data)), name, data[:32])
+    path = Path(source)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+            if not head:
+                raise ImageIOError(f"{name}: empty input (0 bytes)")
+            if head.startswith(NPY_MAGIC):
+                return _npy_pixels(_open_npy(path, name), name)
+            fh.seek(0)
+            with _pillow_errors(name):
+                return _pillow_pixels(Image.open(fh), name, head)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+
+
+def _pillow_pixels(img: Image.Image, name: str, head: bytes):
+    """:func:`decode_image`'s conversions, without the float step (inside _pillow_errors)."""
+    img.load()
+    source_format = img.format
+    if _orientation(img) != 1:
+        img = ImageOps.exif_transpose(img)
+        img.format = source_format
+    fmt = (img.format or "png").lower()
+    fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
+    info = ImageInfo(format=fmt if fmt in FORMATS else "png", source_mode=img.mode)
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = _pillow_rows(img)
+        if mode == "F" or (mode == "I" and (arr.min() < 0 or arr.max() > 65535)):
+            info.depth = "float"
+            return arr, info, None
+        info.depth = "16"
+        return arr, info, info.full_scale
+    if _png_is_16bit_colour(head):
+        info.notes.append(
+            "Pillow decodes 16-bit colour PNG at 8 bits per channel; the output is 8-bit"
+        )
+    target = _working_mode(mode, "transparency" in img.info)
+    if target != mode:
+        img = img.convert(target)
+    info.alpha = img.mode in ("LA", "RGBA")
+    return _pillow_rows(img), info, info.full_scale
