@@ -148,3 +148,36 @@ def test_rescale_spans_the_whole_image_not_each_band(runner, tmp_path, monkeypat
     assert res.exit_code == 0, res.output
     out = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(out[:, 0], np.linspace(0, 1, 40), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16", "F"])
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])
+def test_uncompressed_tiff_is_mapped_and_equals_the_decoder(tmp_path, mode, compression):
+    rng = np.random.default_rng(4)
+    channels = {"LA": 2, "RGB": 3, "RGBA": 4}.get(mode)
+    shape = (11, 6) if channels is None else (11, 6, channels)
+    dtype = {"I;16": np.uint16, "F": np.float32}.get(mode, np.uint8)
+    if dtype == np.float32:
+        arr = rng.normal(size=shape).astype(dtype)
+    else:
+        arr = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    src = tmp_path / "in.tif"
+    Image.fromarray(arr).save(src, compression=compression)
+    pixels, info, scale = read_pixels(src)
+    assert isinstance(pixels, np.memmap) == (compression is None)
+    values, whole = decode_image(src.read_bytes(), str(src))
+    as_float = (
+        pixels.astype(np.float32)
+        if scale is None
+        else np.divide(pixels, np.float32(scale), dtype=np.float32)
+    )
+    assert np.array_equal(as_float, values)
+    assert (info.format, info.depth, info.alpha) == (whole.format, whole.depth, whole.alpha)
+
+
+def test_a_truncated_uncompressed_tiff_is_an_error(runner, tmp_path):
+    src = tmp_path / "cut.tif"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(src)
+    src.write_bytes(src.read_bytes()[:2000])
+    res = _filter(runner, src, tmp_path / "o.tif")
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {src}: ")

@@ -329,6 +329,69 @@ def _open_npy(path: Path, name: str) -> np.ndarray:
         raise ImageIOError(f"{name}: truncated or corrupt .npy file ({exc})") from None
 
 
+# Uncompressed TIFF strips that numpy can map as they are: (mode, rawmode) -> dtype, channels.
+_RAW_LAYOUTS = {
+    ("L", "L"): ("u1", 1),
+    ("LA", "LA"): ("u1", 2),
+    ("RGB", "RGB"): ("u1", 3),
+    ("RGBA", "RGBA"): ("u1", 4),
+    ("I;16", "I;16"): ("<u2", 1),
+    ("I;16B", "I;16B"): (">u2", 1),
+    ("F", "F;32F"): ("<f4", 1),
+    ("F", "F;32BF"): (">f4", 1),
+}
+
+
+def _map_raw(img: Image.Image, path: Path) -> np.ndarray | None:
+    """The pixels of an uncompressed TIFF as a read-only map of its file, or None.
+
+    Only when Pillow's tiles (read from the header) say the pixels are stored as numpy lays
+    them out: raw top-down strips of whole rows, one after another, in a layout of
+    ``_RAW_LAYOUTS``, with no orientation to apply. Nothing is decoded then: rows are read
+    when a band uses them, and leave memory again after (libvips streams such files too).
+    """
+    if img.format != "TIFF" or not img.tile or _orientation(img) != 1:
+        return None
+    width, height = img.size
+    tiles = sorted(img.tile, key=lambda t: t[1][1])
+    first = tiles[0]
+    rawmode = first[3][0] if isinstance(first[3], tuple) else first[3]
+    layout = _RAW_LAYOUTS.get((img.mode, rawmode))
+    if layout is None:
+        return None
+    dtype, channels = np.dtype(layout[0]), layout[1]
+    row_bytes = width * channels * dtype.itemsize
+    start, y = first[2], 0
+    for codec, extents, offset, args in tiles:
+        args = args if isinstance(args, tuple) else (args, 0, 1)
+        if (
+            codec != "raw"
+            or args[0] != rawmode
+            or args[1] not in (0, row_bytes)
+            or (len(args) > 2 and args[2] != 1)
+            or tuple(extents) != (0, y, width, extents[3])
+            or offset != start + y * row_bytes
+        ):
+            return None
+        y = extents[3]
+    if y != height:
+        return None
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape)
+    except (ValueError, OSError):  # shorter than its header says: let Pillow report it
+        return None
+
+
+def _mapped_info(img: Image.Image, arr: np.ndarray) -> tuple[ImageInfo, float | None]:
+    info = ImageInfo(format="tiff", source_mode=img.mode, alpha=img.mode in ("LA", "RGBA"))
+    if arr.dtype.kind == "f":
+        info.depth = "float"
+        return info, None
+    info.depth = "8" if arr.dtype.itemsize == 1 else "16"
+    return info, info.full_scale
+
+
 def read_pixels(
     source: str | os.PathLike[str], stdin: BinaryIO | None = None
 ) -> tuple[np.ndarray, ImageInfo, float | None]:
@@ -338,7 +401,8 @@ def read_pixels(
     as uint8/uint16 with ``full_scale`` 255/65535 (divide by it for normalized units, as
     :func:`decode_image` does), float images with ``None``. ``.npy`` files are memory-mapped
     (``np.load(mmap_mode="r")``), so nothing is read until rows are used. The values and the
-    ``info`` are those :func:`read_image` gives, before the float conversion.
+    ``info`` are those :func:`read_image` gives, before the float conversion. Uncompressed
+    TIFF files are memory-mapped too when their strips are stored as numpy lays rows out.
 
     Examples
     --------
@@ -369,7 +433,11 @@ def read_pixels(
                 return _npy_pixels(_open_npy(path, name), name)
             fh.seek(0)
             with _pillow_errors(name):
-                return _pillow_pixels(Image.open(fh), name, head)
+                img = Image.open(fh)
+                mapped = _map_raw(img, path)
+                if mapped is not None:
+                    return (mapped, *_mapped_info(img, mapped))
+                return _pillow_pixels(img, name, head)
     except OSError as exc:
         raise _read_error(name, exc) from None
 

@@ -14,6 +14,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from .._mmap import discard_rows
 from .info import FORMATS, ImageInfo, ImageIOError
 
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP"}
@@ -127,17 +128,35 @@ def encode_image(
     return buf.getvalue()
 
 
-def save_stored(arr: np.ndarray, fmt: str, fh: BinaryIO) -> None:
+def _pillow_image(arr: np.ndarray) -> Image.Image:
+    if arr.dtype.kind == "f":
+        return Image.fromarray(arr.astype(np.float32, copy=False))  # single-channel float TIFF
+    # Pillow infers the mode from dtype and shape: uint16 2-D is I;16, uint8 L/LA/RGB/RGBA.
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def save_stored(arr: np.ndarray, fmt: str, fh: BinaryIO, *, consume: bool = False) -> None:
     """Encode an array already in its stored type (:func:`to_output_array`'s result, as
-    :func:`stored_layout` says) as ``fmt`` into the open binary file ``fh``."""
+    :func:`stored_layout` says) as ``fmt`` into the open binary file ``fh``.
+
+    With ``consume`` the array is copied into Pillow's image a band of rows at a time and
+    each band given back to the system once copied (``arr`` from
+    :func:`convtool._mmap.anonymous_array` then reads as zeros): memory stays near Pillow's
+    copy alone (RGB takes 4 bytes a pixel there) instead of both.
+    """
     if fmt == "npy":
         np.save(fh, arr, allow_pickle=False)
         return
-    if arr.dtype.kind == "f":
-        img = Image.fromarray(arr.astype(np.float32, copy=False))  # single-channel float TIFF
+    if not consume:
+        img = _pillow_image(arr)
     else:
-        # Pillow infers the mode from dtype and shape: uint16 2-D is I;16, uint8 L/LA/RGB/RGBA.
-        img = Image.fromarray(np.ascontiguousarray(arr))
+        first = _pillow_image(arr[:1])
+        img = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
+        rows = max(1, (8 << 20) // max(1, arr[:1].nbytes))
+        for r0 in range(0, arr.shape[0], rows):
+            r1 = min(arr.shape[0], r0 + rows)
+            img.paste(_pillow_image(arr[r0:r1]), (0, r0))
+            discard_rows(arr, r0, r1)
     if fmt == "bmp" and arr.ndim == 3 and arr.shape[2] == 2:
         img = img.convert("RGBA")
     _pil_save(img, fmt, fh)
