@@ -17,7 +17,9 @@ def anonymous_array(shape: tuple[int, ...], dtype) -> np.ndarray:
     give back to the system once they have been used (``np.empty`` memory cannot be)."""
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))
-    mm = mmap.mmap(-1, max(1, count * dtype.itemsize))
+    # Private: MADV_DONTNEED frees its pages (a shared anonymous map would keep them in shmem).
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    mm = mmap.mmap(-1, max(1, count * dtype.itemsize), flags=flags)
     return np.frombuffer(mm, dtype, count).reshape(shape)
 
 
