@@ -48,8 +48,8 @@ def make_rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def measure(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of ``cmd``."""
+def measure(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MB, CPU seconds: user + system) of one run of ``cmd``."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     start = time.perf_counter()
     if Path("/usr/bin/time").exists():
@@ -59,11 +59,14 @@ def measure(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float]:
         if res.returncode:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
         kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", res.stderr)[1])
-        return wall, kb / 1024
+        cpu = sum(float(v) for v in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)",
+                                               res.stderr))  # fmt: skip
+        return wall, kb / 1024, cpu
     wrapper = (
         "import resource, subprocess, sys\n"
         "rc = subprocess.run(sys.argv[1:]).returncode\n"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(use.ru_maxrss, use.ru_utime + use.ru_stime)\n"
         "sys.exit(rc)\n"
     )
     res = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True,
@@ -71,27 +74,32 @@ def measure(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if res.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-2000:]}")
-    return wall, int(res.stdout.split()[-1]) / 1024
+    kb, cpu = res.stdout.split()[-2:]
+    return wall, int(kb) / 1024, float(cpu)
 
 
-def median_run(cmd: list[str], repeats: int) -> tuple[float, float]:
+def median_run(cmd: list[str], repeats: int) -> tuple[float, float, float]:
     runs = [measure(cmd) for _ in range(repeats)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+    return (
+        statistics.median(r[0] for r in runs),
+        max(r[1] for r in runs),
+        statistics.median(r[2] for r in runs),
+    )
 
 
-def row(job, tool, wall, rss, *, vips=None, image_bytes=None, baseline=None) -> list[str]:
-    time_ratio = f"{wall / vips[0]:.2f}x" if vips else "-"
+def row(job, tool, wall, rss, cpu, *, vips=None, image_bytes=None, baseline=None) -> list[str]:
+    time_ratio = f"{wall / vips[0]:.2f}x (CPU {cpu / vips[2]:.2f}x)" if vips else "-"
     if image_bytes:
         rss_note = f"{rss * 2**20 / image_bytes:.2f}x image"
     elif baseline is not None:
         rss_note = f"+{rss - baseline:.0f} MB over baseline"
     else:
         rss_note = "-"
-    return [job, tool, f"{wall:.2f}", f"{rss:.0f}", time_ratio, rss_note]
+    return [job, tool, f"{wall:.2f}", f"{cpu:.2f}", f"{rss:.0f}", time_ratio, rss_note]
 
 
 def print_table(rows: list[list[str]], notes: list[str]) -> None:
-    header = ["job", "tool", "wall s", "peak RSS MB", "time vs vips", "RSS"]
+    header = ["job", "tool", "wall s", "CPU s", "peak RSS MB", "time vs vips", "RSS"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
     print(line)
@@ -160,7 +168,7 @@ def main() -> None:
     rows: list[list[str]] = []
     notes = [] if vips else ["vips not installed (Debian: libvips-tools): no vips rows"]
     try:
-        _, baseline = median_run([sys.executable, "-c", "import convtool.cli"], 3)
+        _, baseline, _ = median_run([sys.executable, "-c", "import convtool.cli"], 3)
         notes.append(f"interpreter baseline (import convtool.cli): {baseline:.0f} MB peak RSS")
         if "images" not in args.skip:
             image_jobs(work, args, vips, rows, notes)
