@@ -464,20 +464,20 @@ class BandedChain:
         image: np.ndarray,
         out: np.ndarray,
         *,
-        convert: Callable[[np.ndarray], np.ndarray] | None = None,
+        convert: Callable[[np.ndarray, np.ndarray], object] | None = None,
         progress: Progress | None = None,
     ) -> np.ndarray:
         """Fill ``out`` (shape :attr:`out_shape`, a 1-channel last axis may be left out) band
-        by band: ``convert(values)`` when given, else rounded and clipped for an integer
-        ``out``, cast for a float one. Rows of a memory-mapped ``out`` leave the resident set
-        once written. Returns ``out``."""
+        by band: ``convert(values, rows_of_out)`` stores them when given, else they are
+        rounded and clipped for an integer ``out``, cast for a float one. Rows of a
+        memory-mapped ``out`` leave the resident set once written. Returns ``out``."""
         expected = self.out_shape
         if out.shape != expected and not (out.shape == expected[:2] and expected[2:] == (1,)):
             raise EngineError(f"out has shape {out.shape}, the result has {expected}")
         for r0, r1, values in self.bands(image, progress=progress):
             values = values.reshape((r1 - r0, *out.shape[1:]))
             if convert is not None:
-                np.copyto(out[r0:r1], convert(values), casting="unsafe")
+                convert(values, out[r0:r1])
             else:
                 _store(values, out[r0:r1])
             release_rows(out, r0, r1)
@@ -491,7 +491,7 @@ def filter_bands(
     *,
     has_alpha: bool = False,
     out: np.ndarray | None = None,
-    convert: Callable[[np.ndarray], np.ndarray] | None = None,
+    convert: Callable[[np.ndarray, np.ndarray], object] | None = None,
     band_rows: int | None = None,
     input_scale: float | None = None,
     progress: Progress | None = None,
@@ -514,7 +514,8 @@ def filter_bands(
         ``convert``, else rounded half to even and clipped for an integer ``out``, cast for
         a float one. Default: a new array of the compute dtype.
     convert : callable, optional
-        Maps a band of float values to what is stored (e.g. scale to 0..255 and round).
+        ``convert(values, dst)`` stores a band of float values into ``dst``, rows of ``out``
+        (e.g. scaled to 0..255 and rounded).
     band_rows, input_scale
         See :class:`BandedChain`.
     progress : callable, optional

@@ -41,13 +41,15 @@ def to_output_array(
     depth: str,
     mapping: str = "clip",
     limits: tuple[float, float] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Map computed values to the stored type.
 
     ``mapping`` is ``clip`` (values outside [0, 1] are clipped), ``abs`` (absolute value, then
     clip: edge magnitudes), ``rescale`` (min..max stretched to the full range; a flat image maps
     to 0; ``limits`` gives the min and max of the whole image when ``values`` is a band of it)
-    or ``none`` (only for float output). Integer depths are rounded half to even.
+    or ``none`` (only for float output). Integer depths are rounded half to even. ``out``
+    (of the stored dtype) receives the result instead of a new array.
 
     Examples
     --------
@@ -67,12 +69,20 @@ def to_output_array(
     elif mapping not in ("clip", "none"):
         raise ImageIOError(f"unknown value mapping {mapping!r}")
     if depth == "float":
-        return work.astype(np.float32) if work.dtype != np.float64 else work
+        result = work.astype(np.float32) if work.dtype != np.float64 else work
+        if out is None:
+            return result
+        np.copyto(out, result, casting="unsafe")
+        return out
     scale = 255.0 if depth == "8" else 65535.0
     dtype = np.uint8 if depth == "8" else np.uint16
-    out = np.clip(work, 0.0, 1.0)  # a new array: the caller's values are not touched
-    np.multiply(out, scale, out=out)
-    return np.rint(out, out=out).astype(dtype)
+    tmp = np.clip(work, 0.0, 1.0)  # a new array: the caller's values are not touched
+    np.multiply(tmp, scale, out=tmp)
+    np.rint(tmp, out=tmp)
+    if out is None:
+        return tmp.astype(dtype)
+    np.copyto(out, tmp, casting="unsafe")
+    return out
 
 
 def stored_layout(
@@ -151,7 +161,7 @@ def save_stored(arr: np.ndarray, fmt: str, fh: BinaryIO, *, consume: bool = Fals
         img = _pillow_image(arr)
     else:
         first = _pillow_image(arr[:1])
-        img = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
+        img = Image.new(first.mode, (arr.shape[1], arr.shape[0]), None)  # None: not zero-filled
         rows = max(1, (8 << 20) // max(1, arr[:1].nbytes))
         for r0 in range(0, arr.shape[0], rows):
             r1 = min(arr.shape[0], r0 + rows)

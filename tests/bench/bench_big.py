@@ -51,6 +51,8 @@ def make_rgb(width: int, height: int, seed: int = 0) -> np.ndarray:
 def measure(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, float, float]:
     """(wall seconds, peak RSS in MB, CPU seconds: user + system) of one run of ``cmd``."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Compiled modules are cached as after an install (not recompiled on every run).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.perf_counter()
     if Path("/usr/bin/time").exists():
         res = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True,
