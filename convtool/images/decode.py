@@ -20,16 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .._npy import NPY_MAGIC, load_npy
-from .info import FORMATS, ImageInfo, ImageIOError
-
-# Size policy: images declaring more pixels than this are refused before any pixel is decoded
-# (a small file can declare a huge size: a decompression bomb). Pillow's own default is
-# 89,478,485 (a 9459x9459 RGBA image at 256 MiB); Debian's ImageMagick policy refuses widths or
-# heights over 16K and caches images over 128 MP on a 1 GiB disk budget; libvips has no pixel
-# cap (10,000,000 per side). 1 gigapixel passes 133 MP panoramas and 400 MP scans, and is
-# 3 GB as 8-bit RGB: still a size whose memory the user asked for by name.
-DEFAULT_MAX_PIXELS = 1_000_000_000
-MAX_PIXELS_ENV = "CONVTOOL_MAX_PIXELS"
+from .info import DEFAULT_MAX_PIXELS, FORMATS, MAX_PIXELS_ENV, ImageInfo, ImageIOError
 
 
 def set_max_pixels(limit: int | None = None) -> int:
