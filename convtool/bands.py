@@ -321,7 +321,8 @@ class BandedChain:
         self._infos = [[(p.name, RunInfo(p.strategy)) for p in s.passes] for s in self.steps]
         self.runs = [run for infos in self._infos for run in infos]
         if band_rows is None:
-            stride = opts.stride ** len(self.steps)
+            sy = opts.stride if isinstance(opts.stride, int) else opts.stride[0]
+            stride = sy ** len(self.steps)
             band_rows = BAND_BYTES // (widest * self.dtype.itemsize * stride)
             halo = sum(p.eh - 1 for s in self.steps for p in s.passes[:1])
             band_rows = max(_MIN_BAND_ROWS, band_rows, min(_HALO_SHARE * halo, 4 * band_rows))

@@ -190,3 +190,20 @@ def test_default_band_is_a_few_megabytes_with_a_small_halo_share(spec):
 def test_out_shape_is_checked():
     with pytest.raises(EngineError, match="out has shape"):
         correlate_into(IMAGE[:, :, 0], np.ones((3, 3)), np.empty((5, 5), np.uint8))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_correlate_into_a_memmap_is_the_engine_result(flip, tmp_path):
+    """``correlate_into``: float out equals the engine's array, uint8 out its rounding."""
+    from convtool import engine
+
+    fn = engine.convolve if flip else engine.correlate
+    image = RNG.integers(0, 256, (29, 17, 3), dtype=np.uint8)
+    kernel = RNG.normal(size=(4, 3))
+    kw = dict(border="wrap", stride=(2, 1), dilation=2, strategy="strips", bias=3.0)
+    whole = fn(image, kernel, **kw)
+    out = np.lib.format.open_memmap(tmp_path / "o.npy", "w+", np.float32, whole.shape)
+    assert correlate_into(image, kernel, out, flip=flip, band_rows=3, **kw) is out
+    assert np.array_equal(out, whole)
+    small = correlate_into(image, kernel, np.empty(whole.shape, np.uint8), flip=flip, **kw)
+    assert np.array_equal(small, np.clip(np.rint(whole), 0, 255))
