@@ -465,11 +465,11 @@ class BandedChain:
         image: np.ndarray,
         out: np.ndarray,
         *,
-        convert: Callable[[np.ndarray, np.ndarray], object] | None = None,
+        convert: Callable[[np.ndarray, np.ndarray, int], object] | None = None,
         progress: Progress | None = None,
     ) -> np.ndarray:
         """Fill ``out`` (shape :attr:`out_shape`, a 1-channel last axis may be left out) band
-        by band: ``convert(values, rows_of_out)`` stores them when given, else they are
+        by band: ``convert(values, out[r0:r1], r0)`` stores them when given, else they are
         rounded and clipped for an integer ``out``, cast for a float one. Rows of a
         memory-mapped ``out`` leave the resident set once written. Returns ``out``."""
         expected = self.out_shape
@@ -478,7 +478,7 @@ class BandedChain:
         for r0, r1, values in self.bands(image, progress=progress):
             values = values.reshape((r1 - r0, *out.shape[1:]))
             if convert is not None:
-                convert(values, out[r0:r1])
+                convert(values, out[r0:r1], r0)
             else:
                 _store(values, out[r0:r1])
             release_rows(out, r0, r1)
@@ -492,7 +492,7 @@ def filter_bands(
     *,
     has_alpha: bool = False,
     out: np.ndarray | None = None,
-    convert: Callable[[np.ndarray, np.ndarray], object] | None = None,
+    convert: Callable[[np.ndarray, np.ndarray, int], object] | None = None,
     band_rows: int | None = None,
     input_scale: float | None = None,
     progress: Progress | None = None,
@@ -515,8 +515,8 @@ def filter_bands(
         ``convert``, else rounded half to even and clipped for an integer ``out``, cast for
         a float one. Default: a new array of the compute dtype.
     convert : callable, optional
-        ``convert(values, dst)`` stores a band of float values into ``dst``, rows of ``out``
-        (e.g. scaled to 0..255 and rounded).
+        ``convert(values, dst, r0)`` stores a band of float values into ``dst``, the rows
+        of ``out`` from ``r0`` (e.g. scaled to 0..255 and rounded).
     band_rows, input_scale
         See :class:`BandedChain`.
     progress : callable, optional
