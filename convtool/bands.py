@@ -5,10 +5,11 @@ band needs, border rows included), filling each band's padded rows exactly as th
 whole image, converting source rows (any dtype, e.g. uint8 or a memory-mapped array) to the
 compute dtype band by band, and writing results into a caller's output array (``out=``).
 
-Results equal :func:`convtool.filtering.apply_chain` on the whole image (value for value; the
-strategies ``direct``, ``strips``, ``gemm`` and ``separable`` compute each output pixel the same
-way whatever rows they are given). ``fft`` differs by rounding only: its overlap-save strips use
-transform sizes that depend on how many rows it is given.
+Results equal :func:`convtool.filtering.apply_chain` on the whole image value for value when
+the strategy is ``direct`` or ``strips`` (each output pixel sums its taps in the same order
+whatever rows it is given). ``gemm`` and ``separable`` (BLAS: block shapes, and GEMV for
+one-row blocks, change the order of the sums) and ``fft`` (transform sizes follow the rows
+given) agree to float32 rounding, a few ulp of the largest value (tests/test_bands.py).
 
 Must not import: click, rich, PIL (pure numpy core).
 """
@@ -35,8 +36,8 @@ from .kernels import Kernel, Magnitude
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 
-# Float working set of one band (rows of the widest intermediate image, halo rows excluded).
-# Large enough that the halo rows of usual kernels cost little, small enough to stay near L3.
+# Float working set of one band (rows of the widest intermediate image, halo rows excluded):
+# a few MB, whatever the image's height.
 BAND_BYTES = 8 * 1024 * 1024
 _MIN_BAND_ROWS = 8
 # Bands at least this many times the halo rows: each band filters its halo again (a 13-tap
