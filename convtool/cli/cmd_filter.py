@@ -19,14 +19,19 @@ from .. import batch, engine
 from .._mmap import anonymous_array
 from ..bands import BandedChain
 from ..engine import BORDER_ALIASES, BORDER_MODES
-from ..filtering import ALPHA_MODES, FilterOptions
+from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
 from ..images import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_PNG_LEVEL,
     FORMATS,
+    MULTI_FRAME_FORMATS,
     ImageIOError,
     atomic_path,
-    format_for_path,
+    check_output_path,
+    encode_frames,
+    encode_stored,
+    read_frames,
     read_pixels,
-    save_stored,
     set_max_pixels,
     stored_layout,
     to_output_array,
@@ -70,7 +75,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     type=click.Path(allow_dash=True),
     help="Output file ('-' for stdout); its extension picks the format unless --format is "
     "given. With several inputs: a directory (created if needed; files keep their names and "
@@ -162,6 +167,28 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "else PNG.",
 )
 @click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) to filter, counting from 1: 2, 1-3 or 1,3. Default: every frame of "
+    "an animated GIF/PNG/WebP or multi-page TIFF; several frames need a GIF, PNG (APNG), WebP "
+    "or TIFF output.",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=None,
+    help=f"JPEG/WebP quality, 1-100. Default: {DEFAULT_JPEG_QUALITY} for JPEG; lossless WebP.",
+)
+@click.option(
+    "--compression",
+    type=click.IntRange(0, 9),
+    default=None,
+    help=f"zlib level for PNG (default {DEFAULT_PNG_LEVEL}; higher is slower and smaller on "
+    "graphics, photographs barely change) and TIFF (default 0: uncompressed; 1-9: deflate).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(("auto", *engine.STRATEGIES), case_sensitive=False),
     default="auto",
@@ -190,7 +217,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 def filter_command(
     inputs: tuple[str, ...],
     kernels: tuple[str, ...],
-    output: str,
+    output: str | None,
     border: str,
     cval: float,
     true_convolution: bool,
@@ -202,6 +229,9 @@ def filter_command(
     mapping: str | None,
     alpha: str,
     out_format: str | None,
+    frame_spec: str | None,
+    quality: int | None,
+    compression: int | None,
     strategy: str,
     max_pixels: int | None,
     verbose: bool,
@@ -217,10 +247,12 @@ def filter_command(
 
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
     images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
-    depth where the format allows. Signs: sobel-x is positive where intensity grows to the
-    right, sobel-y where it grows downwards (as OpenCV). A file is filtered in bands of rows:
-    8- and 16-bit pixels stay integers until a band is computed, and .npy files (and
-    uncompressed TIFF) are memory-mapped, so memory stays near the input plus the output.
+    depth where the format allows (PNG and TIFF hold 16 bits in every channel). Every frame
+    of an animation or page of a TIFF is filtered; --frame picks some. Signs: sobel-x is
+    positive where intensity grows to the right, sobel-y where it grows downwards (as OpenCV).
+    A single image is filtered in bands of rows: 8- and 16-bit pixels stay integers until a
+    band is computed, and .npy files (and uncompressed TIFF) are memory-mapped, so memory
+    stays near the input plus the output.
 
     Several inputs, a directory input or an output directory/template make a batch run: files
     go to --jobs worker processes; a bad file is reported as 'Error: path: reason' and the
@@ -239,7 +271,13 @@ def filter_command(
         convtool filter shots/*.png -k gaussian:2 -o 'blurred/{stem}-blur.{ext}'
 
         convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
+
+        convtool filter anim.gif -k sharpen -o sharp.gif
+
+        convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
     """
+    if output is None:
+        raise fail(_missing_output(inputs))
     try:
         set_max_pixels(max_pixels)
     except ImageIOError as exc:
@@ -279,8 +317,19 @@ def filter_command(
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
     _filter_single(
-        inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview
-    )
+        inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
+        frame_spec=frame_spec, quality=quality, compression=compression,
+    )  # fmt: skip
+
+
+def _missing_output(inputs: tuple[str, ...]) -> str:
+    """The error for a run without -o, with the likely intent when the last input is no file
+    yet (``filter in.png -k x out.png`` is one -o away from working)."""
+    message = "missing option -o/--output: where to write the result"
+    last = inputs[-1]
+    if len(inputs) > 1 and last != "-" and not os.path.exists(last):
+        return f"{message} (did you mean -o {last}?)"
+    return message
 
 
 def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
@@ -291,6 +340,9 @@ def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
         return True
     if output == "-":
         return False
+    bare = output.rstrip("/" + os.sep)
+    if bare != output and os.path.splitext(bare)[1].lower() in batch.LISTED:
+        return False  # `-o x.png/`: a file name with a slash, which check_output_path refuses
     if batch.is_template(output) or os.path.isdir(output) or output.endswith(("/", os.sep)):
         return True
     looks_like_file = os.path.splitext(output)[1].lower() in batch.LISTED
@@ -312,18 +364,17 @@ def _filter_single(
     quiet: bool,
     progress: bool | None,
     preview: str | None = None,
+    *,
+    frame_spec: str | None = None,
+    quality: int | None = None,
+    compression: int | None = None,
 ) -> None:
-    """One file (or stdin) to one file (or stdout): the original form, bytes unchanged."""
+    """One file (or stdin) to one file (or stdout): every frame, in one output file."""
     started = time.perf_counter()
-    if output == "-":
-        fmt = out_format
-    else:
-        try:
-            fmt = out_format or format_for_path(output)
-        except ImageIOError as exc:
-            raise fail(str(exc)) from None
-    if output == "-" and preview == "always":
-        raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
+    try:
+        fmt = check_output_path(output, out_format)
+    except ImageIOError as exc:
+        raise fail(str(exc)) from None
     if output == "-" and preview == "always":
         raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
     if output == "-" and on_terminal():
@@ -337,22 +388,82 @@ def _filter_single(
     with Progress(f"filtering {name}", None, enabled=shown, delay=delay) as bar:
         try:
             steps = [parse_kernel(spec) for spec in kernels]
-            shape, info, fmt, small = _filter_file(
-                input_path, output, fmt, steps, opts, mapping,
+            # One frame: in bands, integers kept (None: several frames, a whole image each).
+            stdin = io.BytesIO(binary_stdin().read()) if input_path == "-" else None
+            done = _filter_file(
+                input_path, stdin, output, fmt, steps, opts, mapping,
+                spec=frame_spec, quality=quality, compression=compression,
                 progress=bar.update, preview=preview is not None,
             )  # fmt: skip
+            if done is None:
+                if stdin is not None:
+                    stdin.seek(0)
+                done = _filter_frames(
+                    input_path, stdin, output, fmt, steps, opts, mapping,
+                    spec=frame_spec, quality=quality, compression=compression,
+                )  # fmt: skip
         except LIBRARY_ERRORS as exc:
             raise fail(str(exc)) from None
+    shape, count, info, fmt, small = done
     if small is not None:
         preview_values(preview, small)
     err = stderr_console()
     for note in info.notes if not quiet else ():
         err.print(f"note: {note}")
     if verbose:
-        for step, run in opts.runs:
-            err.print(f"{step}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
-        shape = "x".join(str(s) for s in shape)
-        err.print(f"output {shape} {fmt}, total {(time.perf_counter() - started) * 1000:.1f} ms")
+        _print_runs(err, opts, shape, count, fmt, started)
+
+
+def _print_runs(err, opts: FilterOptions, shape, count: int, fmt: str, started: float) -> None:
+    """--verbose: each kernel's strategy and time, then the output and the total time."""
+    for name, run in opts.runs:
+        err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
+    size = "x".join(str(s) for s in shape)
+    frames = f"{count} frames of " if count > 1 else ""
+    elapsed = (time.perf_counter() - started) * 1000
+    err.print(f"output {frames}{size} {fmt}, total {elapsed:.1f} ms")
+
+
+def _note_unused(info, fmt: str, *, quality: int | None, compression: int | None) -> None:
+    """An option the output format has no use for is said, not silently ignored."""
+    if quality is not None and fmt not in ("jpeg", "webp"):
+        info.notes.append(f"--quality is for JPEG and WebP; {fmt.upper()} ignores it")
+    if compression is not None and fmt not in ("png", "tiff"):
+        info.notes.append(f"--compression is for PNG and TIFF; {fmt.upper()} ignores it")
+
+
+def _check_frame_count(count: int, fmt: str, input_path: str) -> None:
+    """Several frames need a multi-frame output format: say how to pick one otherwise."""
+    if count > 1 and fmt not in MULTI_FRAME_FORMATS:
+        formats = ", ".join(f.upper() for f in MULTI_FRAME_FORMATS)
+        raise ImageIOError(
+            f"{input_path} has {count} frames but {fmt.upper()} holds one: pick a frame with "
+            f"--frame N (or a range like 1-3 with a multi-frame output), or write {formats}"
+        )
+
+
+def _filter_frames(input_path, stdin, output, fmt, steps, opts: FilterOptions, mapping, *,
+                   spec, quality, compression):  # fmt: skip
+    """Several frames: each decoded to floats and filtered whole, all encoded in one file.
+
+    Returns ``(output shape, frame count, info, format, preview values)``.
+    """
+    frames = read_frames(input_path, stdin=stdin, spec=spec)
+    info = frames.info
+    fmt = fmt or info.format
+    _check_frame_count(len(frames.arrays), fmt, input_path)
+    _note_unused(info, fmt, quality=quality, compression=compression)
+    # The library works on one array at a time: every frame goes through the chain.
+    results = [apply_chain(f, steps, opts, has_alpha=info.alpha) for f in frames.arrays]
+    if opts.alpha == "drop":
+        info.alpha = False
+    data = encode_frames(
+        results, info, fmt, mapping=mapping, quality=quality, compression=compression,
+        timing=frames.timing,
+    )  # fmt: skip
+    write_bytes(data, output, stdout=binary_stdout())
+    small = to_output_array(results[0], depth="8", mapping=mapping or "clip") / 255
+    return results[0].shape, len(results), info, fmt, small
 
 
 # Preview: every k-th row and column of the result, k so that the longer side is at most this
@@ -360,16 +471,22 @@ def _filter_single(
 _PREVIEW_SIDE = 2048
 
 
-def _filter_file(input_path, output, fmt, steps, opts: FilterOptions, mapping, *,
-                 progress=None, preview=False):  # fmt: skip
-    """Read, filter band by band and write: ``(output shape, info, format, preview)``.
+def _filter_file(input_path, stdin, output, fmt, steps, opts: FilterOptions, mapping, *,
+                 spec=None, quality=None, compression=None, progress=None,
+                 preview=False):  # fmt: skip
+    """One frame, read, filtered band by band and written: ``(output shape, 1, info, format,
+    preview values)``, or None when the input has (or ``spec`` picks) several frames.
 
     The pixels stay in their own type (uint8/uint16, or a map of a .npy or uncompressed TIFF
     file); the output is an array of the stored type (an anonymous map for images, handed to
-    the encoder a band at a time), or for .npy a map of the temporary file that the writer
-    renames at the end. ``preview``: the result's normalized 8-bit values, subsampled.
+    the encoders of :mod:`convtool.images`), or for .npy a map of the temporary file that the
+    writer renames at the end. ``preview``: the result's normalized 8-bit values, subsampled.
     """
-    pixels, info, full_scale = read_pixels(input_path, stdin=binary_stdin())
+    picked = read_pixels(input_path, stdin=stdin, spec=spec)
+    if picked is None:
+        return None
+    pixels, info, full_scale = picked
+    del picked
     chain = BandedChain(
         pixels.shape, pixels.dtype, steps, opts, has_alpha=info.alpha, input_scale=full_scale
     )
@@ -377,6 +494,7 @@ def _filter_file(input_path, output, fmt, steps, opts: FilterOptions, mapping, *
         info.alpha = False
     shape = chain.out_shape[:2] if chain.out_shape[2:] == (1,) else chain.out_shape
     fmt = fmt or info.format
+    _note_unused(info, fmt, quality=quality, compression=compression)
     asked = mapping or "clip"  # what the preview shows (as before the bands)
     depth, mapping = stored_layout(info, fmt, 1 if len(shape) == 2 else shape[2], mapping)
     dtype = {"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype)
@@ -402,17 +520,15 @@ def _filter_file(input_path, output, fmt, steps, opts: FilterOptions, mapping, *
             del out
     else:
         out = chain.run(pixels, anonymous_array(shape, dtype), convert=convert, progress=progress)
-        del pixels  # the encoder's copy (Pillow's own layout) takes its place
-        if output == "-":
-            buf = io.BytesIO()
-            save_stored(out, fmt, buf, consume=True)
-            write_bytes(buf.getvalue(), output, stdout=binary_stdout())
-        else:
-            with atomic_path(output) as tmp, open(tmp, "wb") as fh:
-                save_stored(out, fmt, fh, consume=True)
+        del pixels  # the encoder's copy takes its place
+        data = encode_stored(
+            [out], info, fmt, quality=quality, compression=compression, consume=True
+        )
+        del out
+        write_bytes(data, output, stdout=binary_stdout())
     opts.runs.extend(chain.runs)
     small = None
     if preview:
         values = np.concatenate(kept)
         small = to_output_array(values, depth="8", mapping=asked, limits=limits) / 255
-    return shape, info, fmt, small
+    return shape, 1, info, fmt, small

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import click
 from rich.table import Table
 
 from .. import batch, matching
-from ..images import ImageIOError, format_for_path, read_image
+from ..images import check_output_path, read_frames, read_image
 from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .find_pictures import annotated_rgb8, miss_message, write_pictures
@@ -32,14 +31,11 @@ def _find_output_format(path: str | None, option: str, npy: bool = False) -> str
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
-    fmt = format_for_path(path)
+    fmt = check_output_path(path)
     if fmt == "npy" and not npy:
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise ImageIOError(f"{path}: output directory {str(parent)!r} does not exist")
     return fmt
 
 
@@ -77,15 +73,24 @@ def _find_print(
     as_csv: bool,
     as_table: bool | None,
     method: str,
+    frames: list[int] | None = None,
 ):
+    """Print the matches; with ``frames`` (1-based, one per match) a ``frame`` field first."""
     keys = {"with_scale": with_scale, "with_angle": with_angle}
+
+    def fields(i: int, m) -> dict:
+        return ({"frame": frames[i]} if frames else {}) | m.as_dict(**keys)
+
     if as_json:
-        echo_json([m.as_dict(**keys) for m in matches])
+        echo_json([fields(i, m) for i, m in enumerate(matches)])
         return
-    columns = _columns(with_scale, with_angle, with_subpixel)
-    rows = [_row(m, with_scale, with_angle, with_subpixel) for m in matches]
+    columns = (["frame"] if frames else []) + _columns(with_scale, with_angle, with_subpixel)
+    rows = [
+        ([str(frames[i])] if frames else []) + _row(m, with_scale, with_angle, with_subpixel)
+        for i, m in enumerate(matches)
+    ]
     if as_csv:
-        echo_csv(columns, [list(m.as_dict(**keys).values()) for m in matches])
+        echo_csv(columns, [list(fields(i, m).values()) for i, m in enumerate(matches)])
         return
     if not use_table(as_table):
         echo_tsv(rows)
@@ -179,6 +184,14 @@ def _find_print(
     help="Weights for the template's pixels (white = used, black = ignored), the template's "
     "size. Default: the template's alpha channel, if it has one.",
 )
+@click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) of IMAGE to search, counting from 1: 2, 1-3 or 1,3. Default: every "
+    "frame; with more than one, each match reports its frame.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of matches.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
 @click.option(
@@ -187,7 +200,8 @@ def _find_print(
     type=click.Path(),
     default=None,
     help="Write a colour map of the scores (bright = good match), the size of IMAGE, with the "
-    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead.",
+    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead. For "
+    "an animation: the frame holding the best match.",
 )
 @click.option(
     "--annotate",
@@ -210,6 +224,7 @@ def find_command(
     angles: str | None,
     subpixel: bool,
     mask_path: str | None,
+    frame_spec: str | None,
     as_json: bool,
     as_csv: bool,
     heatmap_path: str | None,
@@ -247,6 +262,8 @@ def find_command(
         convtool find samples/waldo-scene.png samples/waldo.png --heatmap scores.npy --preview
 
         convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
+
+        convtool find animation.gif sprite.png --top 3 --json
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
@@ -269,20 +286,28 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
         angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
-        image, image_info, templ, mask = _read_inputs(image_path, template_path, p["mask_path"])
+        images, image_info, templ, mask = _read_inputs(
+            image_path, template_path, p["mask_path"], p["frame_spec"]
+        )
         shown = wanted(p["progress"], quiet=p["quiet"])
-        total = len(scale_list) * len(angle_list)
+        total = len(scale_list) * len(angle_list) * len(images)
         delay = 0.0 if p["progress"] else 0.5  # a quick search never flashes a bar
         with Progress("searching", total, enabled=shown, unit="placements", delay=delay) as bar:
-            result = matching.search(
-                image, templ, method=p["method"], mask=mask, scales=scale_list,
-                angles=angle_list, top=p["top"], threshold=p["threshold"],
-                overlap=p["overlap"], progress=bar.update,
-            )  # fmt: skip
+            found = [
+                matching.search(
+                    image, templ, method=p["method"], mask=mask, scales=scale_list,
+                    angles=angle_list, top=p["top"], threshold=p["threshold"],
+                    overlap=p["overlap"], progress=bar.update,
+                )
+                for image in images
+            ]  # fmt: skip
         if p["subpixel"]:
-            matching.refine_matches(result)
+            for one in found:
+                matching.refine_matches(one)
+        result, frame_of, best = _merge_frames(found, p["top"])
+        image = images[best]
         notes = write_pictures(
-            result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
+            found[best], image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
         )
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
@@ -301,9 +326,10 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         as_csv=p["as_csv"],
         as_table=p["as_table"],
         method=result.method,
+        frames=[f + 1 for f in frame_of] if len(images) > 1 else None,
     )
     if p["preview"]:
-        preview_values(p["preview"], annotated_rgb8(result, image).astype("float32") / 255)
+        preview_values(p["preview"], annotated_rgb8(found[best], image).astype("float32") / 255)
     if not result.matches:
         with_scale, with_angle = p["scales"] is not None, p["angles"] is not None
         err.print(miss_message(result, with_scale=with_scale, with_angle=with_angle))
@@ -400,17 +426,42 @@ def _csv_line(values: list) -> str:
     return buf.getvalue()
 
 
-def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
-    """``(image, image_info, template, mask)``: alpha split off the image, the template's alpha
-    (unless fully opaque) or the --mask file as the template's weights."""
-    image, image_info = read_image(image_path, stdin=binary_stdin())
+def _merge_frames(found: list, top: int):
+    """One result from one search per frame: ``(result, frame of each match, frame to draw)``.
+
+    The matches of every frame, best first, at most ``top``; the pictures show the frame of
+    the best match (the first frame when nothing matched).
+    """
+    if len(found) == 1:
+        return found[0], [0] * len(found[0].matches), 0
+    pairs = [(f, m) for f, one in enumerate(found) for m in one.matches]
+    lower = matching.lower_is_better(found[0].method)
+    pairs.sort(key=lambda p: p[1].score if lower else -p[1].score)
+    pairs = pairs[:top]
+    first = found[0]
+    merged = matching.SearchResult(
+        matches=[m for _, m in pairs],
+        method=first.method,
+        threshold=first.threshold,
+        maps=[mp for one in found for mp in one.maps],  # a miss reports the best of any frame
+        skipped_scales=first.skipped_scales,
+        image_shape=first.image_shape,
+    )
+    return merged, [f for f, _ in pairs], pairs[0][0] if pairs else 0
+
+
+def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None):
+    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
+    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
+    frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
+    images, image_info = frames.arrays, frames.info
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
-        image = matching.split_alpha(image)[0]
+        images = [matching.split_alpha(image)[0] for image in images]
     mask = None
     if templ_info.alpha:
         templ, alpha = matching.split_alpha(templ)
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return image, image_info, templ, mask
+    return images, image_info, templ, mask

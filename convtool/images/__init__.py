@@ -6,10 +6,14 @@ mid-grey for both). Float images (Pillow mode ``F``, ``.npy`` float arrays) keep
 untouched on the way in and out. Integer ``.npy`` arrays are normalized like images of their depth.
 
 Outputs are encoded in memory first, then written to a temporary file beside the target and
-renamed over it, so a failed run never leaves a partial file nor clobbers an existing one.
+renamed over it, so a failed run never leaves a partial file nor clobbers an existing one
+(a ``.npy`` filled band by band is written into that temporary file: :func:`atomic_path`).
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
-orientation), :mod:`.encode` (value mapping and encoding), :mod:`.write` (the one atomic
+orientation, 16-bit colour at full depth, :func:`read_pixels` in the file's own type for the
+banded path, the pixel limit), :mod:`.frames` (every frame or page, and timing),
+:mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.png` and
+:mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
 click, rich, convtool.cli, convtool.engine or the matcher.
 """
@@ -22,24 +26,22 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "decode": ("decode_image", "probe_image", "read_image", "read_pixels", "set_max_pixels"),
     "draw": ("draw_boxes",),
-    "encode": (
-        "encode_image",
-        "format_for_path",
-        "save_stored",
-        "stored_layout",
-        "to_output_array",
-    ),
-    "info": ("FORMATS", "ImageInfo", "ImageIOError"),
+    "encode": ("DEFAULT_JPEG_QUALITY", "Timing", "check_output_path", "encode_frames",
+               "encode_image", "encode_stored", "format_for_path", "stored_layout",
+               "to_output_array"),
+    "frames": ("Frames", "decode_frames", "parse_frame_spec", "read_frames"),
+    "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
     "write": ("atomic_path", "write_bytes"),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+}  # fmt: skip
+_WHERE = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
+_WHERE["DEFAULT_PNG_LEVEL"] = ("png", "DEFAULT_LEVEL")
 
 
 def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
+    where = _WHERE.get(name)
+    if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f".{where[0]}", __name__), where[1])
     globals()[name] = value
     return value
 
@@ -48,28 +50,44 @@ if TYPE_CHECKING:
     from .decode import decode_image, probe_image, read_image, read_pixels, set_max_pixels
     from .draw import draw_boxes
     from .encode import (
+        DEFAULT_JPEG_QUALITY,
+        Timing,
+        check_output_path,
+        encode_frames,
         encode_image,
+        encode_stored,
         format_for_path,
-        save_stored,
         stored_layout,
         to_output_array,
     )
-    from .info import FORMATS, ImageInfo, ImageIOError
+    from .frames import Frames, decode_frames, parse_frame_spec, read_frames
+    from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
+    from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
     from .write import atomic_path, write_bytes
 
 __all__ = [
+    "DEFAULT_JPEG_QUALITY",
+    "DEFAULT_PNG_LEVEL",
     "FORMATS",
+    "MULTI_FRAME_FORMATS",
+    "Frames",
     "ImageIOError",
     "ImageInfo",
+    "Timing",
     "atomic_path",
+    "check_output_path",
+    "decode_frames",
     "decode_image",
     "draw_boxes",
+    "encode_frames",
     "encode_image",
+    "encode_stored",
     "format_for_path",
+    "parse_frame_spec",
     "probe_image",
+    "read_frames",
     "read_image",
     "read_pixels",
-    "save_stored",
     "set_max_pixels",
     "stored_layout",
     "to_output_array",
