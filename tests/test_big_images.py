@@ -210,3 +210,23 @@ def test_16bit_colour_stays_16bit_through_the_bands(runner, tmp_path, monkeypatc
         assert _filter(runner, src, whole, "--alpha", "filter").exit_code == 0
         second = read_frames(whole).arrays[1]
         assert np.array_equal(np.rint(second * 65535).astype(np.uint16), got)
+
+
+@pytest.mark.parametrize("level", [0, 6])
+def test_tiff_written_a_group_of_strips_at_a_time_reads_back(tmp_path, monkeypatch, level):
+    """write_tiff (the banded path's TIFF output) with strips of 2 rows, 3 strips a group: the
+    same bytes as encode_tiff, and Pillow (an independent reader) gives every page back."""
+    from convtool.images import tiff
+
+    monkeypatch.setattr(tiff, "_STRIP_BYTES", 2 * 9 * 3)
+    monkeypatch.setattr(tiff, "_GROUP_STRIPS", 3)
+    rng = np.random.default_rng(6)
+    pages = [rng.integers(0, 256, (13, 9, 3), dtype=np.uint8) for _ in range(2)]
+    path = tmp_path / "out.tif"
+    with open(path, "wb") as fh:
+        tiff.write_tiff(fh, pages, level=level, dpi=(300.0, 300.0))
+    assert path.read_bytes() == tiff.encode_tiff(pages, level=level, dpi=(300.0, 300.0))
+    with Image.open(path) as img:
+        for i, page in enumerate(pages):
+            img.seek(i)
+            assert np.array_equal(np.asarray(img), page)

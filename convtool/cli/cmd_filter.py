@@ -32,6 +32,7 @@ from ..images import (
     encode_stored,
     read_frames,
     read_pixels,
+    save_stored,
     set_max_pixels,
     stored_layout,
     to_output_array,
@@ -521,11 +522,14 @@ def _filter_file(input_path, stdin, output, fmt, steps, opts: FilterOptions, map
     else:
         out = chain.run(pixels, anonymous_array(shape, dtype), convert=convert, progress=progress)
         del pixels  # the encoder's copy takes its place
-        data = encode_stored(
-            [out], info, fmt, quality=quality, compression=compression, consume=True
-        )
-        del out
-        write_bytes(data, output, stdout=binary_stdout())
+        options = {"quality": quality, "compression": compression, "consume": True}
+        if output == "-":
+            data = encode_stored([out], info, fmt, **options)
+            del out
+            write_bytes(data, output, stdout=binary_stdout())
+        else:  # straight into the writer's temporary file (TIFF strips a group at a time)
+            with atomic_path(output) as tmp, open(tmp, "wb") as fh:
+                save_stored([out], info, fmt, fh, **options)
     opts.runs.extend(chain.runs)
     small = None
     if preview:

@@ -1,9 +1,9 @@
 """Encoding results: values to stored integers or floats, then PNG/JPEG/TIFF/BMP/WebP/npy bytes.
 
 Owns :func:`check_output_path`, :func:`to_output_array`, :func:`stored_layout`,
-:func:`encode_frames`, :func:`encode_stored`, :func:`encode_image`, :func:`format_for_path`,
-Pillow saving, and the choice of writer per format (:mod:`.png`, :mod:`.tiff` for integer
-PNG/TIFF).
+:func:`encode_frames`, :func:`encode_stored`, :func:`save_stored`, :func:`encode_image`,
+:func:`format_for_path`, Pillow saving, and the choice of writer per format (:mod:`.png`,
+:mod:`.tiff` for integer PNG/TIFF).
 Writes no file (that is :mod:`convtool.images.write`). Must not import: convtool.engine,
 matching or cli, click, rich.
 """
@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -23,7 +24,7 @@ from .. import runtime
 from .._mmap import discard_rows
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
-from .tiff import encode_tiff
+from .tiff import encode_tiff, write_tiff
 
 _PIL_FORMAT = {"jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP", "gif": "GIF"}
 
@@ -266,17 +267,44 @@ def encode_stored(
         return buf.getvalue()
     if arrs[0].dtype.kind == "f":  # single-channel float TIFF
         return _pil_save([Image.fromarray(a.astype(np.float32)) for a in arrs], fmt, info)
-    channels = 1 if arrs[0].ndim == 2 else arrs[0].shape[2]
     timing = timing or Timing()
     if fmt == "png":
         return _guard(fmt, lambda: _png(arrs, info, compression, timing))
     if fmt == "tiff":
-        if arrs[0].dtype == np.uint16 and channels == 2:  # few readers take 16-bit grey+alpha
-            arrs = [a[:, :, [0, 0, 0, 1]] for a in arrs]
         level = compression or 0
-        return _guard(fmt, lambda: encode_tiff(arrs, level=level, icc=info.icc, dpi=info.dpi))
+        pages = _tiff_pages(arrs)
+        return _guard(fmt, lambda: encode_tiff(pages, level=level, icc=info.icc, dpi=info.dpi))
     images = [_pil_image(a, fmt, consume=consume) for a in arrs]
     return _pil_save(images, fmt, info, quality=quality, timing=timing)
+
+
+def save_stored(
+    frames: Sequence[np.ndarray],
+    info: ImageInfo,
+    fmt: str,
+    fh: BinaryIO,
+    *,
+    compression: int | None = None,
+    **options,
+) -> None:
+    """:func:`encode_stored`'s bytes written into the seekable binary file ``fh`` (a
+    temporary file of :func:`convtool.images.write.atomic_path`); options as there.
+
+    Integer TIFF goes in a group of strips at a time (:func:`.tiff.write_tiff`): the encoded
+    file is never held whole beside the pixels.
+    """
+    arrs = [_squeeze(np.asarray(f)) for f in frames]
+    if fmt == "tiff" and arrs[0].dtype.kind == "u":
+        level, pages = compression or 0, _tiff_pages(arrs)
+        _guard(fmt, lambda: write_tiff(fh, pages, level=level, icc=info.icc, dpi=info.dpi))
+        return
+    fh.write(encode_stored(arrs, info, fmt, compression=compression, **options))
+
+
+def _tiff_pages(arrs: list[np.ndarray]) -> list[np.ndarray]:
+    if arrs[0].dtype == np.uint16 and arrs[0].ndim == 3 and arrs[0].shape[2] == 2:
+        return [a[:, :, [0, 0, 0, 1]] for a in arrs]  # few readers take 16-bit grey+alpha
+    return arrs
 
 
 def encode_image(
@@ -324,7 +352,7 @@ def _png(arrs: list[np.ndarray], info: ImageInfo, level: int | None, timing: Tim
     )
 
 
-def _guard(fmt: str, make) -> bytes:
+def _guard(fmt: str, make):
     try:
         return make()
     except ValueError as exc:
