@@ -6,7 +6,9 @@ Must not import: other convtool modules, click, rich, PIL.
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -31,10 +33,24 @@ def load_npy(data: bytes, label: str, error: type[ValueError]) -> np.ndarray:
     if not data.startswith(NPY_MAGIC):
         # np.load would take any other bytes for a pickle and blame allow_pickle.
         raise error(f"{label}: not a .npy file (no NUMPY header)")
-    try:
+    with npy_errors(label, error):
         arr = np.load(io.BytesIO(data), allow_pickle=False)
+    if not isinstance(arr, np.ndarray):  # .npz archives load as a mapping
+        raise error(f"{label}: not a .npy array file")
+    return arr
+
+
+@contextlib.contextmanager
+def npy_errors(label: str, error: type[ValueError]) -> Iterator[None]:
+    """Whatever ``np.load`` raises on damaged bytes, as one ``error`` naming ``label``.
+
+    The header parser raises more than ValueError on mutated files (SyntaxError, TokenError,
+    MemoryError for huge shapes, ...); memory-mapped loads go through the same mapping.
+    """
+    try:
+        yield
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
             raise error(f"{label}: .npy holds Python objects; refusing to unpickle") from None
         raise error(f"{label}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
@@ -43,6 +59,3 @@ def load_npy(data: bytes, label: str, error: type[ValueError]) -> np.ndarray:
         raise error(f"{label}: .npy array too large for the memory available") from None
     except Exception as exc:  # the header parser raises SyntaxError, TokenError, ...
         raise error(f"{label}: not a valid .npy file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(arr, np.ndarray):  # .npz archives load as a mapping
-        raise error(f"{label}: not a .npy array file")
-    return arr

@@ -191,7 +191,11 @@ def _run(args: list[str]) -> int:
     except click.ClickException as exc:
         report_error(exc.format_message())
         return exc.exit_code
-    except common.LIBRARY_ERRORS as exc:  # looked up only on an error
+    except ValueError as exc:
+        # The core's errors are ValueErrors; the tuple is looked up only for one, so that a
+        # signal unwinding through here never starts importing the engine.
+        if not isinstance(exc, common.LIBRARY_ERRORS):
+            raise
         report_error(str(exc))
         return 2
     except OSError as exc:

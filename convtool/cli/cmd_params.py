@@ -160,7 +160,9 @@ def params_command(
             stack = model_costs(*size, read_layers(layers_spec))
         else:
             layer = _one_layer(size, kernel_spec, out_channels, hidden, stride or 1)
-    except (ParamsError, *common.LIBRARY_ERRORS) as exc:  # looked up only on an error
+    except ValueError as exc:  # the core's errors; their tuple is looked up only for one
+        if not isinstance(exc, (ParamsError, *common.LIBRARY_ERRORS)):
+            raise
         raise fail(str(exc)) from None
     style = _Style.of(dtype, exact=exact, as_json=as_json, as_table=as_table)
     if layers_spec is not None:

@@ -9,9 +9,11 @@ Outputs are encoded in memory first, then written to a temporary file beside the
 renamed over it, so a failed run never leaves a partial file nor clobbers an existing one.
 Links are written through to their target, which keeps its permission bits; devices, FIFOs and
 sockets are written into, never replaced (see :mod:`.write`).
+A ``.npy`` filled band by band is written into that temporary file (:func:`atomic_path`).
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
-orientation, 16-bit colour at full depth), :mod:`.frames` (every frame or page, and timing),
+orientation, 16-bit colour at full depth, :func:`read_pixels` in the file's own type for the
+banded path, the pixel limit), :mod:`.frames` (every frame or page, and timing),
 :mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.png` and
 :mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
@@ -24,13 +26,14 @@ from typing import TYPE_CHECKING
 # Names load on first use (PEP 562): error types and the writer do not need Pillow, so a
 # command that only reports an ImageIOError or writes bytes does not import it.
 _EXPORTS = {
-    "decode": ("decode_image", "probe_image", "read_image"),
+    "decode": ("decode_image", "probe_image", "read_image", "read_pixels", "set_max_pixels"),
     "draw": ("draw_boxes",),
     "encode": ("DEFAULT_JPEG_QUALITY", "Timing", "check_output_path", "encode_frames",
-               "encode_image", "format_for_path", "to_output_array"),
+               "encode_image", "encode_stored", "format_for_path", "save_stored", "stored_layout",
+               "to_output_array"),
     "frames": ("Frames", "decode_frames", "parse_frame_spec", "read_frames"),
     "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
-    "write": ("write_bytes", "write_outputs"),
+    "write": ("atomic_path", "write_bytes", "write_outputs"),
 }  # fmt: skip
 _WHERE = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
 _WHERE["DEFAULT_PNG_LEVEL"] = ("png", "DEFAULT_LEVEL")
@@ -46,7 +49,7 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:
-    from .decode import decode_image, probe_image, read_image
+    from .decode import decode_image, probe_image, read_image, read_pixels, set_max_pixels
     from .draw import draw_boxes
     from .encode import (
         DEFAULT_JPEG_QUALITY,
@@ -54,13 +57,16 @@ if TYPE_CHECKING:
         check_output_path,
         encode_frames,
         encode_image,
+        encode_stored,
         format_for_path,
+        save_stored,
+        stored_layout,
         to_output_array,
     )
     from .frames import Frames, decode_frames, parse_frame_spec, read_frames
     from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
     from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
-    from .write import write_bytes, write_outputs
+    from .write import atomic_path, write_bytes, write_outputs
 
 __all__ = [
     "DEFAULT_JPEG_QUALITY",
@@ -71,17 +77,23 @@ __all__ = [
     "ImageIOError",
     "ImageInfo",
     "Timing",
+    "atomic_path",
     "check_output_path",
     "decode_frames",
     "decode_image",
     "draw_boxes",
     "encode_frames",
     "encode_image",
+    "encode_stored",
     "format_for_path",
     "parse_frame_spec",
     "probe_image",
     "read_frames",
     "read_image",
+    "read_pixels",
+    "save_stored",
+    "set_max_pixels",
+    "stored_layout",
     "to_output_array",
     "write_bytes",
     "write_outputs",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -22,8 +23,49 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from .._npy import NPY_MAGIC, load_npy
-from .info import FORMATS, ImageInfo, ImageIOError
+from .._npy import NPY_MAGIC, load_npy, npy_errors
+from .info import DEFAULT_MAX_PIXELS, FORMATS, MAX_PIXELS_ENV, ImageInfo, ImageIOError
+
+
+def set_max_pixels(limit: int | None = None) -> int:
+    """Set the pixel limit for decoding (0: none); ``None`` takes ``$CONVTOOL_MAX_PIXELS``,
+    else :data:`DEFAULT_MAX_PIXELS`. Returns the limit in force.
+
+    Examples
+    --------
+    >>> set_max_pixels(0), Image.MAX_IMAGE_PIXELS
+    (0, None)
+    >>> set_max_pixels(10**6), Image.MAX_IMAGE_PIXELS
+    (1000000, 1000000)
+    """
+    if limit is None:
+        text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        try:
+            limit = int(text) if text else DEFAULT_MAX_PIXELS
+        except ValueError:
+            raise ImageIOError(
+                f"{MAX_PIXELS_ENV}={text!r} is not a whole number of pixels (0: no limit)"
+            ) from None
+    if limit < 0:
+        raise ImageIOError(f"the pixel limit must be 0 (none) or more, got {limit}")
+    # Pillow warns over MAX_IMAGE_PIXELS (an error here, see _pillow_errors) when it reads the
+    # header, before decoding.
+    Image.MAX_IMAGE_PIXELS = limit or None
+    return limit
+
+
+def _over_limit(name: str, pixels: int | None) -> ImageIOError:
+    what = f"has {pixels:,} pixels" if pixels else "is too large"
+    return ImageIOError(
+        f"{name}: image {what}, over the limit of {Image.MAX_IMAGE_PIXELS:,} pixels (raise it "
+        f"with --max-pixels N or {MAX_PIXELS_ENV}=N; 0 = no limit)"
+    )
+
+
+try:  # the library's default; the CLI sets it again from --max-pixels, reporting bad values
+    set_max_pixels()
+except ImageIOError:
+    set_max_pixels(DEFAULT_MAX_PIXELS)
 
 
 def _sniff_format(data: bytes) -> str | None:
@@ -101,11 +143,9 @@ def _pillow_errors(name: str, head: bytes = b"") -> Iterator[None]:
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageIOError(
-            f"{name}: image is too large (over Pillow's decompression-bomb limit of "
-            f"{Image.MAX_IMAGE_PIXELS} pixels)"
-        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        numbers = re.findall(r"\((\d+) pixels\)", str(exc))  # "Image size (N pixels) ..."
+        raise _over_limit(name, int(numbers[0]) if numbers else None) from None
     except Image.UnidentifiedImageError:
         raise ImageIOError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -173,13 +213,13 @@ def _tile_rawmode(tile) -> str:
     return rawmode if isinstance(rawmode, str) else ""
 
 
-def _low_bytes(data: bytes, index: int, swap=_swap_order) -> np.ndarray:
+def _low_bytes(data: bytes | Path, index: int, swap=_swap_order) -> np.ndarray:
     """The low bytes of a 16-bit colour frame: decoded again with every tile's byte order swapped.
 
     Pillow unpacks a 16-bit sample to its high byte after decompressing and unfiltering; the
     unpacker is chosen by the tile's raw mode, so the opposite byte order yields the low byte.
     """
-    img = Image.open(io.BytesIO(data))
+    img = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
     img.seek(index)
     tiles = []
     for tile in img.tile:
@@ -226,7 +266,30 @@ def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> n
 
     Sets ``info.depth``, ``alpha`` and ``source_mode`` (and notes what could not be kept).
     """
-    with _pillow_errors(info.name, data[:4]):
+    arr, full_scale = frame_pixels(img, data, index, info)
+    return arr if full_scale is None else _normalized(arr, full_scale)
+
+
+def _file_head(path: Path) -> bytes:
+    """The first bytes of a file (its format's magic number), or none if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4)
+    except OSError:
+        return b""
+
+
+def frame_pixels(
+    img: Image.Image, data: bytes | Path, index: int, info: ImageInfo
+) -> tuple[np.ndarray, float | None]:
+    """:func:`frame_array` before the float step: ``(pixels, full_scale)``.
+
+    8- and 16-bit frames (16-bit colour at full depth) come back as integers with
+    ``full_scale`` 255/65535, float frames as float32 with ``None``. ``data`` is the file's
+    bytes or its path (16-bit colour is decoded from it a second time for the low bytes).
+    """
+    head = data[:4] if isinstance(data, bytes) else _file_head(data)
+    with _pillow_errors(info.name, head):
         sixteen = _is_16bit_colour(img)  # before load(), which empties img.tile
         tiles = list(img.tile)
         img.load()
@@ -241,26 +304,26 @@ def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> n
             if deep is not None:
                 deep = _exif_turn(deep, _orientation(img))
             img = ImageOps.exif_transpose(img)
-    info.source_mode = img.mode
-    if deep is not None:
-        info.depth, info.alpha = "16", deep.ndim == 3 and deep.shape[2] in (2, 4)
-        return _normalized(deep, 65535)
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        arr = np.asarray(img)
-        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+        info.source_mode = img.mode
+        if deep is not None:
+            info.depth, info.alpha = "16", deep.ndim == 3 and deep.shape[2] in (2, 4)
+            return deep, info.full_scale
+        mode = img.mode
+        if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            arr = _pillow_rows(img)
+            if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+                info.depth = "float"
+                return arr.astype(np.float32), None
+            info.depth = "16"
+            return arr, info.full_scale
+        if mode == "F":
             info.depth = "float"
-            return arr.astype(np.float32)
-        info.depth = "16"
-        return _normalized(arr, 65535)
-    if mode == "F":
-        info.depth = "float"
-        return np.asarray(img, dtype=np.float32).copy()
-    target = _working_mode(mode, "transparency" in img.info)
-    if target != mode:
-        img = img.convert(target)
-    info.depth, info.alpha = "8", img.mode in ("LA", "RGBA")
-    return _normalized(np.asarray(img), 255)
+            return _pillow_rows(img).astype(np.float32, copy=False), None
+        target = _working_mode(mode, "transparency" in img.info)
+        if target != mode:
+            img = img.convert(target)
+        info.depth, info.alpha = "8", img.mode in ("LA", "RGBA")
+        return _pillow_rows(img), info.full_scale
 
 
 def _exif_turn(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -383,3 +446,178 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
         raise _read_error(name, exc) from None
     channels = _MODE_CHANNELS.get(target, 1)
     return (height, width, channels)
+
+
+# Rows per Pillow-to-numpy copy: np.asarray(image) goes through tobytes(), a second and third
+# whole copy (chunks, then joined); a crop at a time keeps that to a few MB (2 MB chunks: a
+# 17 MB lower peak than 8 MB ones on a 133 Mpx RGB PNG, bench_big.py).
+_COPY_BYTES = 2 * 1024 * 1024
+
+
+def _pillow_rows(img: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as a numpy array of its own type, copied a few MB at a time."""
+    w, h = img.size
+    first = np.asarray(img.crop((0, 0, w, 1)))
+    out = np.empty((h, *first.shape[1:]), first.dtype)
+    rows = max(1, _COPY_BYTES // max(1, first.nbytes))
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        out[y0:y1] = np.asarray(img.crop((0, y0, w, y1)))
+    return out
+
+
+def _npy_pixels(arr: np.ndarray, name: str) -> tuple[np.ndarray, ImageInfo, float | None]:
+    from .._mmap import release_rows
+
+    _check_npy_layout(name, arr.shape, arr.dtype)
+    info = ImageInfo(format="npy", depth="float", alpha=False, source_mode=f"npy:{arr.dtype}")
+    if arr.dtype in (np.uint8, np.uint16):
+        info.depth = "8" if arr.dtype == np.uint8 else "16"
+        return arr, info, info.full_scale
+    if arr.dtype.kind == "f":
+        step = max(1, _COPY_BYTES // max(1, arr[:1].nbytes))
+        for r0 in range(0, arr.shape[0], step):
+            if not np.isfinite(arr[r0 : r0 + step]).all():
+                raise ImageIOError(f"{name}: .npy array holds NaN or infinite values")
+            release_rows(arr, r0, r0 + step)
+    return arr, info, None
+
+
+def _open_npy(path: Path, name: str) -> np.ndarray:
+    with npy_errors(name, ImageIOError):
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+# Uncompressed TIFF strips that numpy can map as they are: (mode, rawmode) -> dtype, channels.
+_RAW_LAYOUTS = {
+    ("L", "L"): ("u1", 1),
+    ("LA", "LA"): ("u1", 2),
+    ("RGB", "RGB"): ("u1", 3),
+    ("RGBA", "RGBA"): ("u1", 4),
+    ("I;16", "I;16"): ("<u2", 1),
+    ("I;16B", "I;16B"): (">u2", 1),
+    ("F", "F;32F"): ("<f4", 1),
+    ("F", "F;32BF"): (">f4", 1),
+}
+
+
+def _map_raw(img: Image.Image, path: Path) -> np.ndarray | None:
+    """The pixels of an uncompressed TIFF as a read-only map of its file, or None.
+
+    Only when Pillow's tiles (read from the header) say the pixels are stored as numpy lays
+    them out: raw top-down strips of whole rows, one after another, in a layout of
+    ``_RAW_LAYOUTS``, with no orientation to apply. Nothing is decoded then: rows are read
+    when a band uses them, and leave memory again after (libvips streams such files too).
+    """
+    if img.format != "TIFF" or not img.tile or _orientation(img) != 1:
+        return None
+    width, height = img.size
+    tiles = sorted(img.tile, key=lambda t: t[1][1])
+    first = tiles[0]
+    rawmode = first[3][0] if isinstance(first[3], tuple) else first[3]
+    layout = _RAW_LAYOUTS.get((img.mode, rawmode))
+    if layout is None:
+        return None
+    dtype, channels = np.dtype(layout[0]), layout[1]
+    row_bytes = width * channels * dtype.itemsize
+    start, y = first[2], 0
+    for codec, extents, offset, args in tiles:
+        args = args if isinstance(args, tuple) else (args, 0, 1)
+        if (
+            codec != "raw"
+            or args[0] != rawmode
+            or args[1] not in (0, row_bytes)
+            or (len(args) > 2 and args[2] != 1)
+            or tuple(extents) != (0, y, width, extents[3])
+            or offset != start + y * row_bytes
+        ):
+            return None
+        y = extents[3]
+    if y != height:
+        return None
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape)
+    except (ValueError, OSError):  # shorter than its header says: let Pillow report it
+        return None
+
+
+def _mapped_info(img: Image.Image, arr: np.ndarray, info: ImageInfo) -> float | None:
+    info.source_mode, info.alpha = img.mode, img.mode in ("LA", "RGBA")
+    if arr.dtype.kind == "f":
+        info.depth = "float"
+        return None
+    info.depth = "8" if arr.dtype.itemsize == 1 else "16"
+    return info.full_scale
+
+
+def read_pixels(
+    source: str | os.PathLike[str], stdin: BinaryIO | None = None, *, spec: str | None = None
+) -> tuple[np.ndarray, ImageInfo, float | None] | None:
+    """Read one frame of an image in its own type: ``(pixels, info, full_scale)``.
+
+    Unlike :func:`read_image` nothing is converted to float: 8- and 16-bit images (16-bit
+    colour PNG/TIFF at full depth) come back as uint8/uint16 with ``full_scale`` 255/65535
+    (divide by it for normalized units, as :func:`decode_image` does), float images with
+    ``None``. ``.npy`` files are memory-mapped (``np.load(mmap_mode="r")``), so nothing is
+    read until rows are used; so are uncompressed TIFF files whose strips are stored as numpy
+    lays rows out. The values and the ``info`` are those :func:`read_image` gives, before the
+    float conversion. ``spec`` picks frames as ``--frame`` does; ``None`` is returned when
+    the file has (or ``spec`` picks) several frames: :func:`read_frames` reads those.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
+    >>> Image.new("L", (3, 2), 128).save(path)
+    >>> pixels, info, scale = read_pixels(path)
+    >>> pixels.dtype, pixels.shape, info.depth, scale
+    (dtype('uint8'), (2, 3), '8', 255.0)
+    """
+    name = "<stdin>" if str(source) == "-" else str(source)
+    if str(source) == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        data = stream.read()
+        if not data:
+            raise ImageIOError(f"{name}: empty input (0 bytes)")
+        if data.startswith(NPY_MAGIC):
+            _pick_frames(spec, 1)
+            return _npy_pixels(load_npy(data, name, ImageIOError), name)
+        with _pillow_errors(name):
+            return _one_frame(Image.open(io.BytesIO(data)), name, data, spec)
+    path = Path(source)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+            if not head:
+                raise ImageIOError(f"{name}: empty input (0 bytes)")
+            if head.startswith(NPY_MAGIC):
+                _pick_frames(spec, 1)
+                return _npy_pixels(_open_npy(path, name), name)
+            fh.seek(0)
+            with _pillow_errors(name):
+                return _one_frame(Image.open(fh), name, path, spec)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+
+
+def _pick_frames(spec: str | None, count: int) -> list[int]:
+    from .frames import parse_frame_spec  # frames imports this module
+
+    return parse_frame_spec(spec, count) if spec else list(range(count))
+
+
+def _one_frame(img: Image.Image, name: str, source: bytes | Path, spec: str | None):
+    """The frame ``spec`` picks as :func:`read_pixels` returns it (None for several)."""
+    info = source_info(img, name)
+    indices = _pick_frames(spec, info.frames)
+    if len(indices) != 1:
+        return None
+    if indices[0]:
+        img.seek(indices[0])
+    if isinstance(source, Path):
+        mapped = _map_raw(img, source)
+        if mapped is not None:
+            return mapped, info, _mapped_info(img, mapped, info)
+    pixels, full_scale = frame_pixels(img, source, indices[0], info)
+    return pixels, info, full_scale

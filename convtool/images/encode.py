@@ -1,8 +1,9 @@
 """Encoding results: values to stored integers or floats, then PNG/JPEG/TIFF/BMP/WebP/npy bytes.
 
-Owns :func:`check_output_path`, :func:`to_output_array`, :func:`encode_frames`,
-:func:`encode_image`, :func:`format_for_path`, Pillow saving, and the choice of writer per format
-(:mod:`.png`, :mod:`.tiff` for integer PNG/TIFF).
+Owns :func:`check_output_path`, :func:`to_output_array`, :func:`stored_layout`,
+:func:`encode_frames`, :func:`encode_stored`, :func:`save_stored`, :func:`encode_image`,
+:func:`format_for_path`, Pillow saving, and the choice of writer per format (:mod:`.png`,
+:mod:`.tiff` for integer PNG/TIFF).
 Writes no file (that is :mod:`convtool.images.write`). Must not import: convtool.engine,
 matching or cli, click, rich.
 """
@@ -14,14 +15,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
 from .. import runtime
+from .._mmap import discard_rows
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
-from .tiff import encode_tiff
+from .tiff import encode_tiff, write_tiff
 
 _PIL_FORMAT = {"jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP", "gif": "GIF"}
 
@@ -85,12 +88,21 @@ def check_output_path(path: str, fmt: str | None = None) -> str | None:
     return fmt
 
 
-def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") -> np.ndarray:
+def to_output_array(
+    values: np.ndarray,
+    *,
+    depth: str,
+    mapping: str = "clip",
+    limits: tuple[float, float] | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Map computed values to the stored type.
 
     ``mapping`` is ``clip`` (values outside [0, 1] are clipped), ``abs`` (absolute value, then
     clip: edge magnitudes), ``rescale`` (min..max stretched to the full range; a flat image maps
-    to 0) or ``none`` (only for float output). Integer depths are rounded half to even.
+    to 0; ``limits`` gives the min and max of the whole image when ``values`` is a band of it)
+    or ``none`` (only for float output). Integer depths are rounded half to even. ``out``
+    (of the stored dtype) receives the result instead of a new array.
 
     Examples
     --------
@@ -105,15 +117,19 @@ def to_output_array(values: np.ndarray, *, depth: str, mapping: str = "clip") ->
     if mapping == "abs":
         work = np.abs(work)
     elif mapping == "rescale":
-        lo, hi = float(work.min()), float(work.max())
+        lo, hi = (float(work.min()), float(work.max())) if limits is None else limits
         work = (work - lo) / (hi - lo) if hi > lo else np.zeros_like(work)
     elif mapping not in ("clip", "none"):
         raise ImageIOError(f"unknown value mapping {mapping!r}")
     if depth == "float":
-        return work.astype(np.float32) if work.dtype != np.float64 else work
+        result = work.astype(np.float32) if work.dtype != np.float64 else work
+        if out is None:
+            return result
+        np.copyto(out, result, casting="unsafe")
+        return out
     scale = 255.0 if depth == "8" else 65535.0
     dtype = np.uint8 if depth == "8" else np.uint16
-    out = np.empty(work.shape, dtype)
+    out = np.empty(work.shape, dtype) if out is None else out
     # In bands of rows on the thread pool: four passes over a 4K RGB float image took ~0.2 s.
     step = max(1, (1 << 18) // max(1, work[0].size if work.ndim > 1 else 1))
 
@@ -186,9 +202,27 @@ def encode_frames(
             f"{fmt.upper()} holds one frame, the input has {len(values)}: pick one with "
             f"--frame N or write {', '.join(f.upper() for f in MULTI_FRAME_FORMATS)}"
         )
-    channels = 1 if values[0].ndim == 2 else values[0].shape[2]
     if fmt == "npy":
         return _encode_npy(values[0], info, mapping)
+    channels = 1 if values[0].ndim == 2 else values[0].shape[2]
+    depth, mapping = stored_layout(info, fmt, channels, mapping)
+    arrs = [to_output_array(v, depth=depth, mapping=mapping) for v in values]
+    return encode_stored(arrs, info, fmt, quality=quality, compression=compression, timing=timing)
+
+
+def stored_layout(
+    info: ImageInfo, fmt: str, channels: int, mapping: str | None = None
+) -> tuple[str, str]:
+    """``(depth, mapping)`` that :func:`encode_frames` stores ``channels``-channel values with.
+
+    Raises ImageIOError where ``fmt`` cannot hold the values (unknown format, more than 4
+    channels, alpha in JPEG), before anything is computed. A 16-bit result bound for an 8-bit
+    format is noted in ``info.notes``.
+    """
+    if fmt == "npy":
+        if info.depth == "float":
+            return "float", mapping or "none"
+        return info.depth, mapping or "clip"
     if fmt not in FORMATS:
         raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
     if channels not in (1, 2, 3, 4):
@@ -203,21 +237,74 @@ def encode_frames(
     mapping = mapping or "clip"
     if info.depth == "float" and fmt == "tiff" and channels == 1:
         # Float sources (TIFF 'F') stay float where the format can hold it.
-        mapping = mapping if mapping != "clip" else "none"
-        arrs = [to_output_array(v, depth="float", mapping=mapping) for v in values]
+        return "float", mapping if mapping != "clip" else "none"
+    return _stored_depth(info, fmt, channels), mapping
+
+
+def encode_stored(
+    frames: Sequence[np.ndarray],
+    info: ImageInfo,
+    fmt: str,
+    *,
+    quality: int | None = None,
+    compression: int | None = None,
+    timing: Timing | None = None,
+    consume: bool = False,
+) -> bytes:
+    """Encode frames already in their stored type (:func:`to_output_array`'s result for the
+    ``(depth, mapping)`` of :func:`stored_layout`) as ``fmt`` bytes; options as
+    :func:`encode_frames`.
+
+    With ``consume``, formats saved through Pillow (JPEG, WebP, BMP, GIF) copy each frame
+    into Pillow's image a band of rows at a time and give each band back to the system once
+    copied (a frame from :func:`convtool._mmap.anonymous_array` then reads as zeros): memory
+    stays near Pillow's copy alone instead of both.
+    """
+    arrs = [_squeeze(np.asarray(f)) for f in frames]
+    if fmt == "npy":
+        buf = io.BytesIO()
+        np.save(buf, arrs[0], allow_pickle=False)
+        return buf.getvalue()
+    if arrs[0].dtype.kind == "f":  # single-channel float TIFF
         return _pil_save([Image.fromarray(a.astype(np.float32)) for a in arrs], fmt, info)
-    depth = _stored_depth(info, fmt, channels)
-    arrs = [to_output_array(v, depth=depth, mapping=mapping) for v in values]
     timing = timing or Timing()
     if fmt == "png":
         return _guard(fmt, lambda: _png(arrs, info, compression, timing))
     if fmt == "tiff":
-        if depth == "16" and channels == 2:  # few readers take 16-bit grey+alpha TIFF
-            arrs = [a[:, :, [0, 0, 0, 1]] for a in arrs]
         level = compression or 0
-        return _guard(fmt, lambda: encode_tiff(arrs, level=level, icc=info.icc, dpi=info.dpi))
-    images = [_pil_image(a, fmt) for a in arrs]
+        pages = _tiff_pages(arrs)
+        return _guard(fmt, lambda: encode_tiff(pages, level=level, icc=info.icc, dpi=info.dpi))
+    images = [_pil_image(a, fmt, consume=consume) for a in arrs]
     return _pil_save(images, fmt, info, quality=quality, timing=timing)
+
+
+def save_stored(
+    frames: Sequence[np.ndarray],
+    info: ImageInfo,
+    fmt: str,
+    fh: BinaryIO,
+    *,
+    compression: int | None = None,
+    **options,
+) -> None:
+    """:func:`encode_stored`'s bytes written into the seekable binary file ``fh`` (a
+    temporary file of :func:`convtool.images.write.atomic_path`); options as there.
+
+    Integer TIFF goes in a group of strips at a time (:func:`.tiff.write_tiff`): the encoded
+    file is never held whole beside the pixels.
+    """
+    arrs = [_squeeze(np.asarray(f)) for f in frames]
+    if fmt == "tiff" and arrs[0].dtype.kind == "u":
+        level, pages = compression or 0, _tiff_pages(arrs)
+        _guard(fmt, lambda: write_tiff(fh, pages, level=level, icc=info.icc, dpi=info.dpi))
+        return
+    fh.write(encode_stored(arrs, info, fmt, compression=compression, **options))
+
+
+def _tiff_pages(arrs: list[np.ndarray]) -> list[np.ndarray]:
+    if arrs[0].dtype == np.uint16 and arrs[0].ndim == 3 and arrs[0].shape[2] == 2:
+        return [a[:, :, [0, 0, 0, 1]] for a in arrs]  # few readers take 16-bit grey+alpha
+    return arrs
 
 
 def encode_image(
@@ -265,16 +352,24 @@ def _png(arrs: list[np.ndarray], info: ImageInfo, level: int | None, timing: Tim
     )
 
 
-def _guard(fmt: str, make) -> bytes:
+def _guard(fmt: str, make):
     try:
         return make()
     except ValueError as exc:
         raise ImageIOError(f"cannot encode as {fmt.upper()} ({exc})") from None
 
 
-def _pil_image(arr: np.ndarray, fmt: str) -> Image.Image:
+def _pil_image(arr: np.ndarray, fmt: str, *, consume: bool = False) -> Image.Image:
     # Pillow infers the mode from dtype and shape: uint8 gives L/LA/RGB/RGBA.
-    img = Image.fromarray(np.ascontiguousarray(arr))
+    if not consume:
+        img = Image.fromarray(np.ascontiguousarray(arr))
+    else:  # a band at a time, each given back once copied (see encode_stored)
+        img = Image.new(Image.fromarray(arr[:1]).mode, (arr.shape[1], arr.shape[0]), None)
+        rows = max(1, (8 << 20) // max(1, arr[:1].nbytes))
+        for r0 in range(0, arr.shape[0], rows):
+            r1 = min(arr.shape[0], r0 + rows)
+            img.paste(Image.fromarray(np.ascontiguousarray(arr[r0:r1])), (0, r0))
+            discard_rows(arr, r0, r1)
     if fmt in ("bmp", "gif") and img.mode == "LA":
         img = img.convert("RGBA")
     return img

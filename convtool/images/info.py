@@ -21,6 +21,16 @@ FORMATS = {
 MULTI_FRAME_FORMATS = ("gif", "png", "webp", "tiff")
 
 
+# Size policy: images declaring more pixels than this are refused before any pixel is decoded
+# (a small file can declare a huge size: a decompression bomb). Pillow's own default is
+# 89,478,485 (a 9459x9459 RGBA image at 256 MiB); Debian's ImageMagick policy refuses widths or
+# heights over 16K and caches images over 128 MP on a 1 GiB disk budget; libvips has no pixel
+# cap (10,000,000 per side). 1 gigapixel passes 133 MP panoramas and 400 MP scans, and is
+# 3 GB as 8-bit RGB: still a size whose memory the user asked for by name.
+DEFAULT_MAX_PIXELS = 1_000_000_000
+MAX_PIXELS_ENV = "CONVTOOL_MAX_PIXELS"
+
+
 class ImageIOError(ValueError):
     """An image could not be read or written; the message is fit for the user."""
 

@@ -1,48 +1,58 @@
 """The integer TIFF writer: 8- and 16-bit grey, grey+alpha, RGB and RGBA, one page or many.
 
-Owns :func:`encode_tiff`. Baseline TIFF 6.0: chunky samples in strips, uncompressed or Adobe
-deflate (compression 8; strips deflated in parallel on :mod:`convtool.runtime`), little- or
-big-endian, with resolution (DPI) and ICC profile tags; pages are chained IFDs. Float TIFF stays
-with Pillow (:mod:`.encode`). Returns bytes; writes no file. Must not import: PIL,
-convtool.engine, matching or cli, click, rich.
+Owns :func:`encode_tiff` and :func:`write_tiff` (the same bytes into a seekable file, a group
+of strips at a time, so a big page is never held twice). Baseline TIFF 6.0: chunky samples in
+strips, uncompressed or Adobe deflate (compression 8; strips deflated in parallel on
+:mod:`convtool.runtime`), little- or big-endian, with resolution (DPI) and ICC profile tags;
+pages are chained IFDs. Float TIFF stays with Pillow (:mod:`.encode`). Returns bytes or fills a
+file object :mod:`.write` opened; opens no file itself. Must not import: PIL, convtool.engine,
+matching or cli, click, rich.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
+from typing import BinaryIO
 
 import numpy as np
 
 from .. import runtime
 
-__all__ = ["encode_tiff"]
+__all__ = ["encode_tiff", "write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 _TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
 _STRIP_BYTES = 1 << 20  # rows per strip: about this many bytes
+_GROUP_STRIPS = 32  # strips made (deflated in parallel) and written at a time: ~32 MB held
 
 
-def _strips(page: np.ndarray, order: str, level: int) -> tuple[list[bytes], int]:
-    """The page's bytes in strips (deflated when ``level`` > 0) and the rows per strip."""
+def _rows_per_strip(page: np.ndarray) -> int:
+    return max(1, _STRIP_BYTES // max(1, page[:1].nbytes))
+
+
+def _strips(page: np.ndarray, order: str, level: int) -> Iterator[list[bytes]]:
+    """The page's bytes in strips of :func:`_rows_per_strip` rows (deflated when ``level`` > 0),
+    :data:`_GROUP_STRIPS` strips at a time; the byte order is converted a strip at a time."""
     dtype = np.dtype(page.dtype).newbyteorder(order)
-    data = np.ascontiguousarray(page.astype(dtype, copy=False)).view(np.uint8)
-    rows = data.reshape(page.shape[0], -1)
-    per = max(1, _STRIP_BYTES // max(1, rows.shape[1]))
-    starts = range(0, rows.shape[0], per)
-    out: list[bytes] = [b""] * len(starts)
+    per = _rows_per_strip(page)
+    starts = range(0, page.shape[0], per)
 
-    def task(i: int, y0: int):
+    def task(out: list[bytes], i: int, y0: int):
         def run() -> None:
-            chunk = rows[y0 : y0 + per].tobytes()
+            chunk = np.ascontiguousarray(page[y0 : y0 + per].astype(dtype, copy=False)).tobytes()
             out[i] = zlib.compress(chunk, level) if level > 0 else chunk
 
         return run
 
-    runtime.run_queue([task(i, y0) for i, y0 in enumerate(starts)])
-    return out, per
+    for g in range(0, len(starts), _GROUP_STRIPS):
+        group = starts[g : g + _GROUP_STRIPS]
+        out: list[bytes] = [b""] * len(group)
+        runtime.run_queue([task(out, i, y0) for i, y0 in enumerate(group)])
+        yield out
 
 
 def _ifd(entries: list[tuple[int, int, list]], order: str, at: int) -> tuple[bytes, bytes]:
@@ -76,7 +86,7 @@ def _rational(value: float) -> tuple[int, int]:
     return (frac.numerator, frac.denominator)
 
 
-def _tags(page, strips, per, offsets, level, icc, dpi) -> list[tuple[int, int, list]]:
+def _tags(page, sizes, per, offsets, level, icc, dpi) -> list[tuple[int, int, list]]:
     h, w = page.shape[:2]
     channels = 1 if page.ndim == 2 else page.shape[2]
     tags = [
@@ -88,7 +98,7 @@ def _tags(page, strips, per, offsets, level, icc, dpi) -> list[tuple[int, int, l
         (273, _LONG, offsets),
         (277, _SHORT, [channels]),
         (278, _LONG, [per]),
-        (279, _LONG, [len(s) for s in strips]),
+        (279, _LONG, sizes),
         (284, _SHORT, [1]),  # chunky
     ]
     if channels in (2, 4):
@@ -121,28 +131,49 @@ def encode_tiff(
     >>> data[:4]
     b'MM\\x00*'
     """
+    buf = io.BytesIO()
+    write_tiff(buf, pages, byteorder=byteorder, level=level, icc=icc, dpi=dpi)
+    return buf.getvalue()
+
+
+def write_tiff(
+    fh: BinaryIO,
+    pages: np.ndarray | Sequence[np.ndarray],
+    *,
+    byteorder: str = "<",
+    level: int = 0,
+    icc: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> None:
+    """Write :func:`encode_tiff`'s bytes into the seekable binary file ``fh`` (from its current
+    position), a group of strips at a time: besides the pages, memory holds one group.
+    """
     if isinstance(pages, np.ndarray):
         pages = [pages]
     for page in pages:
         channels = 1 if page.ndim == 2 else page.shape[2]
         if page.dtype not in (np.uint8, np.uint16) or page.ndim not in (2, 3) or channels > 4:
             raise ValueError(f"TIFF pages are uint8/uint16 (H, W[, 1..4]), got {page.dtype}")
-    out = bytearray((b"II" if byteorder == "<" else b"MM") + struct.pack(byteorder + "H", 42))
-    out += b"\0\0\0\0"  # the first IFD's offset, filled in below
-    pointer_at = 4
+    start = fh.tell()
+    fh.write((b"II" if byteorder == "<" else b"MM") + struct.pack(byteorder + "H", 42))
+    fh.write(b"\0\0\0\0")  # the first IFD's offset, filled in below
+    pos, pointer_at = 8, 4
     for page in pages:
-        strips, per = _strips(page, byteorder, level)
-        offsets = []
-        for strip in strips:
-            offsets.append(len(out))
-            out += strip
-            if len(out) % 2:
-                out += b"\0"
-        at = len(out)
-        tags = _tags(page, strips, per, offsets, level, icc, dpi)
-        body, extra = _ifd(tags, byteorder, at)
-        out[pointer_at : pointer_at + 4] = struct.pack(byteorder + "I", at)
-        out += body
-        pointer_at = len(out)
-        out += b"\0\0\0\0" + extra  # next IFD: none unless another page follows
-    return bytes(out)
+        offsets: list[int] = []
+        sizes: list[int] = []
+        for group in _strips(page, byteorder, level):
+            for strip in group:
+                offsets.append(pos)
+                sizes.append(len(strip))
+                pad = b"\0" if len(strip) % 2 else b""
+                fh.write(strip + pad if pad else strip)
+                pos += len(strip) + len(pad)
+        tags = _tags(page, sizes, _rows_per_strip(page), offsets, level, icc, dpi)
+        body, extra = _ifd(tags, byteorder, pos)
+        fh.seek(start + pointer_at)
+        fh.write(struct.pack(byteorder + "I", pos))
+        fh.seek(start + pos)
+        fh.write(body)
+        pointer_at = pos + len(body)
+        fh.write(b"\0\0\0\0" + extra)  # next IFD: none unless another page follows
+        pos = pointer_at + 4 + len(extra)

@@ -299,3 +299,49 @@ def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | No
     b'abc'
     """
     write_outputs([(data, dest)], stdout=stdout)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str]) -> Iterator[str]:
+    """A temporary file to write an output into in place, committed like :func:`write_bytes`.
+
+    For outputs filled piece by piece (a memory-mapped ``.npy`` written band by band, a Pillow
+    image saved straight to disk). The file is committed when the block ends without error (a
+    regular target renamed over, with its permission bits; a link written through; a device
+    or FIFO written into) and removed otherwise, on signals too.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> dest = os.path.join(tempfile.mkdtemp(), "out.bin")
+    >>> with atomic_path(dest) as tmp, open(tmp, "wb") as fh:
+    ...     _ = fh.write(b"done")
+    >>> open(dest, "rb").read()
+    b'done'
+    """
+    name = os.fspath(dest)
+    item = _prepare(b"", name)
+    if item.temp is None:  # a device, FIFO or descriptor: fill a private file, then copy
+        with _signals_held():
+            fd, temp = tempfile.mkstemp(prefix=".convtool.", suffix=".part")
+            _LIVE_TEMPS.add(temp)
+        os.close(fd)
+        item.temp, special = temp, True
+    else:
+        special = False
+    try:
+        yield item.temp
+        with open(item.temp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if special:
+            with open(item.temp, "rb") as fh:
+                item.data = fh.read()
+            _discard(item.temp)
+            item.temp = None
+        _commit(item)
+    except OSError as exc:
+        _discard(item.temp)
+        raise ImageIOError(f"{name}: cannot write ({_describe(exc)})") from None
+    except BaseException:
+        _discard(item.temp)
+        raise

@@ -1,0 +1,593 @@
+"""Run a kernel chain over row bands, so that big images filter in bounded memory.
+
+Owns: the geometry of a chain over output row bands (which rows of every intermediate image a
+band needs, border rows included), filling each band's padded rows exactly as the engine pads a
+whole image, converting source rows (any dtype, e.g. uint8 or a memory-mapped array) to the
+compute dtype band by band, and writing results into a caller's output array (``out=``).
+
+Results equal :func:`convtool.filtering.apply_chain` on the whole image value for value when
+the strategy is ``direct`` or ``strips`` (each output pixel sums its taps in the same order
+whatever rows it is given). ``gemm`` and ``separable`` (BLAS: block shapes, and GEMV for
+one-row blocks, change the order of the sums) and ``fft`` (transform sizes follow the rows
+given) agree to float32 rounding, a few ulp of the largest value (tests/test_bands.py).
+
+Must not import: click, rich, PIL (pure numpy core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._mmap import release_rows
+from .engine import (
+    EngineError,
+    RunInfo,
+    choose_strategy,
+    convolve,
+    correlate,
+    make_plan,
+    normalize_border,
+)
+from .filtering import ALPHA_MODES, FilterOptions, normalize_weights
+from .kernels import Kernel, Magnitude
+
+__all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
+
+# Float working set of one band (rows of the widest intermediate image, halo rows excluded):
+# a few MB, whatever the image's height.
+BAND_BYTES = 8 * 1024 * 1024
+_MIN_BAND_ROWS = 8
+# Bands at least this many times the halo rows: each band filters its halo again (a 13-tap
+# gaussian on 45-row bands did 27% more work; at 8x the halo, 12%), up to 4x BAND_BYTES.
+_HALO_SHARE = 8
+
+# np.pad names of the engine's padding modes (see convtool.engine's module docstring).
+_PAD_MODE = {
+    "reflect": "symmetric",
+    "mirror": "reflect",
+    "nearest": "edge",
+    "wrap": "wrap",
+    "constant": "constant",
+    "full": "constant",
+}
+
+Progress = Callable[[int, int], None]
+
+
+def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of each padded sample along one axis of length ``n`` (-1: the constant).
+
+    Pads ``arange(n)`` with the mode the engine pads images with, so gathering through this map
+    gives exactly the engine's padded rows or columns.
+    """
+    base = np.arange(n, dtype=np.intp)
+    if not (before or after):
+        return base
+    pad_mode = _PAD_MODE[mode]
+    if pad_mode == "constant":
+        return np.pad(base, (before, after), mode="constant", constant_values=-1)
+    if pad_mode == "reflect" and n == 1:
+        pad_mode = "edge"  # as the engine: the mirror of a single sample is that sample
+    return np.pad(base, (before, after), mode=pad_mode)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One kernel applied by one chain step, with its whole-image geometry."""
+
+    name: str
+    weights: np.ndarray
+    bias: float | np.ndarray
+    strategy: str
+    eh: int
+    sy: int
+    rows: np.ndarray  # padded row -> source row (-1: cval)
+    cols: np.ndarray  # padded column -> source column
+    cval: float
+    left: int  # padding columns before the image's first column
+    out_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Step:
+    passes: tuple[_Pass, ...]  # one, or gx and gy of a Magnitude
+    magnitude: bool
+    alpha_rows: np.ndarray | None  # 'keep' alpha: output row -> source row (-1: 0)
+    alpha_cols: np.ndarray | None
+    out_shape: tuple[int, ...]
+
+
+def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
+    weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
+    channels = 1 if len(shape) == 2 else shape[2]
+    if weights.ndim == 4 and weights.shape[2] != channels:
+        raise EngineError(
+            f"{name} mixes {weights.shape[2]} input channels, but the image has "
+            f"{channels} here (--alpha decides whether alpha counts)"
+        )
+    # A zero-strided stand-in of the whole image: the engine's own plan gives the padding,
+    # output size and (for "auto") the strategy the whole-image path would run.
+    ghost = np.broadcast_to(np.zeros((), dtype), shape)
+    plan = make_plan(
+        ghost,
+        weights,
+        border=opts.border,
+        cval=opts.cval,
+        stride=opts.stride,
+        dilation=opts.dilation,
+        flip=opts.convolve,
+    )
+    strategy = choose_strategy(plan) if opts.strategy == "auto" else opts.strategy
+    top, bottom, left, right = plan.pad
+    h, w = shape[:2]
+    cout = plan.image.shape[2] if plan.depthwise else plan.kernel.shape[3]
+    return _Pass(
+        name=name,
+        weights=weights,
+        bias=kernel.bias,
+        strategy=strategy,
+        eh=(plan.kernel.shape[0] - 1) * plan.dilation[0] + 1,
+        sy=plan.stride[0],
+        rows=_index_map(h, top, bottom, plan.border),
+        cols=_index_map(w, left, right, plan.border),
+        cval=plan.cval,
+        left=left,
+        out_shape=plan.out_shape if len(shape) == 2 and cout == 1 else (*plan.out_shape, cout),
+    )
+
+
+def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
+    """Where 'keep' alpha comes from after a step: filtering.apply_chain's _follow_geometry."""
+    mode, _ = normalize_border(opts.border)
+    if opts.stride == 1 and mode not in ("valid", "full"):
+        return None, None
+    kh, kw = kernel.weights.shape[:2]
+    ghost = np.broadcast_to(np.zeros((), np.float32), shape[:2])
+    plan = make_plan(
+        ghost,
+        np.zeros((kh, kw)),
+        border=opts.border,
+        stride=opts.stride,
+        dilation=opts.dilation,
+        flip=opts.convolve,
+    )
+    ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
+    aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
+    top, bottom, left, right = plan.pad
+    rows = _index_map(shape[0], top, bottom, plan.border)
+    cols = _index_map(shape[1], left, right, plan.border)
+    oh, ow = plan.out_shape
+    sy, sx = plan.stride
+    return (
+        rows[ah * plan.dilation[0] + sy * np.arange(oh)],
+        cols[aw * plan.dilation[1] + sx * np.arange(ow)],
+    )
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted unique row indices as ``[start, stop)`` runs of consecutive rows."""
+    if rows.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.r_[rows[0], rows[breaks]]
+    stops = np.r_[rows[breaks - 1] + 1, rows[-1] + 1]
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def _convert(raw: np.ndarray, dst: np.ndarray, scale: float | None) -> None:
+    """``dst[...] = raw`` in ``dst``'s dtype, divided by ``scale`` as the image decoder does."""
+    if scale is None:
+        np.copyto(dst, raw, casting="unsafe")
+    else:
+        np.divide(raw, dst.dtype.type(scale), out=dst, dtype=dst.dtype)
+
+
+def _slab(
+    src: np.ndarray,
+    have: np.ndarray | None,
+    rows: np.ndarray,
+    fill: float,
+    *,
+    cols: np.ndarray | None = None,
+    left: int = 0,
+    dtype: np.dtype | None = None,
+    scale: float | None = None,
+) -> np.ndarray:
+    """Padded rows for a kernel: rows ``rows`` (image row indices, -1: ``fill``) of ``src``,
+    which holds the image rows ``have`` (None: all of them, in order), with the border
+    columns the index map ``cols`` asks for, converted to ``dtype`` on the way (one pass).
+
+    A view of ``src`` when nothing is padded or converted and the rows are held in a run.
+    """
+    dtype = src.dtype if dtype is None else np.dtype(dtype)
+    valid = rows >= 0
+    pos = rows[valid] if have is None else np.searchsorted(have, rows[valid])
+    n, w = rows.size, src.shape[1]
+    width = w if cols is None else cols.size
+    run = bool(valid.all()) and n > 0 and int(pos[-1] - pos[0]) == n - 1
+    if run and width == w and dtype == src.dtype and scale is None:
+        return src[pos[0] : pos[0] + n]
+    out = np.empty((n, width, *src.shape[2:]), dtype)
+    center = out[:, left : left + w]
+    if run:
+        _convert(src[pos[0] : pos[0] + n], center, scale)
+    else:
+        part = np.empty((pos.size, *center.shape[1:]), dtype)
+        _convert(src[pos], part, scale)
+        center[valid] = part
+        center[~valid] = fill
+    if width != w:
+        edge = np.r_[np.arange(left), np.arange(left + w, width)].astype(np.intp)
+        source = cols[edge]
+        if np.any(source >= 0):
+            out[:, edge[source >= 0]] = out[:, left + source[source >= 0]]
+        if np.any(source < 0):
+            out[:, edge[source < 0]] = fill
+    return out
+
+
+def _store(values: np.ndarray, dst: np.ndarray) -> None:
+    """Write computed values into ``dst``: rounded half to even and clipped to an integer
+    dtype's range, or cast to a float dtype."""
+    if np.issubdtype(dst.dtype, np.integer):
+        info = np.iinfo(dst.dtype)
+        work = np.rint(values)
+        np.clip(work, info.min, info.max, out=work)
+        np.copyto(dst, work, casting="unsafe")
+    else:
+        np.copyto(dst, values, casting="unsafe")
+
+
+class BandedChain:
+    """A kernel chain planned for one image size, computed over bands of output rows.
+
+    Parameters
+    ----------
+    shape : tuple
+        ``(H, W)`` or ``(H, W, C)`` of the source image.
+    dtype : dtype
+        The source's dtype: float64 computes in float64, anything else in float32.
+    steps : sequence of Kernel or Magnitude
+        The chain, as for :func:`convtool.filtering.apply_chain`.
+    opts : FilterOptions
+        Border, stride, dilation, alpha mode, scale, bias, strategy (as the whole-image path).
+    has_alpha : bool
+        The last channel is alpha (``opts.alpha`` says what happens to it).
+    band_rows : int, optional
+        Output rows per band; default: :data:`BAND_BYTES` of the widest float row.
+    input_scale : float, optional
+        Divide source values by this (255 or 65535: normalized units), as the image decoder
+        does; without it integers are converted as they are.
+
+    Examples
+    --------
+    >>> from convtool.kernels import Kernel
+    >>> img = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    >>> chain = BandedChain(img.shape, img.dtype, [Kernel("k", np.ones((3, 1)))],
+    ...                     FilterOptions(border="wrap"), band_rows=1)
+    >>> np.concatenate([band for _, _, band in chain.bands(img)])[:, 0]
+    array([12.,  9., 18., 15.], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        dtype: np.dtype | type,
+        steps: Sequence[Kernel | Magnitude],
+        opts: FilterOptions,
+        *,
+        has_alpha: bool = False,
+        band_rows: int | None = None,
+        input_scale: float | None = None,
+    ) -> None:
+        if opts.alpha not in ALPHA_MODES:
+            raise EngineError(
+                f"unknown alpha mode {opts.alpha!r} (choose from {', '.join(ALPHA_MODES)})"
+            )
+        if not steps:
+            raise EngineError("no kernel given")
+        if len(shape) not in (2, 3) or 0 in shape:
+            raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {shape}")
+        self.opts, self.input_scale = opts, input_scale
+        self.in_shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+        self.split = has_alpha and len(shape) == 3 and opts.alpha != "filter"
+        self.keep = self.split and opts.alpha == "keep"
+        self.premultiply = has_alpha and opts.alpha == "premultiply"
+        work = self.in_shape
+        if self.split and opts.alpha != "premultiply":
+            work = work[:2] if work[2] == 2 else (*work[:2], work[2] - 1)
+        self.steps: list[_Step] = []
+        widest = int(np.prod(work[1:]))
+        for step in steps:
+            kernels = (step.gx, step.gy) if isinstance(step, Magnitude) else (step,)
+            passes = tuple(_plan_pass(step.name, k, work, self.dtype, opts) for k in kernels)
+            a_rows = a_cols = None
+            if self.keep:
+                a_rows, a_cols = _alpha_maps(kernels[0], work, opts)
+            channels = 1 if len(work) == 2 else work[2]
+            work = passes[0].out_shape
+            widest = max(widest, int(np.prod(work[1:])), passes[0].cols.size * channels)
+            self.steps.append(
+                _Step(passes, isinstance(step, Magnitude), a_rows, a_cols, passes[0].out_shape)
+            )
+        if self.premultiply and (len(work) != 3 or work[2] < 2):
+            raise EngineError("--alpha premultiply needs kernels that keep the channel count")
+        if self.keep:
+            work = (*work[:2], (1 if len(work) == 2 else work[2]) + 1)
+        self.out_shape = work
+        self._infos = [[(p.name, RunInfo(p.strategy)) for p in s.passes] for s in self.steps]
+        self.runs = [run for infos in self._infos for run in infos]
+        if band_rows is None:
+            sy = opts.stride if isinstance(opts.stride, int) else opts.stride[0]
+            stride = sy ** len(self.steps)
+            band_rows = BAND_BYTES // (widest * self.dtype.itemsize * stride)
+            halo = sum(p.eh - 1 for s in self.steps for p in s.passes[:1])
+            band_rows = max(_MIN_BAND_ROWS, band_rows, min(_HALO_SHARE * halo, 4 * band_rows))
+        self.band_rows = max(1, int(band_rows))
+
+    def needs(self, r0: int, r1: int) -> list[np.ndarray]:
+        """Rows of the source and of each intermediate image that output rows ``r0:r1`` need
+        (sorted unique indices; border rows already mapped to the rows they copy)."""
+        need = [np.arange(r0, r1, dtype=np.intp)]
+        for step in reversed(self.steps):
+            parts = []
+            for run0, run1 in _runs(need[0]):
+                for p in step.passes:
+                    parts.append(p.rows[run0 * p.sy : (run1 - 1) * p.sy + p.eh])
+            if step.alpha_rows is not None:
+                parts.append(step.alpha_rows[need[0]])
+            rows = np.unique(np.concatenate(parts))
+            need.insert(0, rows[rows >= 0])
+        return need
+
+    def _source(self, image: np.ndarray, rows: np.ndarray):
+        """Source rows as floats, alpha split off (premultiplied) as ``opts.alpha`` says."""
+        work = _slab(image, None, rows, 0.0, dtype=self.dtype, scale=self.input_scale)
+        alpha = None
+        if self.split:
+            work, alpha = work[:, :, :-1], work[:, :, -1]
+            if work.shape[2] == 1:
+                work = work[:, :, 0]
+            if self.opts.alpha == "drop":
+                alpha = None
+            elif self.premultiply:
+                colour = work * (alpha if work.ndim == 2 else alpha[:, :, None])
+                work = np.concatenate(
+                    [colour if colour.ndim == 3 else colour[:, :, None], alpha[:, :, None]],
+                    axis=2,
+                )
+                alpha = None
+        return work, alpha
+
+    def _pass(self, p: _Pass, work: np.ndarray, have, run: tuple[int, int], scale):
+        run0, run1 = run
+        rows = p.rows[run0 * p.sy : (run1 - 1) * p.sy + p.eh]
+        slab = _slab(work, have, rows, p.cval, cols=p.cols, left=p.left, dtype=self.dtype,
+                     scale=scale)  # fmt: skip
+        fn = convolve if self.opts.convolve else correlate
+        info = RunInfo()
+        out = fn(
+            slab,
+            p.weights,
+            border="valid",
+            stride=self.opts.stride,
+            dilation=self.opts.dilation,
+            bias=p.bias,
+            strategy=p.strategy,
+            info=info,
+        )
+        return out, info.seconds
+
+    def _step(self, index: int, work: np.ndarray, have, want: np.ndarray, scale=None):
+        step = self.steps[index]
+        pieces = []
+        for run in _runs(want):
+            outs = []
+            for p, (_, info) in zip(step.passes, self._infos[index], strict=True):
+                out, seconds = self._pass(p, work, have, run, scale)
+                info.seconds += seconds
+                outs.append(out)
+            if step.magnitude:
+                gx, gy = outs
+                np.multiply(gx, gx, out=gx)
+                gx += gy * gy
+                outs = [np.sqrt(gx, out=gx)]
+            pieces.append(outs[0])
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def compute(self, image: np.ndarray, r0: int, r1: int) -> np.ndarray:
+        """Output rows ``r0:r1`` of the chain (the compute dtype; ``apply_chain``'s values)."""
+        need = self.needs(r0, r1)
+        if self.split:
+            work, alpha = self._source(image, need[0])
+            have, scale = need[0], None
+        else:  # the first kernels read and convert the source rows themselves (one pass)
+            work, alpha, have, scale = image, None, None, self.input_scale
+        for index, step in enumerate(self.steps):
+            if alpha is not None and step.alpha_rows is not None:
+                rows = _slab(alpha, need[index], step.alpha_rows[need[index + 1]], 0.0)
+                alpha = rows[:, np.maximum(step.alpha_cols, 0)]
+                alpha[:, step.alpha_cols < 0] = 0
+            elif alpha is not None:
+                alpha = _slab(alpha, need[index], need[index + 1], 0.0)
+            work = self._step(index, work, have, need[index + 1], scale)
+            have, scale = need[index + 1], None
+        return self._finish(work, alpha)
+
+    def _finish(self, work: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+        opts = self.opts
+        if self.premultiply:
+            colour, a = work[:, :, :-1], work[:, :, -1]
+            safe = np.where(a > 1e-6, a, 1.0)
+            colour = np.where(a[:, :, None] > 1e-6, colour / safe[:, :, None], 0.0)
+            work = np.concatenate([colour, a[:, :, None]], axis=2).astype(work.dtype, copy=False)
+        if opts.scale != 1.0:
+            work = work * work.dtype.type(opts.scale)
+        if opts.bias:
+            bias = work.dtype.type(opts.bias)
+            if self.premultiply:
+                work[:, :, :-1] += bias
+            else:
+                work = work + bias
+        if alpha is not None:
+            colour = work if work.ndim == 3 else work[:, :, None]
+            work = np.concatenate([colour, alpha[:, :, None].astype(work.dtype)], axis=2)
+        return work
+
+    def bands(
+        self, image: np.ndarray, *, progress: Progress | None = None
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(r0, r1, values)`` for every band of output rows, top to bottom.
+
+        ``progress(done_rows, total_rows)`` is called after each band. Rows of a memory-mapped
+        ``image`` that no later band needs leave the resident set as the bands go down.
+        """
+        if tuple(image.shape) != self.in_shape:
+            raise EngineError(f"image shape {image.shape} is not the planned {self.in_shape}")
+        total = self.out_shape[0]
+        released = 0
+        for r0 in range(0, total, self.band_rows):
+            r1 = min(total, r0 + self.band_rows)
+            values = self.compute(image, r0, r1)
+            yield r0, r1, values
+            if r1 < total:
+                low = int(self.needs(r1, min(total, r1 + self.band_rows))[0][0])
+                release_rows(image, released, low)
+                released = max(released, low)
+            if progress is not None:
+                progress(r1, total)
+
+    def run(
+        self,
+        image: np.ndarray,
+        out: np.ndarray,
+        *,
+        convert: Callable[[np.ndarray, np.ndarray, int], object] | None = None,
+        progress: Progress | None = None,
+    ) -> np.ndarray:
+        """Fill ``out`` (shape :attr:`out_shape`, a 1-channel last axis may be left out) band
+        by band: ``convert(values, out[r0:r1], r0)`` stores them when given, else they are
+        rounded and clipped for an integer ``out``, cast for a float one. Rows of a
+        memory-mapped ``out`` leave the resident set once written. Returns ``out``."""
+        expected = self.out_shape
+        if out.shape != expected and not (out.shape == expected[:2] and expected[2:] == (1,)):
+            raise EngineError(f"out has shape {out.shape}, the result has {expected}")
+        for r0, r1, values in self.bands(image, progress=progress):
+            values = values.reshape((r1 - r0, *out.shape[1:]))
+            if convert is not None:
+                convert(values, out[r0:r1], r0)
+            else:
+                _store(values, out[r0:r1])
+            release_rows(out, r0, r1)
+        return out
+
+
+def filter_bands(
+    image: np.ndarray,
+    steps: Sequence[Kernel | Magnitude],
+    opts: FilterOptions,
+    *,
+    has_alpha: bool = False,
+    out: np.ndarray | None = None,
+    convert: Callable[[np.ndarray, np.ndarray, int], object] | None = None,
+    band_rows: int | None = None,
+    input_scale: float | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """:func:`convtool.filtering.apply_chain` computed band by band into ``out``.
+
+    Only one band of rows (plus the rows its kernels reach) is ever held as floats, so
+    ``image`` may be an integer array (converted a band at a time) or a memory-mapped one,
+    and ``out`` an integer or float array of the output's shape (for instance a
+    ``np.memmap``): memory stays that of the two arrays plus a few MB.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, C)
+        Any real dtype; float64 computes in float64, anything else in float32.
+    steps, opts, has_alpha
+        As for ``apply_chain``.
+    out : ndarray, optional
+        Receives the result (shape :attr:`BandedChain.out_shape`). Values are stored by
+        ``convert``, else rounded half to even and clipped for an integer ``out``, cast for
+        a float one. Default: a new array of the compute dtype.
+    convert : callable, optional
+        ``convert(values, dst, r0)`` stores a band of float values into ``dst``, the rows
+        of ``out`` from ``r0`` (e.g. scaled to 0..255 and rounded).
+    band_rows, input_scale
+        See :class:`BandedChain`.
+    progress : callable, optional
+        ``progress(done_rows, total_rows)`` after each band.
+
+    Returns
+    -------
+    ndarray
+        ``out``.
+
+    Examples
+    --------
+    >>> from convtool.kernels import Kernel
+    >>> img = np.array([[0, 10, 0], [0, 20, 0]], dtype=np.uint8)
+    >>> box = Kernel("box", np.ones((1, 3)) / 3)
+    >>> filter_bands(img, [box], FilterOptions(), out=np.empty((2, 3), np.uint8), band_rows=1)
+    array([[3, 3, 3],
+           [7, 7, 7]], dtype=uint8)
+    """
+    chain = BandedChain(
+        np.shape(image),
+        image.dtype,
+        steps,
+        opts,
+        has_alpha=has_alpha,
+        band_rows=band_rows,
+        input_scale=input_scale,
+    )
+    if out is None:
+        out = np.empty(chain.out_shape, chain.dtype)
+    chain.run(image, out, convert=convert, progress=progress)
+    opts.runs.extend(chain.runs)
+    return out
+
+
+def correlate_into(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    out: np.ndarray | None = None,
+    *,
+    border: str = "reflect",
+    cval: float = 0.0,
+    stride: int = 1,
+    dilation: int = 1,
+    bias: float | np.ndarray = 0.0,
+    flip: bool = False,
+    strategy: str = "auto",
+    band_rows: int | None = None,
+) -> np.ndarray:
+    """:func:`convtool.engine.correlate` (``convolve`` with ``flip``) written into ``out``.
+
+    The image is read and converted a band of rows at a time and each band's result stored
+    into ``out``: an integer ``out`` gets values rounded half to even and clipped to its
+    range, a float one a cast. With ``image = np.load(path, mmap_mode="r")`` and
+    ``out = np.lib.format.open_memmap(...)`` the working set is a few bands whatever the
+    image size.
+
+    Examples
+    --------
+    >>> img = np.array([[0, 100, 200, 250]], dtype=np.uint8)
+    >>> correlate_into(img, np.array([[0.5, 0.0, 1.0]]), np.empty((1, 4), np.uint8))
+    array([[100, 200, 255, 255]], dtype=uint8)
+    """
+    step = Kernel("kernel", np.asarray(kernel, dtype=np.float64), bias)
+    opts = FilterOptions(
+        border=border,
+        cval=cval,
+        convolve=flip,
+        stride=stride,
+        dilation=dilation,
+        strategy=strategy,
+    )
+    return filter_bands(image, [step], opts, out=out, band_rows=band_rows)
