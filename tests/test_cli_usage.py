@@ -69,3 +69,16 @@ def test_params_starts_without_the_engine_matcher_pillow_or_rich():
     assert proc.returncode == 0, proc.stderr
     assert "fully-connected" in proc.stdout
     assert proc.stdout.splitlines()[-1] == "LOADED []"
+
+
+def test_filter_without_o_suggests_the_output_it_was_probably_given(tmp_path):
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, ["filter", WALDO, "-k", "box:3", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: missing option -o/--output: where to write the result (did you mean -o {out}?)"
+    )
+    assert not out.exists()
+    bare = CliRunner().invoke(cli, ["filter", WALDO, "-k", "box:3"])
+    assert bare.exit_code == 2
+    assert "did you mean" not in bare.output and "missing option -o/--output" in bare.output

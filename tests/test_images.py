@@ -80,12 +80,14 @@ def test_sixteen_bit_grey_is_normalized_by_65535():
         np.testing.assert_array_equal(np.asarray(im), arr)
 
 
-def test_sixteen_bit_colour_png_is_flagged():
+def test_sixteen_bit_colour_png_is_read_at_full_depth_without_a_note():
     cv2 = pytest.importorskip("cv2")
-    ok, buf = cv2.imencode(".png", np.full((2, 2, 3), 4000, np.uint16))
+    bgr = np.random.default_rng(3).integers(0, 65536, (3, 4, 3), dtype=np.uint16)
+    ok, buf = cv2.imencode(".png", bgr)
     assert ok
-    _, info = decode_image(buf.tobytes())
-    assert info.notes and "16-bit colour PNG" in info.notes[0]
+    values, info = decode_image(buf.tobytes())
+    assert info.depth == "16" and info.notes == []
+    np.testing.assert_array_equal(np.rint(values * 65535).astype(np.uint16), bgr[..., ::-1])
 
 
 def test_one_bit_and_cmyk_are_converted():
@@ -133,8 +135,9 @@ def test_format_for_path():
     assert format_for_path("a/b.JPG") == "jpeg"
     assert format_for_path("x.tiff") == "tiff"
     assert format_for_path("x", fallback="png") == "png"
+    assert format_for_path("anim.GIF") == "gif"
     with pytest.raises(ImageIOError, match="cannot tell the output format"):
-        format_for_path("x.gif")
+        format_for_path("x.xcf")
 
 
 def test_too_many_channels_for_an_image_format():

@@ -1,29 +1,35 @@
 """``convtool filter``: read an image, run a kernel chain through the engine, write the result.
 
 Parses options only: pixels are computed by :mod:`convtool.filtering` and bytes go in and out
-through :mod:`convtool.images` (its one atomic writer). Must not import the group or another
-command.
+through :mod:`convtool.images` (its one atomic writer). Several inputs (or a directory, or an
+output directory / name template) run as a batch through :mod:`convtool.batch` and
+:mod:`.batchrun`. Must not import the group or another command.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 
-from .. import engine
+from .. import batch, engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
 from ..images import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_PNG_LEVEL,
     FORMATS,
+    MULTI_FRAME_FORMATS,
     ImageIOError,
-    encode_image,
-    format_for_path,
-    read_image,
+    check_output_path,
+    encode_frames,
+    read_frames,
     to_output_array,
     write_bytes,
 )
 from ..kernels import parse_kernel
+from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
     LIBRARY_ERRORS,
@@ -35,12 +41,15 @@ from .common import (
 )
 from .completion import complete_kernel
 from .preview import preview_options, preview_values
+from .progress import Progress, wanted
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
 
 @click.command(name="filter")
-@click.argument("input_path", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(allow_dash=True)
+)
 @click.option(
     "-k",
     "--kernel",
@@ -56,9 +65,12 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-o",
     "--output",
-    required=True,
+    default=None,
     type=click.Path(allow_dash=True),
-    help="Output file ('-' for stdout). Its extension picks the format unless --format is given.",
+    help="Output file ('-' for stdout); its extension picks the format unless --format is "
+    "given. With several inputs: a directory (created if needed; files keep their names and "
+    "their paths under a directory input) or a name template with fields {stem}, {name}, "
+    "{ext}, {parent}, {rel}, {reldir}, {index}, e.g. 'out/{stem}-blur.{ext}'.",
 )
 @click.option(
     "--border",
@@ -145,6 +157,28 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "else PNG.",
 )
 @click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) to filter, counting from 1: 2, 1-3 or 1,3. Default: every frame of "
+    "an animated GIF/PNG/WebP or multi-page TIFF; several frames need a GIF, PNG (APNG), WebP "
+    "or TIFF output.",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=None,
+    help=f"JPEG/WebP quality, 1-100. Default: {DEFAULT_JPEG_QUALITY} for JPEG; lossless WebP.",
+)
+@click.option(
+    "--compression",
+    type=click.IntRange(0, 9),
+    default=None,
+    help=f"zlib level for PNG (default {DEFAULT_PNG_LEVEL}; higher is slower and smaller on "
+    "graphics, photographs barely change) and TIFF (default 0: uncompressed; 1-9: deflate).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(("auto", *engine.STRATEGIES), case_sensitive=False),
     default="auto",
@@ -154,11 +188,18 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print the strategy and time of each step to stderr."
 )
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Leave outputs that already exist alone (a rerun after an interruption does only "
+    "what is missing; outputs are never half-written).",
+)
+@batch_options
 @preview_options
 def filter_command(
-    input_path: str,
+    inputs: tuple[str, ...],
     kernels: tuple[str, ...],
-    output: str,
+    output: str | None,
     border: str,
     cval: float,
     true_convolution: bool,
@@ -170,16 +211,30 @@ def filter_command(
     mapping: str | None,
     alpha: str,
     out_format: str | None,
+    frame_spec: str | None,
+    quality: int | None,
+    compression: int | None,
     strategy: str,
     verbose: bool,
+    skip_existing: bool,
+    recursive: bool,
+    workers: int | None,
+    fail_fast: bool,
+    progress: bool | None,
+    quiet: bool,
     preview: str | None,
 ) -> None:
-    """Filter INPUT with one or more kernels and write OUTPUT.
+    """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
     images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
-    depth where the format allows. Signs: sobel-x is positive where intensity grows to the
-    right, sobel-y where it grows downwards (as OpenCV).
+    depth where the format allows (PNG and TIFF hold 16 bits in every channel). Every frame
+    of an animation or page of a TIFF is filtered; --frame picks some. Signs: sobel-x is
+    positive where intensity grows to the right, sobel-y where it grows downwards (as OpenCV).
+
+    Several inputs, a directory input or an output directory/template make a batch run: files
+    go to --jobs worker processes; a bad file is reported as 'Error: path: reason' and the
+    others go on; a summary line ends the run (exit status 2 if any file failed).
 
     Example:
 
@@ -190,51 +245,170 @@ def filter_command(
         cat photo.png | convtool filter - -k box:5 -o - | convtool filter - -k emboss -o out.png
 
         convtool filter photo.png -k emboss -o out.png --preview
+
+        convtool filter shots/*.png -k gaussian:2 -o 'blurred/{stem}-blur.{ext}'
+
+        convtool filter shots/ --recursive -k sharpen -o sharp/ --skip-existing
+
+        convtool filter anim.gif -k sharpen -o sharp.gif
+
+        convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
     """
-    started = time.perf_counter()
-    if output == "-":
-        fmt = out_format
-    else:
+    if output is None:
+        raise fail(_missing_output(inputs))
+    opts = FilterOptions(
+        border=border,
+        cval=cval,
+        convolve=true_convolution,
+        stride=stride,
+        dilation=dilation,
+        normalize=normalize,
+        scale=scale,
+        bias=bias,
+        alpha=alpha,
+        strategy=strategy,
+    )
+    if _is_batch(inputs, output):
+        if preview == "always":
+            raise fail("--force-preview draws one image: not with several inputs")
         try:
-            fmt = out_format or format_for_path(output)
-        except ImageIOError as exc:
+            steps = tuple(parse_kernel(spec) for spec in kernels)
+            settings = batch.FilterSettings(steps, opts, mapping, out_format)
+            jobs = batch.plan_filter(
+                inputs, output, settings, recursive=recursive, skip_existing=skip_existing
+            )
+        except (*LIBRARY_ERRORS, batch.BatchError) as exc:
             raise fail(str(exc)) from None
+        tally = run_batch(
+            jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
+            quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
+        )  # fmt: skip
+        if tally.failed or tally.aborted:
+            click.get_current_context().exit(2)
+        return
+    if skip_existing and output != "-" and os.path.exists(output):
+        if not quiet:
+            stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
+        return
+    _filter_single(
+        inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
+        frame_spec=frame_spec, quality=quality, compression=compression,
+    )  # fmt: skip
+
+
+def _missing_output(inputs: tuple[str, ...]) -> str:
+    """The error for a run without -o, with the likely intent when the last input is no file
+    yet (``filter in.png -k x out.png`` is one -o away from working)."""
+    message = "missing option -o/--output: where to write the result"
+    last = inputs[-1]
+    if len(inputs) > 1 and last != "-" and not os.path.exists(last):
+        return f"{message} (did you mean -o {last}?)"
+    return message
+
+
+def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
+    """A batch run: several inputs, or OUTPUT a directory or a name template, or a directory
+    input with an OUTPUT that is not a file name (``DIR -o out.png`` stays a single-file
+    error: a directory is not an image)."""
+    if len(inputs) != 1:
+        return True
+    if output == "-":
+        return False
+    bare = output.rstrip("/" + os.sep)
+    if bare != output and os.path.splitext(bare)[1].lower() in batch.LISTED:
+        return False  # `-o x.png/`: a file name with a slash, which check_output_path refuses
+    if batch.is_template(output) or os.path.isdir(output) or output.endswith(("/", os.sep)):
+        return True
+    looks_like_file = os.path.splitext(output)[1].lower() in batch.LISTED
+    return inputs[0] != "-" and os.path.isdir(inputs[0]) and not looks_like_file
+
+
+def _timing_line(result: batch.FileResult, bar: Progress) -> None:
+    bar.echo(f"{result.source} -> {result.target}: {result.seconds * 1000:.1f} ms")
+
+
+def _filter_single(
+    input_path: str,
+    kernels: tuple[str, ...],
+    output: str,
+    opts: FilterOptions,
+    mapping: str | None,
+    out_format: str | None,
+    verbose: bool,
+    quiet: bool,
+    progress: bool | None,
+    preview: str | None = None,
+    *,
+    frame_spec: str | None = None,
+    quality: int | None = None,
+    compression: int | None = None,
+) -> None:
+    """One file (or stdin) to one file (or stdout): every frame, in one output file."""
+    started = time.perf_counter()
+    try:
+        fmt = check_output_path(output, out_format)
+    except ImageIOError as exc:
+        raise fail(str(exc)) from None
     if output == "-" and preview == "always":
         raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
     if output == "-" and on_terminal():
         raise fail(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
-    try:
-        steps = [parse_kernel(spec) for spec in kernels]
-        image, info = read_image(input_path, stdin=binary_stdin())
-        opts = FilterOptions(
-            border=border,
-            cval=cval,
-            convolve=true_convolution,
-            stride=stride,
-            dilation=dilation,
-            normalize=normalize,
-            scale=scale,
-            bias=bias,
-            alpha=alpha,
-            strategy=strategy,
-        )
-        has_alpha = info.alpha
-        result = apply_chain(image, steps, opts, has_alpha=has_alpha)
-        if alpha == "drop":
-            info.alpha = False
-        fmt = fmt or info.format
-        data = encode_image(result, info, fmt, mapping=mapping)
-        write_bytes(data, output, stdout=binary_stdout())
-    except LIBRARY_ERRORS as exc:
-        raise fail(str(exc)) from None
-    preview_values(preview, to_output_array(result, depth="8", mapping=mapping or "clip") / 255)
+    name = "<stdin>" if input_path == "-" else os.path.basename(input_path)
+    # A sign of life for big images: a spinner with the elapsed time (after a second unless
+    # --progress asked for it).
+    shown, delay = wanted(progress, quiet=quiet), 0.0 if progress else 1.0
+    with Progress(f"filtering {name}", None, enabled=shown, delay=delay):
+        try:
+            steps = [parse_kernel(spec) for spec in kernels]
+            frames = read_frames(input_path, stdin=binary_stdin(), spec=frame_spec)
+            info = frames.info
+            fmt = fmt or info.format
+            _check_frame_count(len(frames.arrays), fmt, input_path)
+            _note_unused(info, fmt, quality=quality, compression=compression)
+            # The library works on one array at a time: every frame goes through the chain.
+            results = [apply_chain(f, steps, opts, has_alpha=info.alpha) for f in frames.arrays]
+            if opts.alpha == "drop":
+                info.alpha = False
+            data = encode_frames(
+                results, info, fmt, mapping=mapping, quality=quality, compression=compression,
+                timing=frames.timing,
+            )  # fmt: skip
+            write_bytes(data, output, stdout=binary_stdout())
+        except LIBRARY_ERRORS as exc:
+            raise fail(str(exc)) from None
+    preview_values(preview, to_output_array(results[0], depth="8", mapping=mapping or "clip") / 255)
     err = stderr_console()
-    for note in info.notes:
+    for note in info.notes if not quiet else ():
         err.print(f"note: {note}")
     if verbose:
-        for name, run in opts.runs:
-            err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
-        shape = "x".join(str(s) for s in result.shape)
-        err.print(f"output {shape} {fmt}, total {(time.perf_counter() - started) * 1000:.1f} ms")
+        _print_runs(err, opts, results, fmt, started)
+
+
+def _print_runs(err, opts: FilterOptions, results: list, fmt: str, started: float) -> None:
+    """--verbose: each kernel's strategy and time, then the output and the total time."""
+    for name, run in opts.runs:
+        err.print(f"{name}: strategy {run.strategy}, {run.seconds * 1000:.1f} ms")
+    shape = "x".join(str(s) for s in results[0].shape)
+    count = f"{len(results)} frames of " if len(results) > 1 else ""
+    elapsed = (time.perf_counter() - started) * 1000
+    err.print(f"output {count}{shape} {fmt}, total {elapsed:.1f} ms")
+
+
+def _note_unused(info, fmt: str, *, quality: int | None, compression: int | None) -> None:
+    """An option the output format has no use for is said, not silently ignored."""
+    if quality is not None and fmt not in ("jpeg", "webp"):
+        info.notes.append(f"--quality is for JPEG and WebP; {fmt.upper()} ignores it")
+    if compression is not None and fmt not in ("png", "tiff"):
+        info.notes.append(f"--compression is for PNG and TIFF; {fmt.upper()} ignores it")
+
+
+def _check_frame_count(count: int, fmt: str, input_path: str) -> None:
+    """Several frames need a multi-frame output format: say how to pick one otherwise."""
+    if count > 1 and fmt not in MULTI_FRAME_FORMATS:
+        formats = ", ".join(f.upper() for f in MULTI_FRAME_FORMATS)
+        raise ImageIOError(
+            f"{input_path} has {count} frames but {fmt.upper()} holds one: pick a frame with "
+            f"--frame N (or a range like 1-3 with a multi-frame output), or write {formats}"
+        )

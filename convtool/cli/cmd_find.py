@@ -2,22 +2,27 @@
 
 Reads IMAGE, TEMPLATE and an optional mask through :mod:`convtool.images`, searches with
 :mod:`convtool.matching`, prints matches through :mod:`.output` and writes the heatmap and
-annotated pictures through the one image writer. Must not import the group or another command.
+annotated pictures through the one image writer. ``-t TEMPLATE IMAGE...`` searches many images
+as a batch (:mod:`convtool.batch`, :mod:`.batchrun`), each output line carrying its image's path.
+Must not import the group or another command.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
+import io
 
 import click
 from rich.table import Table
 
-from .. import matching
-from ..images import ImageIOError, format_for_path, read_image
+from .. import batch, matching
+from ..images import check_output_path, read_frames, read_image
+from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .find_pictures import annotated_rgb8, miss_message, write_pictures
 from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
 from .preview import preview_options, preview_values
+from .progress import Progress, wanted
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
@@ -26,14 +31,11 @@ def _find_output_format(path: str | None, option: str, npy: bool = False) -> str
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
-    fmt = format_for_path(path)
+    fmt = check_output_path(path)
     if fmt == "npy" and not npy:
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
-    parent = Path(path).parent
-    if not parent.is_dir():
-        raise ImageIOError(f"{path}: output directory {str(parent)!r} does not exist")
     return fmt
 
 
@@ -46,6 +48,21 @@ def _find_mask(mask_path: str, template_channels: int):
     return mask
 
 
+def _columns(with_scale: bool, with_angle: bool, with_subpixel: bool) -> list[str]:
+    columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
+    columns += ["angle"] if with_angle else []
+    return columns + (["x_subpixel", "y_subpixel"] if with_subpixel else [])
+
+
+def _row(m, with_scale: bool, with_angle: bool, with_subpixel: bool) -> list[str]:
+    return (
+        [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
+        + ([f"{m.scale:g}"] if with_scale else [])
+        + ([f"{m.angle:g}"] if with_angle else [])
+        + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
+    )
+
+
 def _find_print(
     matches: list,
     *,
@@ -56,23 +73,24 @@ def _find_print(
     as_csv: bool,
     as_table: bool | None,
     method: str,
+    frames: list[int] | None = None,
 ):
+    """Print the matches; with ``frames`` (1-based, one per match) a ``frame`` field first."""
     keys = {"with_scale": with_scale, "with_angle": with_angle}
+
+    def fields(i: int, m) -> dict:
+        return ({"frame": frames[i]} if frames else {}) | m.as_dict(**keys)
+
     if as_json:
-        echo_json([m.as_dict(**keys) for m in matches])
+        echo_json([fields(i, m) for i, m in enumerate(matches)])
         return
-    columns = ["x", "y", "width", "height", "score"] + (["scale"] if with_scale else [])
-    columns += ["angle"] if with_angle else []
-    columns += ["x_subpixel", "y_subpixel"] if with_subpixel else []
+    columns = (["frame"] if frames else []) + _columns(with_scale, with_angle, with_subpixel)
     rows = [
-        [str(m.x), str(m.y), str(m.width), str(m.height), f"{m.score:.4f}"]
-        + ([f"{m.scale:g}"] if with_scale else [])
-        + ([f"{m.angle:g}"] if with_angle else [])
-        + ([f"{m.x_subpixel:.3f}", f"{m.y_subpixel:.3f}"] if with_subpixel else [])
-        for m in matches
+        ([str(frames[i])] if frames else []) + _row(m, with_scale, with_angle, with_subpixel)
+        for i, m in enumerate(matches)
     ]
     if as_csv:
-        echo_csv(columns, [list(m.as_dict(**keys).values()) for m in matches])
+        echo_csv(columns, [list(fields(i, m).values()) for i, m in enumerate(matches)])
         return
     if not use_table(as_table):
         echo_tsv(rows)
@@ -90,8 +108,22 @@ def _find_print(
 
 
 @click.command(name="find")
-@click.argument("image_path", metavar="IMAGE", type=click.Path(allow_dash=True))
-@click.argument("template_path", metavar="TEMPLATE", type=click.Path())
+@click.argument(
+    "paths",
+    metavar="IMAGE TEMPLATE | -t TEMPLATE IMAGE...",
+    nargs=-1,
+    required=True,
+    type=click.Path(allow_dash=True),
+)
+@click.option(
+    "-t",
+    "--template",
+    "template_opt",
+    type=click.Path(),
+    default=None,
+    help="Search for this template in every IMAGE given (files or directories): each output "
+    "line, JSON and CSV record then starts with the image's path, as grep -H.",
+)
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -152,6 +184,14 @@ def _find_print(
     help="Weights for the template's pixels (white = used, black = ignored), the template's "
     "size. Default: the template's alpha channel, if it has one.",
 )
+@click.option(
+    "--frame",
+    "frame_spec",
+    metavar="LIST",
+    default=None,
+    help="Frames (pages) of IMAGE to search, counting from 1: 2, 1-3 or 1,3. Default: every "
+    "frame; with more than one, each match reports its frame.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of matches.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header line.")
 @click.option(
@@ -160,7 +200,8 @@ def _find_print(
     type=click.Path(),
     default=None,
     help="Write a colour map of the scores (bright = good match), the size of IMAGE, with the "
-    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead.",
+    "matches outlined and a colour bar; FILE.npy saves the raw float score map instead. For "
+    "an animation: the frame holding the best match.",
 )
 @click.option(
     "--annotate",
@@ -170,10 +211,11 @@ def _find_print(
     help="Write IMAGE with a box, rank and score on each match (the best in gold).",
 )
 @table_option
+@batch_options
 @preview_options
 def find_command(
-    image_path: str,
-    template_path: str,
+    paths: tuple[str, ...],
+    template_opt: str | None,
     top: int,
     threshold: float | None,
     method: str,
@@ -182,11 +224,17 @@ def find_command(
     angles: str | None,
     subpixel: bool,
     mask_path: str | None,
+    frame_spec: str | None,
     as_json: bool,
     as_csv: bool,
     heatmap_path: str | None,
     annotate_path: str | None,
     as_table: bool | None,
+    recursive: bool,
+    workers: int | None,
+    fail_fast: bool,
+    progress: bool | None,
+    quiet: bool,
     preview: str | None,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
@@ -195,6 +243,11 @@ def find_command(
     on a terminal, tab-separated lines when piped, or --json / --csv. Exit status as grep: 0
     when a match passes the threshold, 1 when none does, 2 on error. IMAGE may be '-'
     (standard input). A template with an alpha channel is matched only where it is opaque.
+
+    With -t TEMPLATE, every IMAGE (files, directories) is searched, over --jobs workers: each
+    line starts with the image's path (JSON and CSV get a 'file' field), in the order the
+    images were given. Exit status: 0 if any image matched, 1 if none did, 2 if any failed.
+    --heatmap and --annotate then take name templates such as 'found/{stem}.png'.
 
     Example:
 
@@ -207,71 +260,208 @@ def find_command(
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
 
         convtool find samples/waldo-scene.png samples/waldo.png --heatmap scores.npy --preview
+
+        convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
+
+        convtool find animation.gif sprite.png --top 3 --json
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
+    params = click.get_current_context().params
+    if template_opt is not None:
+        _find_many(paths, params)
+    elif len(paths) != 2:
+        raise fail("give IMAGE TEMPLATE, or -t TEMPLATE IMAGE... to search several images")
+    else:
+        _find_single(paths[0], paths[1], params)
+
+
+def _find_single(image_path: str, template_path: str, p: dict) -> None:
+    """One image, the original form: matches without file names, exit 1 when none."""
+    heatmap_path, annotate_path = p["heatmap_path"], p["annotate_path"]
     try:
         heat_fmt = _find_output_format(heatmap_path, "--heatmap", npy=True)
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
         if heatmap_path and annotate_path and heatmap_path == annotate_path:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
-        scale_list = matching.parse_scales(scales) if scales is not None else [1.0]
-        angle_list = matching.parse_angles(angles) if angles is not None else [0.0]
-        image, image_info, templ, mask = _read_inputs(image_path, template_path, mask_path)
-        result = matching.search(
-            image,
-            templ,
-            method=method,
-            mask=mask,
-            scales=scale_list,
-            angles=angle_list,
-            top=top,
-            threshold=threshold,
-            overlap=overlap,
+        scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
+        angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
+        images, image_info, templ, mask = _read_inputs(
+            image_path, template_path, p["mask_path"], p["frame_spec"]
         )
-        if subpixel:
-            matching.refine_matches(result)
+        shown = wanted(p["progress"], quiet=p["quiet"])
+        total = len(scale_list) * len(angle_list) * len(images)
+        delay = 0.0 if p["progress"] else 0.5  # a quick search never flashes a bar
+        with Progress("searching", total, enabled=shown, unit="placements", delay=delay) as bar:
+            found = [
+                matching.search(
+                    image, templ, method=p["method"], mask=mask, scales=scale_list,
+                    angles=angle_list, top=p["top"], threshold=p["threshold"],
+                    overlap=p["overlap"], progress=bar.update,
+                )
+                for image in images
+            ]  # fmt: skip
+        if p["subpixel"]:
+            for one in found:
+                matching.refine_matches(one)
+        result, frame_of, best = _merge_frames(found, p["top"])
+        image = images[best]
         notes = write_pictures(
-            result, image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
+            found[best], image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
         )
     except FIND_ERRORS as exc:
         raise fail(str(exc)) from None
     err = stderr_console()
-    for note in [*image_info.notes, *notes]:
+    for note in [*image_info.notes, *notes] if not p["quiet"] else notes:
         err.print(f"note: {note}")
-    if result.skipped_scales:
+    if result.skipped_scales and not p["quiet"]:
         skipped = ", ".join(f"{s:g}" for s in result.skipped_scales)
         err.print(f"note: skipped scale(s) {skipped}: the template would not fit in the image")
     _find_print(
         result.matches,
-        with_scale=scales is not None,
-        with_angle=angles is not None,
-        with_subpixel=subpixel,
-        as_json=as_json,
-        as_csv=as_csv,
-        as_table=as_table,
+        with_scale=p["scales"] is not None,
+        with_angle=p["angles"] is not None,
+        with_subpixel=p["subpixel"],
+        as_json=p["as_json"],
+        as_csv=p["as_csv"],
+        as_table=p["as_table"],
         method=result.method,
+        frames=[f + 1 for f in frame_of] if len(images) > 1 else None,
     )
-    if preview:
-        preview_values(preview, annotated_rgb8(result, image).astype("float32") / 255)
+    if p["preview"]:
+        preview_values(p["preview"], annotated_rgb8(found[best], image).astype("float32") / 255)
     if not result.matches:
-        err.print(
-            miss_message(result, with_scale=scales is not None, with_angle=angles is not None)
-        )
+        with_scale, with_angle = p["scales"] is not None, p["angles"] is not None
+        err.print(miss_message(result, with_scale=with_scale, with_angle=with_angle))
         click.get_current_context().exit(1)
 
 
-def _read_inputs(image_path: str, template_path: str, mask_path: str | None):
-    """``(image, image_info, template, mask)``: alpha split off the image, the template's alpha
-    (unless fully opaque) or the --mask file as the template's weights."""
-    image, image_info = read_image(image_path, stdin=binary_stdin())
+def _find_many(images: tuple[str, ...], p: dict) -> None:
+    """``-t TEMPLATE IMAGE...``: every image searched as a batch; exit 0/1/2 as grep -r."""
+    if p["preview"] == "always":
+        raise fail("--force-preview draws one image: not with -t TEMPLATE IMAGE...")
+    try:
+        settings = batch.FindSettings(
+            p["template_opt"], p["mask_path"], p["method"],
+            tuple(matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]),
+            tuple(matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]),
+            p["top"], p["threshold"], p["overlap"], p["subpixel"],
+        )  # fmt: skip
+        batch.load_template(settings.template, settings.mask)  # a bad template: one error
+        jobs = batch.plan_find(
+            images, settings, recursive=p["recursive"],
+            heatmap=p["heatmap_path"], annotate=p["annotate_path"],
+        )  # fmt: skip
+    except (*FIND_ERRORS, batch.BatchError) as exc:
+        raise fail(str(exc)) from None
+    keys = {"with_scale": p["scales"] is not None, "with_angle": p["angles"] is not None}
+    printer = _ManyPrinter(p, keys=keys)
+    try:
+        tally = run_batch(
+            jobs, batch.find_one, workers=p["workers"], fail_fast=p["fail_fast"],
+            progress=p["progress"], quiet=p["quiet"], verb="searching",
+            on_result=printer.add, find=True,
+        )  # fmt: skip
+    finally:
+        printer.close(matching.lower_is_better(settings.method))
+    code = 2 if tally.failed or tally.aborted else 0 if tally.matched else 1
+    click.get_current_context().exit(code)
+
+
+class _ManyPrinter:
+    """Matches of many images on stdout, each with its image's path first (as ``grep -H``).
+
+    Tab-separated and CSV lines stream in input order; JSON (one array, a ``file`` field in
+    each record) and the terminal table are printed once at the end.
+    """
+
+    def __init__(self, p: dict, *, keys: dict) -> None:
+        plain = "table" if use_table(p["as_table"]) else "tsv"
+        self.mode = "json" if p["as_json"] else "csv" if p["as_csv"] else plain
+        self.keys, self.sub = keys, p["subpixel"]
+        sub = self.sub
+        self.records: list[dict] = []
+        self.rows: list[list[str]] = []
+        self.columns = ["file", *_columns(keys["with_scale"], keys["with_angle"], sub)]
+        if self.mode == "csv":
+            click.echo(_csv_line(self.columns))
+
+    def add(self, result: batch.FileResult, bar: Progress) -> None:
+        for m in result.matches:
+            if self.mode in ("json", "csv"):
+                record = {"file": result.source, **m.as_dict(**self.keys)}
+                if self.mode == "csv":
+                    click.echo(_csv_line(list(record.values())))
+                else:
+                    self.records.append(record)
+                continue
+            row = [
+                result.source,
+                *_row(m, self.keys["with_scale"], self.keys["with_angle"], self.sub),
+            ]
+            if self.mode == "tsv":
+                click.echo("\t".join(row))
+            else:
+                self.rows.append(row)
+
+    def close(self, lower_is_better: bool) -> None:
+        if self.mode == "json":
+            echo_json(self.records)
+        elif self.mode == "table" and self.rows:
+            files = len({row[0] for row in self.rows})
+            better = "lower is better" if lower_is_better else "higher is better"
+            title = f"{len(self.rows)} match(es) in {files} image(s) ({better})"
+            table = Table(title=title)
+            for i, name in enumerate(self.columns):
+                table.add_column(name, justify="left" if i == 0 else "right")
+            for row in self.rows:
+                table.add_row(*row)
+            print_table(table)
+
+
+def _csv_line(values: list) -> str:
+    """One CSV line (paths with commas or quotes are quoted)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return buf.getvalue()
+
+
+def _merge_frames(found: list, top: int):
+    """One result from one search per frame: ``(result, frame of each match, frame to draw)``.
+
+    The matches of every frame, best first, at most ``top``; the pictures show the frame of
+    the best match (the first frame when nothing matched).
+    """
+    if len(found) == 1:
+        return found[0], [0] * len(found[0].matches), 0
+    pairs = [(f, m) for f, one in enumerate(found) for m in one.matches]
+    lower = matching.lower_is_better(found[0].method)
+    pairs.sort(key=lambda p: p[1].score if lower else -p[1].score)
+    pairs = pairs[:top]
+    first = found[0]
+    merged = matching.SearchResult(
+        matches=[m for _, m in pairs],
+        method=first.method,
+        threshold=first.threshold,
+        maps=[mp for one in found for mp in one.maps],  # a miss reports the best of any frame
+        skipped_scales=first.skipped_scales,
+        image_shape=first.image_shape,
+    )
+    return merged, [f for f, _ in pairs], pairs[0][0] if pairs else 0
+
+
+def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None):
+    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
+    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
+    frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
+    images, image_info = frames.arrays, frames.info
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
-        image = matching.split_alpha(image)[0]
+        images = [matching.split_alpha(image)[0] for image in images]
     mask = None
     if templ_info.alpha:
         templ, alpha = matching.split_alpha(templ)
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return image, image_info, templ, mask
+    return images, image_info, templ, mask

@@ -9,7 +9,9 @@ Outputs are encoded in memory first, then written to a temporary file beside the
 renamed over it, so a failed run never leaves a partial file nor clobbers an existing one.
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
-orientation), :mod:`.encode` (value mapping and encoding), :mod:`.write` (the one atomic
+orientation, 16-bit colour at full depth), :mod:`.frames` (every frame or page, and timing),
+:mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.png` and
+:mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
 click, rich, convtool.cli, convtool.engine or the matcher.
 """
@@ -22,18 +24,21 @@ from typing import TYPE_CHECKING
 _EXPORTS = {
     "decode": ("decode_image", "probe_image", "read_image"),
     "draw": ("draw_boxes",),
-    "encode": ("encode_image", "format_for_path", "to_output_array"),
-    "info": ("FORMATS", "ImageInfo", "ImageIOError"),
+    "encode": ("DEFAULT_JPEG_QUALITY", "Timing", "check_output_path", "encode_frames",
+               "encode_image", "format_for_path", "to_output_array"),
+    "frames": ("Frames", "decode_frames", "parse_frame_spec", "read_frames"),
+    "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
     "write": ("write_bytes",),
-}
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+}  # fmt: skip
+_WHERE = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
+_WHERE["DEFAULT_PNG_LEVEL"] = ("png", "DEFAULT_LEVEL")
 
 
 def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
+    where = _WHERE.get(name)
+    if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f".{where[0]}", __name__), where[1])
     globals()[name] = value
     return value
 
@@ -41,19 +46,39 @@ def __getattr__(name: str):
 if TYPE_CHECKING:
     from .decode import decode_image, probe_image, read_image
     from .draw import draw_boxes
-    from .encode import encode_image, format_for_path, to_output_array
-    from .info import FORMATS, ImageInfo, ImageIOError
+    from .encode import (
+        DEFAULT_JPEG_QUALITY,
+        Timing,
+        check_output_path,
+        encode_frames,
+        encode_image,
+        format_for_path,
+        to_output_array,
+    )
+    from .frames import Frames, decode_frames, parse_frame_spec, read_frames
+    from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
+    from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
     from .write import write_bytes
 
 __all__ = [
+    "DEFAULT_JPEG_QUALITY",
+    "DEFAULT_PNG_LEVEL",
     "FORMATS",
+    "MULTI_FRAME_FORMATS",
+    "Frames",
     "ImageIOError",
     "ImageInfo",
+    "Timing",
+    "check_output_path",
+    "decode_frames",
     "decode_image",
     "draw_boxes",
+    "encode_frames",
     "encode_image",
     "format_for_path",
+    "parse_frame_spec",
     "probe_image",
+    "read_frames",
     "read_image",
     "to_output_array",
     "write_bytes",

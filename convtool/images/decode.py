@@ -1,6 +1,10 @@
 """Reading images: bytes or files to normalized float arrays, header probing, EXIF orientation.
 
-Owns Pillow and ``.npy`` decoding (:func:`decode_image`, :func:`read_image`, :func:`probe_image`).
+Owns Pillow and ``.npy`` decoding (:func:`decode_image`, :func:`read_image`, :func:`probe_image`,
+and :func:`frame_array` for one frame of an open file, which :mod:`.frames` uses for every frame).
+16-bit colour PNG/TIFF are read at full depth through Pillow: decoded once as opened (high
+bytes) and once with each tile's byte order swapped (low bytes); what still cannot be read at
+full depth is said in ``ImageInfo.notes``, never reduced silently.
 Must not import: convtool.engine, matching or cli, click, rich.
 """
 
@@ -26,20 +30,6 @@ def _sniff_format(data: bytes) -> str | None:
     if data.startswith(NPY_MAGIC):
         return "npy"
     return None
-
-
-def _png_is_16bit_colour(data: bytes) -> bool:
-    # IHDR: bit depth at byte 24, colour type at 25 (2 = RGB, 6 = RGBA).
-    return (
-        data[:8] == b"\x89PNG\r\n\x1a\n"
-        and len(data) > 25
-        and data[24] == 16
-        and data[25]
-        in (
-            2,
-            6,
-        )
-    )
 
 
 def _normalized(arr: np.ndarray, full_scale: int) -> np.ndarray:
@@ -117,8 +107,155 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def open_image(data: bytes, name: str) -> Image.Image:
+    """A Pillow image over ``data`` (lazy: only the header is read)."""
+    with _pillow_errors(name):
+        return Image.open(io.BytesIO(data))
+
+
+def _swap_order(rawmode: str) -> str:
+    """``RGB;16B`` <-> ``RGB;16L``; ``;16N`` (native) becomes the other order."""
+    order = rawmode[-1]
+    if order == "N":
+        order = "L" if sys.byteorder == "little" else "B"
+    return rawmode[:-1] + ("L" if order == "B" else "B")
+
+
+def _is_16bit_colour(img: Image.Image) -> bool:
+    """Whether Pillow would unpack this frame's 16-bit colour samples to 8 bits."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return False
+    return any(";16" in _tile_rawmode(t) for t in img.tile)
+
+
+def _tile_rawmode(tile) -> str:
+    args = tile.args
+    rawmode = args if isinstance(args, str) else (args[0] if args else "")
+    return rawmode if isinstance(rawmode, str) else ""
+
+
+def _low_bytes(data: bytes, index: int, swap=_swap_order) -> np.ndarray:
+    """The low bytes of a 16-bit colour frame: decoded again with every tile's byte order swapped.
+
+    Pillow unpacks a 16-bit sample to its high byte after decompressing and unfiltering; the
+    unpacker is chosen by the tile's raw mode, so the opposite byte order yields the low byte.
+    """
+    img = Image.open(io.BytesIO(data))
+    img.seek(index)
+    tiles = []
+    for tile in img.tile:
+        args = tile.args
+        if isinstance(args, str):
+            args = swap(args)
+        else:
+            args = (swap(args[0]), *args[1:])
+        tiles.append(tile._replace(args=args))
+    img.tile = tiles
+    img.load()
+    return np.asarray(img)
+
+
+def _full_depth(img: Image.Image, tiles: list, data: bytes, index: int, info: ImageInfo):
+    """The frame's exact 16-bit colour samples (uint16), or None (with a note) when unreadable."""
+    if info.frames > 1 and info.format == "png":
+        info.notes.append(
+            "16-bit colour APNG frames are read at 8 bits per channel (Pillow composites "
+            "them at 8 bits); the output is 8-bit"
+        )
+        return None
+    try:
+        if any(_tile_rawmode(t) == "LA;16B" for t in tiles):
+            # 16-bit grey+alpha PNG opens as RGBA and has no low-byte unpacker; the 8-bit RGBA
+            # unpacker takes 4 bytes per pixel too, so it hands over the unfiltered bytes as is.
+            raw = _low_bytes(data, index, swap=lambda _: "RGBA").astype(np.uint16)
+            return (raw[:, :, 0::2] << 8) | raw[:, :, 1::2]
+        high = np.asarray(img)
+        low = _low_bytes(data, index)
+    except (OSError, ValueError, KeyError) as exc:
+        info.notes.append(f"this 16-bit colour file is read at 8 bits per channel ({exc})")
+        return None
+    if low.shape != high.shape:
+        info.notes.append("this 16-bit colour file is read at 8 bits per channel")
+        return None
+    full = high.astype(np.uint16) << 8
+    full |= low
+    return full
+
+
+def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> np.ndarray:
+    """The frame ``img`` is on (``index``), loaded, turned upright, as normalized floats.
+
+    Sets ``info.depth``, ``alpha`` and ``source_mode`` (and notes what could not be kept).
+    """
+    with _pillow_errors(info.name):
+        sixteen = _is_16bit_colour(img)  # before load(), which empties img.tile
+        tiles = list(img.tile)
+        img.load()
+        deep = None
+        if sixteen and img.mode in ("RGB", "RGBA"):
+            deep = _full_depth(img, tiles, data, index, info)
+        elif sixteen:
+            info.notes.append(f"16-bit {img.mode} is read at 8 bits per channel")
+        if _orientation(img) != 1:
+            # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
+            # no EXIF, so an unrotated result would look turned against its input.
+            if deep is not None:
+                deep = _exif_turn(deep, _orientation(img))
+            img = ImageOps.exif_transpose(img)
+    info.source_mode = img.mode
+    if deep is not None:
+        info.depth, info.alpha = "16", deep.ndim == 3 and deep.shape[2] in (2, 4)
+        return _normalized(deep, 65535)
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img)
+        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
+            info.depth = "float"
+            return arr.astype(np.float32)
+        info.depth = "16"
+        return _normalized(arr, 65535)
+    if mode == "F":
+        info.depth = "float"
+        return np.asarray(img, dtype=np.float32).copy()
+    target = _working_mode(mode, "transparency" in img.info)
+    if target != mode:
+        img = img.convert(target)
+    info.depth, info.alpha = "8", img.mode in ("LA", "RGBA")
+    return _normalized(np.asarray(img), 255)
+
+
+def _exif_turn(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """``arr`` turned upright the way ImageOps.exif_transpose turns the image (tags 2-8)."""
+    if orientation in (5, 6, 7, 8):
+        # 5: transpose, 6: turn 90 clockwise, 7: transverse, 8: turn 90 anticlockwise
+        arr = {5: arr.swapaxes(0, 1), 6: np.rot90(arr, -1), 7: np.rot90(arr, 2).swapaxes(0, 1),
+               8: np.rot90(arr, 1)}[orientation]  # fmt: skip
+    elif orientation in (2, 3, 4):
+        arr = {2: arr[:, ::-1], 3: arr[::-1, ::-1], 4: arr[::-1]}[orientation]
+    return np.ascontiguousarray(arr)
+
+
+def source_info(img: Image.Image, name: str) -> ImageInfo:
+    """What the file says about itself: format, frame count, ICC profile and DPI."""
+    fmt = (img.format or "png").lower()
+    fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
+    info = ImageInfo(format=fmt if fmt in FORMATS else "png", name=name)
+    info.frames = max(1, int(getattr(img, "n_frames", 1) or 1))
+    if fmt == "mpo" or img.format == "MPO":
+        info.frames = 1  # an MPO's extra images are previews or stereo views, not frames
+    icc = img.info.get("icc_profile")
+    info.icc = icc if isinstance(icc, bytes) and icc else None
+    dpi = img.info.get("dpi")
+    if isinstance(dpi, tuple) and len(dpi) == 2 and all(float(d) > 0 for d in dpi):
+        info.dpi = (float(dpi[0]), float(dpi[1]))
+    return info
+
+
 def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageInfo]:
     """Decode image bytes (any format Pillow reads, or ``.npy``) to a float array.
+
+    A multi-frame file gives its first frame (``info.frames`` says how many there are;
+    :func:`convtool.images.decode_frames` gives them all).
 
     Examples
     --------
@@ -132,39 +269,9 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
         raise ImageIOError(f"{name}: empty input (0 bytes)")
     if _sniff_format(data) == "npy":
         return _decode_npy(data, name)
-    with _pillow_errors(name):
-        img = Image.open(io.BytesIO(data))
-        img.load()
-        source_format = img.format
-        if _orientation(img) != 1:
-            # Pixels as every viewer shows them (OpenCV's imread does the same): outputs carry
-            # no EXIF, so an unrotated result would look turned against its input.
-            img = ImageOps.exif_transpose(img)
-            img.format = source_format
-    fmt = (img.format or "png").lower()
-    fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
-    info = ImageInfo(format=fmt if fmt in FORMATS else "png", source_mode=img.mode)
-    mode = img.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        arr = np.asarray(img)
-        if mode == "I" and (arr.min() < 0 or arr.max() > 65535):
-            info.depth = "float"
-            return arr.astype(np.float32), info
-        info.depth = "16"
-        return _normalized(arr, 65535), info
-    if mode == "F":
-        info.depth = "float"
-        return np.asarray(img, dtype=np.float32).copy(), info
-    if _png_is_16bit_colour(data):
-        info.notes.append(
-            "Pillow decodes 16-bit colour PNG at 8 bits per channel; the output is 8-bit"
-        )
-    target = _working_mode(mode, "transparency" in img.info)
-    if target != mode:
-        img = img.convert(target)
-    info.alpha = img.mode in ("LA", "RGBA")
-    arr = _normalized(np.asarray(img), 255)
-    return arr, info
+    img = open_image(data, name)
+    info = source_info(img, name)
+    return frame_array(img, data, 0, info), info
 
 
 def read_image(source: str | os.PathLike[str], stdin: BinaryIO | None = None):

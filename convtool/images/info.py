@@ -15,7 +15,10 @@ FORMATS = {
     "bmp": (".bmp",),
     "webp": (".webp",),
     "npy": (".npy",),
+    "gif": (".gif",),
 }
+# Formats that hold several frames (APNG for png, pages for tiff).
+MULTI_FRAME_FORMATS = ("gif", "png", "webp", "tiff")
 
 
 class ImageIOError(ValueError):
@@ -31,6 +34,10 @@ class ImageInfo:
     alpha: bool = False
     source_mode: str = ""
     notes: list[str] = field(default_factory=list)
+    icc: bytes | None = None  # ICC colour profile, carried to outputs that can hold one
+    dpi: tuple[float, float] | None = None  # pixels per inch (x, y), when the file says
+    frames: int = 1  # frames (pages) in the file; read_image returns the first
+    name: str = ""  # the file's name in messages
 
     @property
     def full_scale(self) -> float:

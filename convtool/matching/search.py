@@ -10,7 +10,7 @@ Must not import: the CLI, :mod:`convtool.images`, :mod:`convtool.pictures`, clic
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -122,6 +122,7 @@ def search(
     top: int = 1,
     threshold: float | None = None,
     overlap: float = 0.5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Find ``template`` in ``image``, at one or several scales and angles of the template.
 
@@ -133,7 +134,8 @@ def search(
     Each angle turns the (scaled) template counter-clockwise (:func:`rotate`): its box grows to
     hold it, and only the pixels the turned template covers whole count (a mask, combined with
     the template's own), so those placements score with the masked formulas (slower, float64).
-    A turned template that does not fit in the image is skipped.
+    A turned template that does not fit in the image is skipped. ``progress(done, total)``, if
+    given, is called after each placement (scale x angle) with the counts so far.
 
     Examples
     --------
@@ -154,7 +156,7 @@ def search(
     if mask is not None and m0 is None:
         mask = None  # all-ones
     prepared = _Prepared(img, dtype)
-    maps = _placements(prepared, tpl, mask, fits, angle_list, method)
+    maps = _placements(prepared, tpl, mask, fits, angle_list, method, progress)
     if not maps:
         raise TemplateError(
             f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
@@ -216,10 +218,12 @@ def _placements(
     fits: list[tuple[float, int, int]],
     angle_list: list[float],
     method: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[float, tuple[int, int], np.ndarray, float]]:
     """Score maps ``(scale, (h, w), scores, angle)`` of every scale and angle that fits."""
     img, dtype = prepared.image, prepared.dtype
     maps = []
+    done, total = 0, len(fits) * len(angle_list)
     for s, th, tw in fits:
         t = tpl.astype(np.float64) if (th, tw) == tpl.shape[:2] else resize(tpl, (th, tw))
         m = None
@@ -228,6 +232,9 @@ def _placements(
             m = mm if (th, tw) == mm.shape[:2] else resize(mm, (th, tw))
             m = np.clip(m, 0, None)
         for angle in angle_list:
+            if progress is not None:
+                progress(done, total)
+            done += 1
             ta, ma = _turned(t, m, angle)
             if ta.shape[0] > img.shape[0] or ta.shape[1] > img.shape[1]:
                 continue
@@ -238,6 +245,8 @@ def _placements(
                 )
                 scores = scores / weight
             maps.append((s, ta.shape[:2], scores.astype(dtype, copy=False), angle))
+    if progress is not None:
+        progress(total, total)
     return maps
 
 

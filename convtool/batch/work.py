@@ -1,0 +1,156 @@
+"""Per-file batch work: top-level, picklable functions that do a whole file and never raise.
+
+Owns: :class:`FileResult`, :func:`filter_one` (read, filter chain, encode, atomic write) and
+:func:`find_one` (read, template search, optional pictures), and the per-process template
+cache. Every error is caught and returned as a one-line ``FileResult.error``.
+Must not import: click, rich; image I/O only through :mod:`convtool.images`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import matching, pictures, runtime
+from ..filtering import apply_chain
+from ..images import ImageInfo, draw_boxes, encode_image, format_for_path, read_image, write_bytes
+from .plan import FilterJob, FindJob
+
+
+@dataclass
+class FileResult:
+    """What happened to one file. ``error`` is one line, without the file name."""
+
+    index: int
+    source: str
+    target: str | None = None
+    ok: bool = True
+    skipped: bool = False
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    shape: tuple[int, ...] = ()
+    threads: int = 0  # engine threads the file ran with (jobs x threads stays within the cores)
+    # find only
+    matches: tuple[Any, ...] = ()
+    skipped_scales: tuple[float, ...] = ()
+    method: str = ""
+    threshold: float = 0.0
+
+
+def _one_line(source: str, exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if not isinstance(exc, ValueError):  # not a library's message for the user: name it
+        text = f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+        if isinstance(exc, MemoryError):
+            text = "out of memory"
+    for prefix in (f"{source}: ", f"{Path(source).name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def filter_one(job: FilterJob) -> FileResult:
+    """Read, filter, encode and atomically write one file; errors come back in the result."""
+    started = time.perf_counter()
+    result = FileResult(job.index, job.source, job.target)
+    try:
+        settings = job.settings
+        image, info = read_image(job.source)
+        opts = dataclasses.replace(settings.options, runs=[])
+        out = apply_chain(image, list(settings.kernels), opts, has_alpha=info.alpha)
+        if opts.alpha == "drop":
+            info.alpha = False
+        data = encode_image(out, info, job.fmt or info.format, mapping=settings.mapping)
+        if job.make_dirs:
+            Path(job.target).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(data, job.target)
+        result.notes, result.shape = tuple(info.notes), out.shape
+    except Exception as exc:  # one bad file must not stop the others
+        result.ok, result.error = False, _one_line(job.source, exc)
+    result.seconds, result.threads = time.perf_counter() - started, runtime.threads()
+    return result
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def load_template(path: str, mask_path: str | None = None):
+    """The template as searched (alpha split off) and its weights (None: every pixel counts).
+
+    Kept per process while the files are unchanged: a worker reads it once for all its images.
+    """
+    return _load_template(path, mask_path, _stamp(path), _stamp(mask_path))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_template(path, mask_path, _stamp1, _stamp2):
+    templ, info = read_image(path)
+    mask = None
+    if info.alpha:
+        templ, alpha = matching.split_alpha(templ)
+        mask = None if bool((alpha >= 1.0).all()) else alpha
+    if mask_path is not None:
+        values, mask_info = read_image(mask_path)
+        channels = 1 if templ.ndim == 2 else templ.shape[2]
+        if mask_info.alpha:
+            values = matching.split_alpha(values)[1]
+        elif values.ndim == 3 and values.shape[2] != channels:
+            values = matching.to_gray(values)
+        mask = values
+    return templ, mask
+
+
+def _find_pictures(job: FindJob, image: np.ndarray, result) -> None:
+    if job.heatmap:
+        fmt = format_for_path(job.heatmap)
+        data = encode_image(pictures.heatmap(result), ImageInfo(format=fmt, depth="8"), fmt)
+        Path(job.heatmap).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(data, job.heatmap)
+    if job.annotate:
+        fmt = format_for_path(job.annotate)
+        boxes = [(m.x, m.y, m.width, m.height, f"{m.score:.2f}") for m in result.matches]
+        values = draw_boxes(pictures.to_rgb8(image), boxes).astype(np.float32) / 255
+        data = encode_image(values, ImageInfo(format=fmt, depth="8"), fmt)
+        Path(job.annotate).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(data, job.annotate)
+
+
+def find_one(job: FindJob) -> FileResult:
+    """Search one image for the template; matches (or the error) come back in the result."""
+    started = time.perf_counter()
+    result = FileResult(job.index, job.source)
+    s = job.settings
+    try:
+        templ, mask = load_template(s.template, s.mask)
+        image, info = read_image(job.source)
+        if info.alpha:
+            image = matching.split_alpha(image)[0]
+        found = matching.search(
+            image, templ, method=s.method, mask=mask, scales=s.scales, angles=s.angles,
+            top=s.top, threshold=s.threshold, overlap=s.overlap,
+        )  # fmt: skip
+        if s.subpixel:
+            matching.refine_matches(found)
+        _find_pictures(job, image, found)
+        result.matches, result.method = tuple(found.matches), found.method
+        result.threshold, result.skipped_scales = found.threshold, tuple(found.skipped_scales)
+        result.notes, result.shape = tuple(info.notes), image.shape
+    except Exception as exc:  # one bad image must not stop the others
+        result.ok, result.error = False, _one_line(job.source, exc)
+    result.seconds, result.threads = time.perf_counter() - started, runtime.threads()
+    return result
