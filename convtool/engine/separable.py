@@ -40,8 +40,9 @@ _SEPARABLE_CHUNK_BYTES = 4 << 20
 # is 128 rows at 1080p RGB float32 and 64 at 4K (4K: 48 ms against 57 with 128 rows).
 _SEP_MID_BYTES = 3 << 20
 # The same for the direct path (rank 1, short rows of taps), whose passes both run on whole
-# interleaved rows: 1 MiB measured best of 0.25-3 MiB (1080p RGB gaussian:2, one thread, CPU
-# 30 -> 26 ms with the row-major vertical pass; 4K 194 -> 121 ms).
+# interleaved rows: 1 MiB measured best of 0.25-3 MiB. With the row-major vertical pass, 4K RGB
+# gaussian:2 on two threads went 150 -> 118 and 93 -> 88 ms (same runs, alternating); 1080p
+# was unchanged (~21 ms) on a quiet machine and 10-15% faster with the cores loaded.
 _SEP_DIRECT_MID_BYTES = 1 << 20
 
 
