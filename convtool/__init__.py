@@ -1,6 +1,8 @@
 """convtool: image filtering with a vectorized multi-channel convolution engine.
 
 The core (this package minus :mod:`convtool.cli`) is pure numpy and knows nothing of the terminal.
+The names below load their module on first use, so that ``import convtool`` is quick and the
+command line can guard its start-up (signals) before numpy and Pillow load.
 
 >>> import numpy as np
 >>> from convtool import correlate

@@ -39,6 +39,10 @@ def load_npy(data: bytes, label: str, error: type[ValueError]) -> np.ndarray:
         raise error(f"{label}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise error(f"{label}: truncated or corrupt .npy file ({exc})") from None
+    except MemoryError:
+        raise error(f"{label}: .npy array too large for the memory available") from None
+    except Exception as exc:  # the header parser raises SyntaxError, TokenError, ...
+        raise error(f"{label}: not a valid .npy file ({type(exc).__name__}: {exc})") from None
     if not isinstance(arr, np.ndarray):  # .npz archives load as a mapping
         raise error(f"{label}: not a .npy array file")
     return arr

@@ -14,12 +14,16 @@ convtool; no part of convtool imports it.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
+from ..images.write import Terminated, install_signal_handlers, remove_temps
+from . import common
 from .common import (
     CONTEXT_SETTINGS,
     FINITE_FLOAT,
@@ -27,7 +31,11 @@ from .common import (
     InputError,
     binary_stdin,
     binary_stdout,
+    describe_os_error,
     fail,
+    flush_stdout,
+    guard_std_streams,
+    report_error,
     stderr_console,
     stdout_console,
     stdout_is_terminal,
@@ -140,15 +148,88 @@ def __getattr__(name: str):
 
 
 def main() -> None:
-    """Console-script entry point: runs the CLI, ends quietly on a closed pipe."""
+    """Console-script entry point: every error is one ``Error: ...`` line, signals end quietly.
+
+    Exit status: 0 success, 1 "nothing found" or a reader that left (closed pipe), 2 bad input
+    or usage, 130 on SIGINT, ``128 + signum`` on SIGTERM and SIGHUP (the temporary file of an
+    output being written is removed first).
+    """
     try:
-        cli.main(prog_name="convtool")
+        install_signal_handlers()
+        guard_std_streams()
+        code = _run(sys.argv[1:])
+    except KeyboardInterrupt:
+        code = 130
+    except Terminated as exc:
+        code = 128 + exc.signum
+    finally:
+        remove_temps()
+    if code != 0:
+        _drop_stdout()
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
+    """Run the group on ``args`` and turn every failure into an exit status (see :func:`main`)."""
+    try:
+        with warnings.catch_warnings():
+            # stderr holds convtool's own lines only: numpy's RuntimeWarnings on extreme values
+            # and Pillow's warnings on damaged files say nothing the result or error does not.
+            warnings.simplefilter("ignore")
+            code = _invoke(args)
+        flush_stdout()
+        return code
     except BrokenPipeError:
-        # Python docs, "Note on SIGPIPE": point stdout at devnull so the interpreter's final
-        # flush does not raise again, and exit non-zero.
+        return 1  # the reader left: quietly, as `head` expects
+    except click.exceptions.NoArgsIsHelpError as exc:
+        names = ", ".join(sorted(cli.commands))
+        report_error(f"missing command (one of {names})", hint=_usage_hint(exc))
+        return 2
+    except click.UsageError as exc:
+        report_error(exc.format_message(), hint=_usage_hint(exc))
+        return 2
+    except click.ClickException as exc:
+        report_error(exc.format_message())
+        return exc.exit_code
+    except common.LIBRARY_ERRORS as exc:  # looked up only on an error
+        report_error(str(exc))
+        return 2
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return 1
+        report_error(describe_os_error(exc))
+        return 2
+    except MemoryError:
+        report_error("not enough memory for this image and kernel")
+        return 2
+    except RecursionError:
+        report_error("input nested too deeply")
+        return 2
+
+
+def _invoke(args: list[str]) -> int:
+    """The group's own work, without click's standalone handling (it prints usage blocks)."""
+    try:
+        with cli.make_context("convtool", args) as ctx:
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+def _usage_hint(exc: click.UsageError) -> str | None:
+    ctx = exc.ctx
+    if ctx is None or ctx.command.get_help_option(ctx) is None:
+        return None
+    names = sorted(ctx.help_option_names, key=len)
+    return f"Try '{ctx.command_path} {names[-1]}' for help."
+
+
+def _drop_stdout() -> None:
+    """Point stdout at devnull so the interpreter's final flush cannot fail again."""
+    try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(1)
-    except MemoryError:
-        click.echo("Error: not enough memory for this image and kernel", err=True)
-        sys.exit(2)
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass

@@ -28,7 +28,7 @@ from ..images import (
     to_output_array,
     write_bytes,
 )
-from ..kernels import parse_kernel
+from ..kernels import MAX_KERNEL_SIDE, parse_kernel
 from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
@@ -42,6 +42,7 @@ from .common import (
 from .completion import complete_kernel
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
+from .scheduler import check_options, executor_for, scheduler_option
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
@@ -105,7 +106,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 )
 @click.option(
     "--dilation",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_KERNEL_SIDE),
     default=1,
     show_default=True,
     help="Spacing between kernel taps (applies to each kernel).",
@@ -195,6 +196,7 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "what is missing; outputs are never half-written).",
 )
 @batch_options
+@scheduler_option
 @preview_options
 def filter_command(
     inputs: tuple[str, ...],
@@ -222,6 +224,7 @@ def filter_command(
     fail_fast: bool,
     progress: bool | None,
     quiet: bool,
+    scheduler: str | None,
     preview: str | None,
 ) -> None:
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
@@ -268,7 +271,8 @@ def filter_command(
         alpha=alpha,
         strategy=strategy,
     )
-    if _is_batch(inputs, output):
+    check_options(scheduler, workers)
+    if scheduler is not None or _is_batch(inputs, output):
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
         try:
@@ -279,10 +283,12 @@ def filter_command(
             )
         except (*LIBRARY_ERRORS, batch.BatchError) as exc:
             raise fail(str(exc)) from None
-        tally = run_batch(
-            jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
-            quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
-        )  # fmt: skip
+        with executor_for(scheduler) as executor:
+            tally = run_batch(
+                jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
+                quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
+                executor=executor,
+            )  # fmt: skip
         if tally.failed or tally.aborted:
             click.get_current_context().exit(2)
         return

@@ -23,6 +23,7 @@ from .find_pictures import annotated_rgb8, miss_message, write_pictures
 from .output import echo_csv, echo_json, echo_tsv, print_table, table_option, use_table
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
+from .scheduler import check_options, executor_for, scheduler_option
 
 FIND_ERRORS = (*LIBRARY_ERRORS, matching.TemplateError)
 
@@ -212,6 +213,7 @@ def _find_print(
 )
 @table_option
 @batch_options
+@scheduler_option
 @preview_options
 def find_command(
     paths: tuple[str, ...],
@@ -235,6 +237,7 @@ def find_command(
     fail_fast: bool,
     progress: bool | None,
     quiet: bool,
+    scheduler: str | None,
     preview: str | None,
 ) -> None:
     """Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.
@@ -268,6 +271,9 @@ def find_command(
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
     params = click.get_current_context().params
+    check_options(scheduler, workers)
+    if scheduler is not None and template_opt is None:
+        raise fail("--scheduler needs the batch form: -t TEMPLATE IMAGE...")
     if template_opt is not None:
         _find_many(paths, params)
     elif len(paths) != 2:
@@ -357,11 +363,12 @@ def _find_many(images: tuple[str, ...], p: dict) -> None:
     keys = {"with_scale": p["scales"] is not None, "with_angle": p["angles"] is not None}
     printer = _ManyPrinter(p, keys=keys)
     try:
-        tally = run_batch(
-            jobs, batch.find_one, workers=p["workers"], fail_fast=p["fail_fast"],
-            progress=p["progress"], quiet=p["quiet"], verb="searching",
-            on_result=printer.add, find=True,
-        )  # fmt: skip
+        with executor_for(p["scheduler"]) as executor:
+            tally = run_batch(
+                jobs, batch.find_one, workers=p["workers"], fail_fast=p["fail_fast"],
+                progress=p["progress"], quiet=p["quiet"], verb="searching",
+                on_result=printer.add, find=True, executor=executor,
+            )  # fmt: skip
     finally:
         printer.close(matching.lower_is_better(settings.method))
     code = 2 if tally.failed or tally.aborted else 0 if tally.matched else 1

@@ -7,6 +7,7 @@ click and rich; it must not import the group or any command module (they import 
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -55,11 +56,118 @@ def stdout_console() -> Console:
 
 def binary_stdin():
     """The byte stream under stdin (looked up at call time, so CliRunner's stream is used)."""
-    return sys.stdin.buffer
+    return getattr(sys.stdin, "buffer", sys.stdin)
 
 
 def binary_stdout():
-    return sys.stdout.buffer
+    return getattr(sys.stdout, "buffer", sys.stdout)
+
+
+class ClosedStream:
+    """Stands in for a standard stream the shell closed (``>&-``, ``<&-``): any use is an error.
+
+    Raises :class:`ImageIOError` (a ValueError, as Python's I/O on a closed file), which every
+    command reports as one ``Error:`` line.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.buffer = self
+
+    def _closed(self, *args, **kwargs):
+        from ..images.info import ImageIOError
+
+        raise ImageIOError(f"{self.name} is closed")
+
+    read = readline = write = fileno = _closed
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _WholeWriter(io.RawIOBase):
+    """File descriptor writes that finish or raise: a pipe whose reader left raises EPIPE.
+
+    Python's own stdout drops the rest of a write that the pipe took only in part (the reader
+    of ``| head`` read a little and left), so a cut-off output would end with status 0.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        return total
+
+
+def guard_std_streams() -> None:
+    """Make stdin and stdout safe for the entry point (not for in-process runs).
+
+    A closed stdin or stdout (``None`` in :mod:`sys`) becomes a :class:`ClosedStream`; an open
+    stdout writes whole or raises (:class:`_WholeWriter`).
+    """
+    if sys.stdin is None:
+        sys.stdin = ClosedStream("standard input")
+    if sys.stdout is None:
+        sys.stdout = ClosedStream("standard output")
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    old = sys.stdout
+    old.flush()
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_WholeWriter(fd)),
+        encoding=old.encoding,
+        errors=old.errors,
+        line_buffering=old.line_buffering,
+    )
+
+
+def report_error(message: str, *, hint: str | None = None) -> None:
+    """The one ``Error: ...`` line on stderr (first line of ``message``), then an optional hint."""
+    lines = (message or "failed").strip().splitlines() or ["failed"]
+    text = f"Error: {lines[0]}\n" + (f"{hint}\n" if hint else "")
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError that reached the entry point (stdout full, unreadable file...)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename:
+        return f"{exc.filename}: {reason}"
+    return f"standard output: cannot write ({reason})"
+
+
+def flush_stdout() -> None:
+    """Flush stdout inside the caller's error handling (a full disk or gone reader shows here)."""
+    stream = sys.stdout
+    if stream is not None:
+        stream.flush()
 
 
 def stdout_is_terminal() -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import matching, pictures
-from ..images import ImageInfo, encode_image, write_bytes
+from ..images import ImageInfo, encode_image, write_outputs
 from ..images.draw import draw_matches, draw_texts, font_size, text_size
 
 BAR_TEXT = (235, 235, 235)
@@ -82,7 +82,7 @@ def annotated_rgb8(result, image: np.ndarray) -> np.ndarray:
 
 def write_pictures(result, image, heatmap: tuple, annotate: tuple) -> list[str]:
     """Encode the heatmap and the annotated image (each a ``(path, format)``), then write
-    both through the one writer; returns notes for stderr."""
+    both through the one writer, all or nothing; returns notes for stderr."""
     (heatmap_path, heat_fmt), (annotate_path, annotate_fmt) = heatmap, annotate
     outputs, notes = [], []
     if heatmap_path and heat_fmt == "npy":
@@ -96,8 +96,8 @@ def write_pictures(result, image, heatmap: tuple, annotate: tuple) -> list[str]:
         values = annotated_rgb8(result, image).astype(np.float32) / 255
         info = ImageInfo(format=annotate_fmt, depth="8")
         outputs.append((encode_image(values, info, annotate_fmt), 1))
-    for data, which in outputs:
-        write_bytes(data, (heatmap_path, annotate_path)[which])
+    # Every output prepared before any is committed: a run that fails writes none of them.
+    write_outputs([(data, (heatmap_path, annotate_path)[which]) for data, which in outputs])
     return notes
 
 

@@ -31,8 +31,9 @@ Border modes (scipy.ndimage names, OpenCV aliases accepted)
 Layout (each module's docstring says what it owns and must not import): ``plan`` (validation,
 Plan, border modes and index maps), ``_common`` (helpers shared by the strategies), one module
 per strategy (``direct``, ``strips``, ``im2row`` for ``gemm``, ``separable`` with ``rank``,
-``fft``), ``cost`` (the cost model and ``auto``'s choice), ``run`` (the registry,
-:func:`correlate`, :func:`convolve`). Threads and scratch arrays come from
+``fft``, ``small`` for images that stay in L2, ``boxsum`` for ``box`` kernels), ``cost``
+(the cost model and ``auto``'s choice), ``run`` (the registry, :func:`correlate`,
+:func:`convolve`). Threads and scratch arrays come from
 :mod:`convtool.runtime`.
 
 Must not import: matching/template, cli, images, click, rich, PIL.

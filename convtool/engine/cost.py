@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import runtime
 from ._common import _same_on_all_channels
-from .fft import _fft_input_rows, next_fast_len
+from .boxsum import _doubling_adds, _is_box
+from .fft import _fft_input_rows, _fft_tile, next_fast_len
 from .im2row import _gemm_block_cols, _gemm_block_rows, _im2row_block_rows
 from .plan import Plan, _Geometry, _geometry
 from .rank import _SEP_BLOCK_COLS, _SEP_BLOCK_ROWS, _sep_direct, kernel_rank
@@ -48,7 +49,17 @@ _NS_FFT = 2.6  # one sample through one rfft2 or irfft2 (norm="ortho")
 _NS_CMUL = 3.3  # one complex multiply(-add) in the spectrum
 _NS_FFT_BASE = 0.50  # per input and output value of the fft path: padding, planar copies
 # Fixed per-call costs (building Toeplitz matrices, kernel spectra, thread pool round trips).
-_NS_FIXED = {"strips": 0.39e6, "gemm": 0.62e6, "separable": 0.50e6, "fft": 0.56e6}
+_NS_FIXED = {"strips": 0.39e6, "gemm": 0.62e6, "separable": 0.50e6, "fft": 0.56e6, "small": 0.03e6}
+# The small path (one thread, whole-image ops): per tap and output value while the image
+# stays in L2 (256x256 grey 3x3: 0.06 ms against 0.3 ms for strips, one thread), and the
+# largest padded image or output it takes, in values (beyond, the whole-image ops leave L2).
+_NS_TAP_SMALL = 0.2
+_SMALL_MAX_VALUES = 1 << 18
+# The box path: one addition (or copy) over a strip buffer, per value, both threads, wall;
+# set against the separable model: measured (1080p/4K RGB, box:5 and box:31, a loaded
+# machine) the box path took 0.5-1.15x the separable one, while 0.12 estimated it at 1.2-2x.
+_NS_BOX_OP = 0.05
+_NS_FIXED["box"] = 0.1e6
 
 
 def _cols_flop_ns(k: int) -> float:
@@ -138,13 +149,42 @@ def _fft_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     """Forward and inverse transforms per overlap-save strip plus the spectral products."""
     oh, _, wp, cin, outputs = _sizes(plan, g)
     hf = next_fast_len(max(_fft_input_rows(plan, g, wp, cin), 2 * g.eh - 1))
-    wf = next_fast_len(wp)
-    strips = -(-oh // ((hf - g.eh) // g.sy + 1))
+    wf, cols = _fft_tile(wp, plan.out_shape[1], g.sx, g.ew)
+    strips = -(-oh // ((hf - g.eh) // g.sy + 1)) * -(-plan.out_shape[1] // cols)  # and tiles
     products = cin if plan.depthwise else cin * g.cout
     spectra = 1 if shared else products
     per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
     cost = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(runtime.threads(), strips)
     return cost + (plan.image.size + outputs) * _NS_FFT_BASE
+
+
+def _small_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """Taps (``kh + kw`` for a rank-1 shared kernel) times a per-tap cost, one thread;
+    ``inf`` for images that do not stay in L2."""
+    size = _sizes(plan, g)
+    padded = (plan.image.shape[0] + plan.pad[0] + plan.pad[1]) * size.wp * size.cin
+    if max(padded, size.outputs) > _SMALL_MAX_VALUES:
+        return float("inf")
+    kernel = plan.kernel
+    taps = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
+    if shared and g.kh > 1 and g.kw > 1 and g.kh * g.kw > 6 and kernel_rank(plan) == 1:
+        taps = g.kh + g.kw  # two 1-D passes (the vertical one over the padded width)
+    # Per-channel and mixing taps cost what they cost the strips path, relative to shared.
+    relative = 1.0 if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX) / _NS_TAP
+    tap = _NS_TAP_SMALL * relative
+    return size.outputs * max(1, taps) * tap
+
+
+def _box_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
+    """Doubling additions down the columns (over the strip's halo rows too) and along the
+    rows, plus the strip fill and the scaled copy out; ``inf`` unless the kernel is a box."""
+    if not (shared and _is_box(plan)):
+        return float("inf")
+    size = _sizes(plan, g)
+    per_input = 1 + _doubling_adds(g.kh)  # strip fill, vertical sums (~input values)
+    per_output = _doubling_adds(g.kw) + 1  # horizontal sums, scaled copy out
+    inputs = plan.image.shape[0] * size.wp * size.cin * (1 + 4 * g.kh / max(64, 4 * g.kh))
+    return (inputs * per_input + size.outputs * g.sy * g.sx * per_output) * _NS_BOX_OP
 
 
 def estimate_costs(plan: Plan) -> dict[str, float]:
@@ -161,14 +201,17 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
       transposing copy unless the horizontal pass writes the output directly); per-channel
       kernels: each pass a GEMM or shift-and-add as the strategy picks them;
     * ``fft``: one forward transform per input channel and one inverse per output channel per
-      overlap-save strip, plus the spectral products; independent of the kernel size.
+      overlap-save strip, plus the spectral products; independent of the kernel size;
+    * ``small``: taps times a one-thread per-tap cost, for images that stay in L2 only;
+    * ``box``: kernels whose taps are all equal, window sums by doubling (~log2 k additions
+      per axis and value).
 
     Examples
     --------
     >>> from convtool.engine import make_plan
     >>> plan = make_plan(np.zeros((1080, 1920, 3), np.float32), np.ones((31, 31)))
     >>> sorted(estimate_costs(plan))
-    ['fft', 'gemm', 'separable', 'strips']
+    ['box', 'fft', 'gemm', 'separable', 'small', 'strips']
     """
     g = _geometry(plan)
     shared = plan.depthwise and _same_on_all_channels(plan.kernel)
@@ -177,6 +220,8 @@ def estimate_costs(plan: Plan) -> dict[str, float]:
         "gemm": _gemm_ns(plan, g, shared),
         "separable": _separable_ns(plan, g, shared),
         "fft": _fft_ns(plan, g, shared),
+        "small": _small_ns(plan, g, shared),
+        "box": _box_ns(plan, g, shared),
     }
     return {name: cost + _NS_FIXED[name] for name, cost in costs.items()}
 

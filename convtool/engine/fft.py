@@ -1,7 +1,7 @@
-"""The ``fft`` strategy: overlap-save over row strips of the padded image, float32 rfft2.
+"""The ``fft`` strategy: overlap-save over row strips (and column tiles) of the padded image.
 
 Owns: :func:`next_fast_len` (also used by the matcher's FFT correlation), the FFT primitive
-with its kernel spectrum and the strip sizing of the fft path.
+with its kernel spectrum and the strip and tile sizing of the fft path.
 
 Must not import: the other strategies, the cost model, matching/template, cli, images, click,
 rich, PIL.
@@ -39,6 +39,29 @@ def next_fast_len(n: int) -> int:
     return best
 
 
+# Padded widths above 1.5x this run in column tiles of about this width (overlap-save along
+# the rows too): one 8K strip transformed whole is (C, hf, 7776) values, tens of MiB that
+# the column transforms stride through out of cache, and the 16 MiB scratch cap cut its
+# strips to 82 rows for 31 rows of overlap (37% of each transform thrown away). With tiles
+# the transforms have the sizes of a 1080p image, whatever the width.
+_FFT_TILE_COLS = 2048
+
+
+def _fft_tile(width: int, ow: int, sx: int, ew: int) -> tuple[int, int]:
+    """``(wf, cols)``: transform length along the rows and output columns per tile.
+
+    One tile (``cols = ow``, ``wf`` for the whole padded ``width``) unless the width is over
+    1.5x ``_FFT_TILE_COLS``: then equal tiles of at most that many input columns (each
+    rereading ``ew - 1`` columns of its neighbour), at least 4 kernel widths each.
+    """
+    if width <= 1.5 * _FFT_TILE_COLS:
+        return next_fast_len(width), ow
+    tile = max(_FFT_TILE_COLS, 4 * ew)
+    count = -(-width // tile)
+    cols = -(-ow // count)
+    return next_fast_len((cols - 1) * sx + ew), cols
+
+
 def _fft_primitive(
     taps: np.ndarray,
     depthwise: bool,
@@ -46,10 +69,13 @@ def _fft_primitive(
     dilation: tuple[int, int],
     width: int,
     strip_rows: int,
+    out_cols: int | None = None,
 ) -> tuple[Primitive, int]:
     """Overlap-save: each strip of ``hf`` input rows (full padded width) is transformed once.
 
-    Returns the primitive and the number of output rows one strip yields. The kernel spectrum
+    Wide images (``out_cols`` output columns, see :func:`_fft_tile`) run in column tiles of
+    each strip. Returns the primitive and the number of output rows one strip yields. The
+    kernel spectrum
     is conjugated so that the circular product is a correlation whose valid part starts at
     index 0. Both transforms use ``norm="ortho"``: numpy 2.x's float32 pocketfft is ~4x slower
     when a transform is left unscaled (norm "backward" forward, "forward" inverse), so the
@@ -60,7 +86,10 @@ def _fft_primitive(
     dy, dx = dilation
     eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
     hf = next_fast_len(max(strip_rows, 2 * eh - 1))
-    wf = next_fast_len(width)
+    if out_cols is None:
+        wf, tile_cols = next_fast_len(width), None
+    else:
+        wf, tile_cols = _fft_tile(width, out_cols, sx, ew)
     per_strip = (hf - eh) // sy + 1
     cin = taps.shape[2]
     # (Cin[, Cout], kh, kw) spatial kernels embedded in the transform size.
@@ -85,28 +114,40 @@ def _fft_primitive(
         y = runtime.scratch("fft-y", (cout, hf, wf // 2 + 1), cplx)
         part = runtime.scratch("fft-part", (cout, hf, wf // 2 + 1), cplx) if not depthwise else y
         r = runtime.scratch("fft-r", (cout, hf, wf), src.dtype)
-        buf[:, :, src.shape[1] :] = 0  # the zero padding (the buffer outlives calls)
+        cols = ow if tile_cols is None else tile_cols
         for o0 in range(0, n, per_strip):
             o1 = min(n, o0 + per_strip)
             lr = (o1 - o0 - 1) * sy + eh
-            np.copyto(buf[:, :lr, : src.shape[1]], src[o0 * sy : o0 * sy + lr].transpose(2, 0, 1))
-            if lr < hf:
-                buf[:, lr:] = 0  # a short last strip: clear rows left by the previous one
-            np.fft.rfft2(buf, norm="ortho", out=x)
-            if depthwise:
-                np.multiply(x, spectrum, out=y)
-            else:
-                np.multiply(x[0, None], spectrum[0], out=y)
-                for ci in range(1, cin):
-                    np.multiply(x[ci, None], spectrum[ci], out=part)
-                    y += part
-            # irfft2 in two steps, both with out=: irfft2 does not fill its out (numpy 2.4).
-            np.fft.ifft(y, axis=-2, norm="ortho", out=y)
-            np.fft.irfft(y, n=wf, axis=-1, norm="ortho", out=r)
-            np.copyto(
-                dst[o0:o1],
-                r[:, : (o1 - o0 - 1) * sy + 1 : sy, : (ow - 1) * sx + 1 : sx].transpose(1, 2, 0),
-            )
+            for j0 in range(0, ow, cols):
+                j1 = min(ow, j0 + cols)
+                lw = src.shape[1] if tile_cols is None else (j1 - j0 - 1) * sx + ew
+                rows = src[o0 * sy : o0 * sy + lr, j0 * sx : j0 * sx + lw]
+                # Zero padding past the rows and columns copied (the buffer outlives calls
+                # and tiles: stale values must not reach the transform).
+                buf[:, :, lw:] = 0
+                buf[:, lr:] = 0
+                np.copyto(buf[:, :lr, :lw], rows.transpose(2, 0, 1))
+                spectral(buf, x, y, part, r)
+                np.copyto(
+                    dst[o0:o1, j0:j1],
+                    r[:, : (o1 - o0 - 1) * sy + 1 : sy, : (j1 - j0 - 1) * sx + 1 : sx].transpose(
+                        1, 2, 0
+                    ),
+                )
+
+    def spectral(buf: np.ndarray, x: np.ndarray, y: np.ndarray, part: np.ndarray, r: np.ndarray):
+        """``r`` := the circular correlation of the strip buffer ``buf`` with the kernel."""
+        np.fft.rfft2(buf, norm="ortho", out=x)
+        if depthwise:
+            np.multiply(x, spectrum, out=y)
+        else:
+            np.multiply(x[0, None], spectrum[0], out=y)
+            for ci in range(1, cin):
+                np.multiply(x[ci, None], spectrum[ci], out=part)
+                y += part
+        # irfft2 in two steps, both with out=: irfft2 does not fill its out (numpy 2.4).
+        np.fft.ifft(y, axis=-2, norm="ortho", out=y)
+        np.fft.irfft(y, n=wf, axis=-1, norm="ortho", out=r)
 
     return run, per_strip
 
@@ -115,6 +156,8 @@ def _fft_primitive(
 
 
 def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
+    """Input rows per strip for strip buffers ``width`` values wide (the padded width, or
+    the tile's transform length for wide images)."""
     # Strip-sized buffers alive per thread, in real-strip units of one channel: the zero-padded
     # input and its spectrum (Cin each), and for 4-D kernels the mixed spectrum, a product and
     # the inverse (Cout each); depthwise kernels multiply in place. With two threads they may
@@ -135,7 +178,8 @@ def _fft_input_rows(plan: Plan, g: _Geometry, width: int, cin: int) -> int:
     that no thread waits alone on a last odd strip.
     """
     oh = plan.out_shape[0]
-    per_budget = max(1, (_fft_strip_rows(plan, width, cin) - g.eh) // g.sy + 1)
+    tile_width, _ = _fft_tile(width, plan.out_shape[1], g.sx, g.ew)
+    per_budget = max(1, (_fft_strip_rows(plan, tile_width, cin) - g.eh) // g.sy + 1)
     strips = -(-oh // per_budget)
     strips = min(oh, -(-strips // runtime.threads()) * runtime.threads())
     return (-(-oh // strips) - 1) * g.sy + g.eh
@@ -148,8 +192,11 @@ def _fft(plan: Plan) -> np.ndarray:
     output channel (~2.6 ns per sample and transform here, both threads) and ``Cin*Cout``
     (4-D) or ``C`` complex multiplies per frequency; independent of the kernel size, so it
     wins for large dense kernels. Strips overlap by ``eh - 1`` rows; a stride subsamples the
-    strip result. Memory: the padded image, the output, and strip buffers sized to stay
-    under 1.2x the image for both threads together and under 16 MiB each
+    strip result. Images wider than 1.5x ``_FFT_TILE_COLS`` run each strip in column tiles
+    overlapping by ``ew - 1`` columns (:func:`_fft_tile`), so that the transform sizes and
+    the cost per pixel stay those of a 1080p image. Memory: the padded image, the output,
+    and strip buffers sized to stay under 1.2x the image for both threads together and
+    under 16 MiB each
     (``_fft_strip_rows``), kept per thread for the next call (``_scratch``).
     """
     padded = _padded(plan)
@@ -158,7 +205,7 @@ def _fft(plan: Plan) -> np.ndarray:
     width, cin = padded.shape[1], padded.shape[2]
     rows = _fft_input_rows(plan, g, width, cin)
     prim, per_strip = _fft_primitive(
-        plan.kernel, plan.depthwise, plan.stride, plan.dilation, width, rows
+        plan.kernel, plan.depthwise, plan.stride, plan.dilation, width, rows, plan.out_shape[1]
     )
     _run_rows(padded, out, prim, g.sy, g.eh, per_strip)
     return out

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxsum import _box
 from .cost import choose_strategy
 from .direct import _direct
 from .fft import _fft
 from .im2row import _gemm
 from .plan import EngineError, Plan, make_plan
 from .separable import _separable
+from .small import _small
 from .strips import _strips
 
 # Strategies are registered by name; "auto" picks one with a cost model (see choose_strategy).
@@ -29,6 +31,8 @@ STRATEGIES: dict[str, Callable[[Plan], np.ndarray]] = {
     "separable": _separable,
     "gemm": _gemm,
     "fft": _fft,
+    "small": _small,
+    "box": _box,
 }
 
 

@@ -7,6 +7,8 @@ untouched on the way in and out. Integer ``.npy`` arrays are normalized like ima
 
 Outputs are encoded in memory first, then written to a temporary file beside the target and
 renamed over it, so a failed run never leaves a partial file nor clobbers an existing one.
+Links are written through to their target, which keeps its permission bits; devices, FIFOs and
+sockets are written into, never replaced (see :mod:`.write`).
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
 orientation, 16-bit colour at full depth), :mod:`.frames` (every frame or page, and timing),
@@ -28,7 +30,7 @@ _EXPORTS = {
                "encode_image", "format_for_path", "to_output_array"),
     "frames": ("Frames", "decode_frames", "parse_frame_spec", "read_frames"),
     "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
-    "write": ("write_bytes",),
+    "write": ("write_bytes", "write_outputs"),
 }  # fmt: skip
 _WHERE = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
 _WHERE["DEFAULT_PNG_LEVEL"] = ("png", "DEFAULT_LEVEL")
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
     from .frames import Frames, decode_frames, parse_frame_spec, read_frames
     from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
     from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
-    from .write import write_bytes
+    from .write import write_bytes, write_outputs
 
 __all__ = [
     "DEFAULT_JPEG_QUALITY",
@@ -82,4 +84,5 @@ __all__ = [
     "read_image",
     "to_output_array",
     "write_bytes",
+    "write_outputs",
 ]

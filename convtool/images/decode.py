@@ -61,11 +61,44 @@ def _decode_npy(data: bytes, name: str) -> tuple[np.ndarray, ImageInfo]:
     return arr, info
 
 
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
 @contextlib.contextmanager
-def _pillow_errors(name: str) -> Iterator[None]:
-    """Turn what Pillow raises on bad bytes into one-line ImageIOErrors."""
+def _libtiff_quiet(head: bytes) -> Iterator[None]:
+    """Point file descriptor 2 at devnull while libtiff decodes: it prints its own complaints
+    (``ZIPDecode: Decoding error ...``) straight to stderr, before our one ``Error:`` line.
+    Only for TIFF bytes, the one format decoded by a C library that talks on stderr."""
+    if not head.startswith(_TIFF_MAGIC):
+        yield
+        return
     try:
-        with warnings.catch_warnings():
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no stderr to protect, or no descriptors left
+        yield
+        return
+    try:
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def _pillow_errors(name: str, head: bytes = b"") -> Iterator[None]:
+    """Turn what Pillow raises on bad bytes into one-line ImageIOErrors; keep stderr quiet.
+
+    Pillow's decoders raise more than OSError on damaged files (struct.error, IndexError,
+    KeyError, TypeError, ZeroDivisionError, OverflowError, ...): every exception is reported
+    as ``NAME: ...`` with its type. Pillow's warnings (truncated EXIF, skipped tags) say
+    nothing the result or the error does not, so they are not shown.
+    """
+    try:
+        with warnings.catch_warnings(), _libtiff_quiet(head):
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -77,6 +110,12 @@ def _pillow_errors(name: str) -> Iterator[None]:
         raise ImageIOError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
+    except MemoryError:
+        raise ImageIOError(f"{name}: image too large for the memory available") from None
+    except Exception as exc:  # any other decoder failure on damaged bytes
+        raise ImageIOError(
+            f"{name}: truncated or corrupt image ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 # Modes handed to numpy as they are; everything else is converted by _working_mode.
@@ -109,7 +148,7 @@ def _orientation(img: Image.Image) -> int:
 
 def open_image(data: bytes, name: str) -> Image.Image:
     """A Pillow image over ``data`` (lazy: only the header is read)."""
-    with _pillow_errors(name):
+    with _pillow_errors(name, data[:4]):
         return Image.open(io.BytesIO(data))
 
 
@@ -187,7 +226,7 @@ def frame_array(img: Image.Image, data: bytes, index: int, info: ImageInfo) -> n
 
     Sets ``info.depth``, ``alpha`` and ``source_mode`` (and notes what could not be kept).
     """
-    with _pillow_errors(info.name):
+    with _pillow_errors(info.name, data[:4]):
         sixteen = _is_16bit_colour(img)  # before load(), which empties img.tile
         tiles = list(img.tile)
         img.load()
@@ -240,7 +279,8 @@ def source_info(img: Image.Image, name: str) -> ImageInfo:
     fmt = (img.format or "png").lower()
     fmt = {"jpeg": "jpeg", "mpo": "jpeg", "tiff": "tiff"}.get(fmt, fmt)
     info = ImageInfo(format=fmt if fmt in FORMATS else "png", name=name)
-    info.frames = max(1, int(getattr(img, "n_frames", 1) or 1))
+    with _pillow_errors(name):  # counting frames walks a TIFF's pages: damage shows here
+        info.frames = max(1, int(getattr(img, "n_frames", 1) or 1))
     if fmt == "mpo" or img.format == "MPO":
         info.frames = 1  # an MPO's extra images are previews or stereo views, not frames
     icc = img.info.get("icc_profile")
@@ -323,12 +363,15 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
                         else np.lib.format.read_array_header_2_0
                     )
                     shape, _, dtype = read_header(fh)
-                except ValueError as exc:
-                    raise ImageIOError(f"{name}: not a valid .npy array ({exc})") from None
+                except Exception as exc:  # the header parser raises more than ValueError
+                    raise ImageIOError(
+                        f"{name}: not a valid .npy array ({type(exc).__name__}: {exc})"
+                    ) from None
                 _check_npy_layout(name, shape, dtype)
                 return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
             fh.seek(0)
-            with _pillow_errors(name):
+            with _pillow_errors(name, fh.read(4)):
+                fh.seek(0)
                 img = Image.open(fh)
                 width, height = img.size
                 if _orientation(img) in (5, 6, 7, 8):  # turned a quarter: as decode_image

@@ -17,7 +17,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .decode import _decode_npy, _read_error, _sniff_format, frame_array, open_image, source_info
+from .decode import (
+    _decode_npy,
+    _pillow_errors,
+    _read_error,
+    _sniff_format,
+    frame_array,
+    open_image,
+    source_info,
+)
 from .encode import Timing
 from .info import ImageInfo, ImageIOError
 
@@ -123,7 +131,8 @@ def decode_frames(data: bytes, name: str = "<stdin>", spec: str | None = None) -
     depths = set()
     for index in indices:
         if index:
-            img.seek(index)
+            with _pillow_errors(name, data[:4]):
+                img.seek(index)
         arrays.append(frame_array(img, data, index, info))
         depths.add(info.depth)
         duration, dispose = _timing_of(img, info)

@@ -1,65 +1,301 @@
-"""The one output writer: bytes to a file atomically (temp file beside it, then rename) or stdout.
+"""The one output writer: bytes to files atomically, or to stdout; temp-file cleanup on signals.
 
-Every output of convtool goes through :func:`write_bytes`; never add a second writer.
+Every output of convtool goes through :func:`write_bytes` (one output) or :func:`write_outputs`
+(several outputs of one run: all are prepared, then all committed, so a run that fails writes
+none); never add a second writer.
+
+How a target is written, as trusted writers (GNU ``sed -i``, ``sponge``, editors) do:
+
+* a regular file (or a new name): a temporary file beside it, filled, synced, given the old
+  file's permission bits (and owner, when allowed), then renamed over it;
+* a symbolic link: written through to the file it points at; the link stays a link;
+* anything that is not a regular file (``/dev/null``, a FIFO, a character device, a socket):
+  written straight into, never replaced.
+
+:func:`install_signal_handlers` makes SIGTERM and SIGHUP unwind like SIGINT does, so the
+temporary file is removed and the run ends with status ``128 + signum``.
 Must not import: PIL, convtool.engine, matching or cli, click, rich.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
+import stat
 import sys
 import tempfile
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from .info import ImageIOError
 
+# Bytes per write call: a signal that arrives mid-write is handled between two chunks.
+_CHUNK = 1 << 20
 
-def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | None = None) -> None:
-    """Write ``data`` to ``dest`` atomically (temp file in the same directory, then rename).
+# Temporary files not yet renamed into place; a signal handler removes what is left.
+_LIVE_TEMPS: set[str] = set()
 
-    ``"-"`` writes to standard output.
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM or SIGHUP (as SIGINT raises KeyboardInterrupt).
+
+    A BaseException, so that ``except Exception`` blocks let it through to the entry point,
+    which exits with ``128 + signum``.
     """
-    if str(dest) == "-":
-        stream = stdout if stdout is not None else sys.stdout.buffer
-        # A buffered write into a pipe whose reader has gone can report a short count instead
-        # of raising; keep writing so that the closed pipe surfaces as BrokenPipeError.
-        view = memoryview(data)
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Signal handling is deferred while a temporary file is created and registered, or renamed and
+# unregistered (a process-directed signal may be taken by any thread, so blocking it in this
+# one is not enough: the handler is what waits).
+_hold = {"depth": 0, "pending": None}
+
+
+def _interrupt(signum: int) -> BaseException:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _hold["depth"]:
+        _hold["pending"] = signum
+        return
+    remove_temps()
+    raise _interrupt(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP raise :class:`Terminated`, SIGINT KeyboardInterrupt, both after the
+    temporary files are removed (main thread only; a no-op elsewhere)."""
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                signal.signal(signum, _on_signal)
+            except (ValueError, OSError):  # not the main thread, or not allowed here
+                pass
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer SIGINT, SIGTERM and SIGHUP for a few system calls; they take effect right after."""
+    _hold["depth"] += 1
+    try:
+        yield
+    finally:
+        _hold["depth"] -= 1
+        signum = _hold["pending"]
+        if not _hold["depth"] and signum is not None:
+            _hold["pending"] = None
+            remove_temps()
+            raise _interrupt(signum)
+
+
+def remove_temps() -> None:
+    """Remove every temporary file this process still holds (best effort)."""
+    for path in list(_LIVE_TEMPS):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        _LIVE_TEMPS.discard(path)
+
+
+def _describe(exc: OSError) -> str:
+    if exc.errno == errno.EBADF:
+        return "closed"
+    return str(exc.strerror or exc)
+
+
+def write_stream(data: bytes, stream: BinaryIO | None, name: str = "standard output") -> None:
+    """Write ``data`` to a binary stream (stdout); a closed pipe raises BrokenPipeError.
+
+    A full disk or another I/O error becomes an :class:`ImageIOError` naming ``name``.
+    """
+    if stream is None:
+        raise ImageIOError(f"{name} is closed")
+    view = memoryview(data)
+    try:
         while view:
-            written = stream.write(view)
+            # A buffered write into a pipe whose reader has gone can report a short count
+            # instead of raising; keep writing so that the closed pipe surfaces.
+            written = stream.write(view[:_CHUNK])
             if not written:
-                raise BrokenPipeError("short write to standard output")
+                raise BrokenPipeError(errno.EPIPE, "short write")
             view = view[written:]
         stream.flush()
-        return
-    path = Path(dest)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ImageIOError(f"{dest}: output directory {str(parent)!r} does not exist")
-    if path.is_dir():
-        raise ImageIOError(f"{dest}: is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise ImageIOError(f"{dest}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ImageIOError(f"{dest}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BrokenPipeError:
         raise
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+            raise BrokenPipeError(errno.EPIPE, "broken pipe") from None
+        what = _describe(exc) if isinstance(exc, OSError) else "closed"
+        raise ImageIOError(f"{name}: cannot write ({what})") from None
+
+
+@dataclass
+class _Prepared:
+    """One output ready to commit: a filled temporary file, or a special file to write into."""
+
+    dest: str
+    target: str
+    data: bytes
+    temp: str | None = None
+
+
+def _resolve(dest: str) -> str | None:
+    """The path to write: symbolic links are followed, one hop at a time, to the file they name.
+
+    ``None`` when a hop goes through ``/proc`` or ``/dev/fd`` (``/dev/stdout`` and friends):
+    such a link names an open descriptor, which is written into, never replaced.
+    """
+    path = dest
+    for _ in range(40):
+        if not os.path.islink(path):
+            return path
+        if path.startswith(("/proc/", "/dev/fd/")):
+            return None
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    raise ImageIOError(f"{dest}: too many levels of symbolic links")
+
+
+def _fill(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view[:_CHUNK])
+        view = view[written:]
+    os.fsync(fd)
+
+
+def _prepare(data: bytes, dest: str) -> _Prepared:
+    target = _resolve(dest)
+    if target is None:
+        return _Prepared(dest, dest, data)  # an open descriptor: written in place
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise ImageIOError(f"{dest}: cannot write ({_describe(exc)})") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise ImageIOError(f"{dest}: is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return _Prepared(dest, target, data)  # a device, FIFO or socket: written in place
+    parent = os.path.dirname(target) or "."
+    if not os.path.isdir(parent):
+        raise ImageIOError(f"{dest}: output directory {parent!r} does not exist")
+    try:
+        with _signals_held():  # a signal between creating and registering would orphan it
+            fd, temp = tempfile.mkstemp(
+                dir=parent, prefix=f".{os.path.basename(target)}.", suffix=".part"
+            )
+            _LIVE_TEMPS.add(temp)
+    except OSError as exc:
+        raise ImageIOError(f"{dest}: cannot write ({_describe(exc)})") from None
+    try:
+        _fill(fd, data)
+        if st is not None:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            if hasattr(os, "fchown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                try:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                except OSError:  # not allowed for an ordinary user: keep ours, as sed does
+                    pass
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+    except OSError as exc:
+        _discard(temp)
+        raise ImageIOError(f"{dest}: cannot write ({_describe(exc)})") from None
+    except BaseException:
+        _discard(temp)
+        raise
+    finally:
+        os.close(fd)
+    return _Prepared(dest, target, data, temp)
+
+
+def _discard(temp: str | None) -> None:
+    if temp is None:
+        return
+    try:
+        os.unlink(temp)
+    except OSError:
+        pass
+    _LIVE_TEMPS.discard(temp)
+
+
+def _commit(item: _Prepared) -> None:
+    if item.temp is not None:
+        with _signals_held():
+            os.replace(item.temp, item.target)
+            _LIVE_TEMPS.discard(item.temp)
+        return
+    # Not a regular file: write into it (O_TRUNC is ignored by devices and FIFOs).
+    fd = os.open(item.target, os.O_WRONLY | os.O_TRUNC)
+    try:
+        view = memoryview(item.data)
+        while view:
+            view = view[os.write(fd, view[:_CHUNK]) :]
+    finally:
+        os.close(fd)
+
+
+def write_outputs(
+    outputs: Iterable[tuple[bytes, str | os.PathLike[str]]], stdout: BinaryIO | None = None
+) -> None:
+    """Write several outputs of one run: prepare each (temp file filled), then commit them all.
+
+    A failure while preparing (full disk, missing directory, a directory in the way) writes
+    none of them. ``"-"`` writes to ``stdout`` (``sys.stdout.buffer`` when not given) at commit.
+    """
+    prepared: list[_Prepared] = []
+    try:
+        for data, dest in outputs:
+            name = os.fspath(dest)
+            if name == "-":
+                prepared.append(_Prepared("-", "-", data))
+            else:
+                prepared.append(_prepare(data, name))
+        # Streams and special files first: they can still fail (a full device); a rename of a
+        # filled temporary file hardly can.
+        prepared.sort(key=lambda item: item.temp is not None)
+        for item in prepared:
+            if item.dest == "-":
+                stream = stdout if stdout is not None else _stdout_buffer()
+                write_stream(item.data, stream)
+                continue
+            try:
+                _commit(item)
+            except OSError as exc:
+                raise ImageIOError(f"{item.dest}: cannot write ({_describe(exc)})") from None
+    finally:
+        for item in prepared:
+            _discard(item.temp)
+
+
+def _stdout_buffer() -> BinaryIO | None:
+    stream = sys.stdout
+    return getattr(stream, "buffer", None) if stream is not None else None
+
+
+def write_bytes(data: bytes, dest: str | os.PathLike[str], stdout: BinaryIO | None = None) -> None:
+    """Write ``data`` to ``dest`` (see the module notes for links and special files).
+
+    ``"-"`` writes to standard output.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
+    >>> write_bytes(b"abc", path)
+    >>> path.read_bytes()
+    b'abc'
+    """
+    write_outputs([(data, dest)], stdout=stdout)

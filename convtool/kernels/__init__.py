@@ -57,6 +57,7 @@ from .spec import parse_kernel, separable_factors
 from .types import (
     KERNEL_FILE_SUFFIXES,
     MAX_KERNEL_SIDE,
+    MAX_KERNEL_WEIGHTS,
     Kernel,
     KernelError,
     KernelInfo,
@@ -74,6 +75,7 @@ __all__ = [
     "LUMA_601",
     "LUMA_709",
     "MAX_KERNEL_SIDE",
+    "MAX_KERNEL_WEIGHTS",
     "OUTLINE",
     "PREWITT_SMOOTHING",
     "PREWITT_X",

@@ -9,13 +9,24 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .._npy import NPY_MAGIC, load_npy
 from ..weights import normalize_weights
-from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, _frozen
+from .types import (
+    KERNEL_FILE_SUFFIXES,
+    MAX_KERNEL_DIMS,
+    MAX_KERNEL_FILE_BYTES,
+    MAX_KERNEL_SIDE,
+    Kernel,
+    KernelError,
+    _frozen,
+    check_compute_range,
+    check_kernel_size,
+)
 
 # --------------------------------------------------------------------------------------------
 # Kernel files
@@ -39,11 +50,13 @@ def _finish(
         )
     if weights.size == 0:
         raise KernelError(f"{label}: kernel is empty (shape {tuple(weights.shape)})")
+    check_kernel_size(label, weights.shape)
     weights = weights.astype(np.float64)
     if not np.all(np.isfinite(weights)):
         raise KernelError(f"{label}: kernel holds NaN or infinite values")
     if normalize:
         weights = normalize_weights(weights)
+    check_compute_range(label, weights)
     return Kernel(label, _frozen(weights), bias=bias)
 
 
@@ -74,6 +87,10 @@ def _load_text(label: str, data: bytes) -> Kernel:
                     f"{label}: line {number}: {token!r} is not allowed (NaN or infinite)"
                 )
             row.append(value)
+        if len(row) > MAX_KERNEL_SIDE or len(rows) >= MAX_KERNEL_SIDE:
+            raise KernelError(
+                f"{label}: line {number}: kernel larger than {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+            )
         if rows and len(row) != len(rows[0]):
             raise KernelError(
                 f"{label}: line {number} has {_count(len(row), 'value')}, expected "
@@ -103,6 +120,10 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# Deeper lists are refused while reading; shallower ones get _finish's 2-D/3-D/4-D message.
+_MAX_NESTING = 32
+
+
 def _nested_array(label: str, key: str, value: object) -> np.ndarray:
     """Turn a JSON nested list into an array, naming the first ragged or non-numeric entry."""
     if not isinstance(value, list):
@@ -126,6 +147,12 @@ def _nested_array(label: str, key: str, value: object) -> np.ndarray:
         if n == 0:
             raise KernelError(f"{label}: {where(level[0][0])} is empty")
         shape.append(n)
+        if len(shape) > _MAX_NESTING:  # numpy holds at most 64 dimensions
+            raise KernelError(
+                f"{label}: {key} nested {_MAX_NESTING} levels deep or more "
+                f"(a kernel has {MAX_KERNEL_DIMS} at most)"
+            )
+        check_kernel_size(label, shape, partial=True)
         children = [((*index, i), c) for index, items in level for i, c in enumerate(items)]
         if not isinstance(children[0][1], list):
             break
@@ -151,15 +178,23 @@ def _nested_array(label: str, key: str, value: object) -> np.ndarray:
 
 def _json_bias(label: str, value: object, weights: np.ndarray) -> float | np.ndarray:
     if _is_number(value):
-        bias = float(value)  # type: ignore[arg-type]
-        if not math.isfinite(bias):
-            raise KernelError(f"{label}: bias must be finite")
+        try:
+            bias = float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            bias = math.inf
+        if not math.isfinite(bias) or not math.isfinite(np.float32(bias)):
+            raise KernelError(f"{label}: bias must be a finite number within float32 range")
         return bias
     if not isinstance(value, list) or not all(_is_number(v) for v in value) or not value:
         raise KernelError(f"{label}: bias must be a number or a list of numbers")
-    arr = np.array(value, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise KernelError(f"{label}: bias must be finite")
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except OverflowError:
+        raise KernelError(f"{label}: bias holds a number too large for a float") from None
+    with np.errstate(over="ignore"):
+        finite32 = np.isfinite(arr.astype(np.float32))
+    if not np.all(np.isfinite(arr)) or not np.all(finite32):
+        raise KernelError(f"{label}: bias must be finite numbers within float32 range")
     if weights.ndim >= 3:
         channels = weights.shape[-1]
         if arr.size not in (1, channels):
@@ -190,6 +225,14 @@ def _load_json(label: str, data: bytes) -> Kernel:
         ) from None
     except KernelError as exc:
         raise KernelError(f"{label}: {exc} (weights must be finite numbers)") from None
+    except RecursionError:
+        raise KernelError(f"{label}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer beyond Python's digit limit for int(str)
+        raise KernelError(
+            f"{label}: a JSON integer has more than {sys.get_int_max_str_digits()} digits"
+            if "digits" in str(exc)
+            else f"{label}: invalid JSON ({exc})"
+        ) from None
     if isinstance(doc, list):
         return _finish(label, _nested_array(label, "weights", doc))
     if not isinstance(doc, dict):
@@ -223,6 +266,11 @@ def _load_file(label: str, path: Path) -> Kernel:
     if path.is_dir():
         raise KernelError(f"{label}: is a directory, not a kernel file")
     try:
+        if path.stat().st_size > MAX_KERNEL_FILE_BYTES:
+            raise KernelError(
+                f"{label}: kernel file larger than {MAX_KERNEL_FILE_BYTES >> 20} MiB "
+                f"(kernels are at most {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE})"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise KernelError(f"{label}: no such kernel file") from None

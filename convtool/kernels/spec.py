@@ -14,7 +14,7 @@ import numpy as np
 
 from .files import _load_file
 from .library import _NAMED, _parse_params
-from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, Magnitude
+from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, Magnitude, check_compute_range
 
 # --------------------------------------------------------------------------------------------
 # Entry points
@@ -86,6 +86,8 @@ def parse_kernel(spec: str | os.PathLike[str]) -> Kernel | Magnitude:
         parts = (kernel.gx, kernel.gy) if isinstance(kernel, Magnitude) else (kernel,)
         if not all(np.all(np.isfinite(k.weights)) for k in parts):
             raise KernelError(f"{key}: parameters {args.strip()} give infinite weights")
+        for part in parts:
+            check_compute_range(part.name, part.weights)
         return kernel
     if not spec.strip():
         raise KernelError("empty kernel spec")

@@ -16,6 +16,17 @@ MAX_KERNEL_SIDE = 1001
 
 KERNEL_FILE_SUFFIXES = (".txt", ".json", ".npy")
 
+# Kernel files obey the same side limit as generated kernels; with channels (kh, kw, Cin, Cout)
+# a kernel holds at most this many weights, and a file is at most this many bytes (the limit
+# is checked before a file is read; text holds about 10 bytes per weight).
+MAX_KERNEL_DIMS = 4
+MAX_KERNEL_WEIGHTS = 1 << 24
+MAX_KERNEL_FILE_BYTES = 256 << 20
+
+# The engine computes in float32: a weight beyond this is infinite there (and NaN after the
+# first subtraction). Every weight and bias must stay below it.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class KernelError(ValueError):
     """A kernel name, parameter list or file is invalid; the message is fit for the user."""
@@ -50,6 +61,46 @@ class KernelInfo(NamedTuple):
     name: str
     params: str  # signature such as "SIGMA[,RADIUS]"; "" when the kernel takes none
     description: str
+
+
+def _tap(index: tuple[int, ...]) -> str:
+    if len(index) == 2:
+        return f"row {index[0] + 1}, column {index[1] + 1}"
+    return "index [" + ", ".join(str(i) for i in index) + "]"
+
+
+def check_kernel_size(label: str, shape, *, partial: bool = False) -> None:
+    """Refuse a kernel wider or taller than :data:`MAX_KERNEL_SIDE` or with too many weights.
+
+    ``partial``: ``shape`` holds only the leading sides known so far (while reading a file).
+    """
+    sides = tuple(int(n) for n in shape)
+    if any(n > MAX_KERNEL_SIDE for n in sides[:2]):
+        raise KernelError(
+            f"{label}: kernel {'x'.join(map(str, sides[:2]))} is larger than "
+            f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+        )
+    if int(np.prod(sides, dtype=object)) > MAX_KERNEL_WEIGHTS and not partial:
+        raise KernelError(
+            f"{label}: kernel of shape {sides} holds more than {MAX_KERNEL_WEIGHTS} weights"
+        )
+    if partial and int(np.prod(sides, dtype=object)) > MAX_KERNEL_WEIGHTS:
+        raise KernelError(f"{label}: kernel holds more than {MAX_KERNEL_WEIGHTS} weights")
+
+
+def check_compute_range(label: str, weights: np.ndarray) -> None:
+    """Every weight must be finite in float32, the engine's compute type; names the first tap.
+
+    A weight finite in float64 but beyond float32 (1e39) became infinite and made the rank
+    search loop forever on NaN.
+    """
+    bad = np.abs(weights) > FLOAT32_MAX
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise KernelError(
+            f"{label}: weight at {_tap(index)} ({weights[index]:g}) is beyond the float32 "
+            f"range of the computation (|w| <= {FLOAT32_MAX:.4g})"
+        )
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:

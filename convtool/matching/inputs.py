@@ -1,13 +1,16 @@
 """The matcher's vocabulary and input checks: methods, default thresholds, its error, channels.
 
 Owns: ``METHODS``, ``DEFAULT_THRESHOLDS``, :class:`TemplateError`, validation of image,
-template and mask arrays, and the channel helpers :func:`to_gray` and :func:`split_alpha`.
+template and mask arrays, :func:`safe_range` (extreme values brought near 1 before scoring) and
+the channel helpers :func:`to_gray` and :func:`split_alpha`.
 
 Must not import: the rest of :mod:`convtool.matching` (every other module of it imports this
 one), the CLI, :mod:`convtool.images`, click, rich, PIL.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -45,7 +48,9 @@ def _check_method(method: str) -> str:
     return name
 
 
-def _as_hwc(array: np.ndarray, name: str) -> np.ndarray:
+def _as_hwc(array: np.ndarray, name: str, *, finite: bool = True) -> np.ndarray:
+    """``array`` as ``(H, W, C)``, checked; ``finite=False`` leaves the NaN/inf check (a full
+    pass over the values) to a later call."""
     arr = np.asarray(array)
     if arr.ndim not in (2, 3):
         raise TemplateError(f"{name} must be (H, W) or (H, W, C), got shape {arr.shape}")
@@ -55,7 +60,7 @@ def _as_hwc(array: np.ndarray, name: str) -> np.ndarray:
         raise TemplateError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+    if finite and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise TemplateError(f"{name} holds NaN or infinite values")
     return arr
 
@@ -142,3 +147,58 @@ def _check_template_contrast(tpl: np.ndarray, m: np.ndarray | None, method: str)
         )
     if method == "ncc" and np.all(np.maximum(np.abs(lo), np.abs(hi)) == 0):
         raise TemplateError("template is all zero (black), so ncc cannot score it; use ssd")
+
+
+# Peaks outside this band are rescaled before scoring: squares and window sums of 1e300 (or of
+# float32 1e30) overflow, those of 1e-300 underflow, and the scores became NaN.
+_SAFE_BAND = (2.0**-24, 2.0**24)
+
+
+def _unit(arr: np.ndarray | None) -> float:
+    """A power of two bringing ``max |arr|`` near 1; 1.0 when it is already in the safe band."""
+    if arr is None or arr.size == 0:
+        return 1.0
+    peak = max(float(np.max(arr)), -float(np.min(arr)))
+    if peak == 0.0 or not math.isfinite(peak) or _SAFE_BAND[0] <= peak <= _SAFE_BAND[1]:
+        return 1.0
+    return math.ldexp(1.0, -math.frexp(peak)[1])
+
+
+def _times(arr: np.ndarray, unit: float) -> np.ndarray:
+    """``arr * unit`` in float64 (the unit may not fit the input's type), back in its type."""
+    out = np.multiply(arr, unit, dtype=np.float64)
+    return out if arr.dtype.kind != "f" or arr.dtype == np.float64 else out.astype(arr.dtype)
+
+
+def safe_range(
+    image: np.ndarray, templ: np.ndarray, mask: np.ndarray | None, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """Image, template and mask rescaled to a safe range, and the factor for ssd scores.
+
+    zncc and ncc do not change when the image, the template or the mask is multiplied by a
+    positive number, so each is scaled on its own (by a power of two, which is exact). ssd does
+    change: image and template share one factor ``u`` and the scores are to be multiplied by
+    the returned ``1 / u**2`` (capped at the largest float, so a zero score stays zero). The
+    ssd mask cancels in the per-pixel mean. Arrays already in the safe band are returned as
+    they are (factor 1.0).
+
+    Examples
+    --------
+    >>> image, templ, mask, factor = safe_range(np.array([1e300, 0]), np.array([1.0]), None, "zncc")
+    >>> float(image[0]) < 2, float(templ[0]), mask, factor
+    (True, 1.0, None, 1.0)
+    """
+    if mask is not None and (unit := _unit(mask)) != 1.0:
+        mask = _times(mask, unit)
+    if method != "ssd":
+        unit_i, unit_t = _unit(image), _unit(templ)
+        image = image if unit_i == 1.0 else _times(image, unit_i)
+        templ = templ if unit_t == 1.0 else _times(templ, unit_t)
+        return image, templ, mask, 1.0
+    both = np.array([np.max(np.abs(image)), np.max(np.abs(templ))], dtype=np.float64)
+    unit = _unit(both)
+    if unit == 1.0:
+        return image, templ, mask, 1.0
+    exponent = -2 * math.frexp(unit)[1] + 2  # 1 / unit**2 as a power of two
+    factor = math.ldexp(1.0, exponent) if exponent < 1024 else float(np.finfo(np.float64).max)
+    return _times(image, unit), _times(templ, unit), mask, factor

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import runtime
 from ..engine import next_fast_len
-from .inputs import _FLT_EPSILON, _check_method, _check_template_contrast, _prepare
+from .inputs import _FLT_EPSILON, _check_method, _check_template_contrast, _prepare, safe_range
 from .masked import _masked_scores
 from .spectral import _correlate_spectrum, _rfft2
 from .windows import _STRIP_ELEMS, _box_sum, _chunks, _prefix_tasks, _stats_tasks
@@ -195,9 +195,16 @@ def match_template(
            [ 0.   ,  0.   ,  0.125, -1.   ]])
     """
     method = _check_method(method)
+    image, template, mask, ssd_factor = safe_range(
+        np.asarray(image), np.asarray(template), None if mask is None else np.asarray(mask), method
+    )
     img, tpl, m, dtype = _prepare(image, template, mask)
     prepared = _Prepared(img, dtype)
-    return _score_map(prepared, tpl, m, method).astype(dtype, copy=False)
+    scores = _score_map(prepared, tpl, m, method)
+    if ssd_factor != 1.0:  # back to the units of the inputs (see safe_range)
+        with np.errstate(over="ignore"):
+            return (scores * np.float64(ssd_factor)).astype(dtype, copy=False)
+    return scores.astype(dtype, copy=False)
 
 
 def _score_map(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray | None, method: str):

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..geometry import resize, rotate
-from .inputs import DEFAULT_THRESHOLDS, TemplateError, _as_hwc, _check_method, _prepare, to_gray
+from .inputs import (
+    DEFAULT_THRESHOLDS,
+    TemplateError,
+    _as_hwc,
+    _check_method,
+    _prepare,
+    safe_range,
+    to_gray,
+)
 from .peaks import Match, _check_find_args, _gather, _select, subpixel_peak
 from .scoring import _Prepared, _score_map
 
@@ -45,9 +53,13 @@ def _parse_list(text: str, what: str, example: str) -> list[float]:
             start, stop, step = parts
             if step <= 0 or stop < start:
                 raise TemplateError(f"bad {what} range {text!r}: need START <= STOP and STEP > 0")
-            count = math.floor((stop - start) / step + 1e-9) + 1
+            steps = (stop - start) / step  # may overflow to inf: then too many anyway
+            count = math.floor(steps + 1e-9) + 1 if steps <= 1e6 else math.inf
             if count > 200:
-                raise TemplateError(f"{what} range {text!r} has {count} {what}s (at most 200)")
+                raise TemplateError(
+                    f"{what} range {text!r} has "
+                    f"{count if count < math.inf else 'too many'} {what}s (at most 200)"
+                )
             values = [round(start + i * step, 10) for i in range(count)]
         else:
             values = [float(p) for p in spec.split(",")]
@@ -148,6 +160,7 @@ def search(
     method = _check_method(method)
     _check_find_args(top, overlap)
     img, tpl = _common_channels(image, template)
+    img, tpl, mask, ssd_factor = safe_range(img, tpl, mask, method)
     fits, skipped = _fitting_scales(img, tpl, scales)
     angle_list = [float(a) for a in angles]
     if not angle_list or any(not math.isfinite(a) for a in angle_list):
@@ -162,6 +175,9 @@ def search(
             f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
             f"larger than the image ({img.shape[1]}x{img.shape[0]})"
         )
+    if ssd_factor != 1.0:  # back to the units of the inputs (see safe_range)
+        with np.errstate(over="ignore"):
+            maps = [(s, hw, sc * np.float64(ssd_factor), a) for s, hw, sc, a in maps]
     thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
     boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
     matches = _select(boxes, values, method=method, top=top, overlap=overlap)
@@ -177,11 +193,16 @@ def search(
 
 def _common_channels(image: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Image and template as ``(H, W, C)`` with the same C: grey and colour meet in grey."""
-    img = _as_hwc(image, "image")
-    tpl = _as_hwc(template, "template")
+    # Shapes only: _prepare checks the values (a second isfinite pass over a 4K image was
+    # ~4% of a one-scale search).
+    img = _as_hwc(image, "image", finite=False)
+    tpl = _as_hwc(template, "template", finite=False)
     if img.shape[2] != tpl.shape[2]:
         if 3 in (img.shape[2], tpl.shape[2]) and 1 in (img.shape[2], tpl.shape[2]):
-            img, tpl = _as_hwc(to_gray(img), "image"), _as_hwc(to_gray(tpl), "template")
+            img, tpl = (
+                _as_hwc(to_gray(img), "image", finite=False),
+                _as_hwc(to_gray(tpl), "template", finite=False),
+            )
         else:
             raise TemplateError(
                 f"image has {img.shape[2]} channel(s) but the template has {tpl.shape[2]}"
@@ -199,8 +220,9 @@ def _fitting_scales(
         raise TemplateError("scales must be positive numbers")
     fits, skipped = [], []
     for s in scale_list:
-        th = max(1, round(tpl.shape[0] * s))
-        tw = max(1, round(tpl.shape[1] * s))
+        # Sides beyond the image (1e308 overflows to inf) are skipped without rounding them.
+        th = max(1, round(min(tpl.shape[0] * s, img.shape[0] + 1.0)))
+        tw = max(1, round(min(tpl.shape[1] * s, img.shape[1] + 1.0)))
         (fits if th <= img.shape[0] and tw <= img.shape[1] else skipped).append((s, th, tw))
     if not fits:
         raise TemplateError(
@@ -264,8 +286,7 @@ def refine_matches(result: SearchResult) -> SearchResult:
     by_placement = {(scale, angle): scores for scale, _, scores, angle in result.maps}
     refined = []
     for m in result.matches:
-        scores = np.asarray(by_placement[m.scale, m.angle], dtype=np.float64)
-        fx, fy = subpixel_peak(scores, m.x, m.y)
+        fx, fy = subpixel_peak(by_placement[m.scale, m.angle], m.x, m.y)
         refined.append(replace(m, x_subpixel=fx, y_subpixel=fy))
     result.matches = refined
     return result

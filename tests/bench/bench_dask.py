@@ -1,0 +1,184 @@
+"""Benchmark convtool.dask against convtool's single-machine path.
+
+    python tests/bench/bench_dask.py [--size 20000] [--chunks 2048,4096] [--repeats 3]
+                                     [--files 200] [--no-array]
+
+Array table: ``convtool.dask.correlate`` on a ``size x size`` float32 image (an in-memory
+numpy array wrapped by ``dask.array.from_array``, stored with ``dask.array.store`` into a
+fresh array, threaded scheduler with one worker per core) against
+``convtool.correlate`` on the same numpy array (the engine's own threads). Median wall
+wall and CPU milliseconds over ``--repeats`` runs after one warm-up, and the overheads in
+percent (``dask / single - 1``; CPU time counts every thread of the process and is the
+steadier figure on a loaded machine). Rows "engine 1 thread" run the engine
+single-threaded inside each dask task (``runtime.set_threads(1)``), so that dask's workers
+alone share the cores.
+Every dask result is checked against the in-memory one before it is timed.
+
+Batch table (``--files N``, 0 to skip): N photo-like 640x480 PNGs (``bench_batch.make_photos``)
+filtered with ``-k gaussian:2`` by ``python -m convtool filter DIR -o OUT`` with ``--jobs W``,
+with ``--scheduler local:W`` (starts and stops its LocalCluster inside the run) and with
+``--scheduler ADDRESS`` of a LocalCluster of W workers already running; W = the core count.
+One run each; outputs are checked byte-identical to the ``--jobs`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dask.array as da
+import distributed
+import numpy as np
+from bench_batch import make_photos, timed
+
+import convtool
+from convtool import dask as cdask
+from convtool import runtime
+from convtool.kernels import parse_kernel
+
+
+def _kernels() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [
+        ("3x3 random", rng.standard_normal((3, 3))),
+        ("gaussian:2 (13x13)", parse_kernel("gaussian:2").weights),
+    ]
+
+
+def _measure(fn, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU (all threads of this process) milliseconds, after a warm-up run.
+
+    CPU time is the figure to trust on a shared machine: other processes stretch wall time.
+    """
+    fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w)
+        cpu.append(time.process_time() - c)
+    return 1000 * statistics.median(wall), 1000 * statistics.median(cpu)
+
+
+def array_table(size: int, chunk_sizes: list[int], repeats: int) -> list[dict]:
+    image = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    cores = os.cpu_count() or 1
+    rows = []
+    for name, kernel in _kernels():
+        single, single_cpu = _measure(lambda k=kernel: convtool.correlate(image, k), repeats)
+        rows.append(
+            {"kernel": name, "path": "convtool.correlate (numpy)", "ms": single, "cpu": single_cpu}
+        )
+        for chunks in chunk_sizes:
+            lazy = cdask.correlate(da.from_array(image, chunks=chunks), kernel)
+
+            def run(lazy=lazy):
+                # A fresh output each run, as convtool.correlate allocates its own.
+                out = np.empty(lazy.shape, lazy.dtype)
+                da.store(lazy, out, scheduler="threads", num_workers=cores)
+                return out
+
+            want, got = convtool.correlate(image, kernel), run()
+            for r in range(0, size, 1024):  # in slabs: assert_allclose's temporaries are float64
+                np.testing.assert_allclose(
+                    got[r : r + 1024], want[r : r + 1024], rtol=1e-4, atol=1e-4
+                )
+            del want, got
+            before = runtime.threads()
+            for threads in (before, 1):
+                runtime.set_threads(threads)
+                ms, cpu = _measure(run, repeats)
+                label = f"convtool.dask, chunks {chunks}" + (
+                    ", engine 1 thread" if threads == 1 else ""
+                )
+                over = (ms / single - 1, cpu / single_cpu - 1)
+                rows.append({"kernel": name, "path": label, "ms": ms, "cpu": cpu, "over": over})
+            runtime.set_threads(before)
+    return rows
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    names = sorted(p.name for p in a.iterdir())
+    return names == sorted(p.name for p in b.iterdir()) and all(
+        (a / n).read_bytes() == (b / n).read_bytes() for n in names
+    )
+
+
+def batch_table(files: int) -> list[dict]:
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench_dask_"))
+    try:
+        inputs = work / "in"
+        inputs.mkdir()
+        make_photos(inputs, files)
+        base = [sys.executable, "-m", "convtool", "filter", str(inputs), "-k", "gaussian:2", "-q"]
+        rows = []
+
+        def run(label: str, extra: list[str]) -> None:
+            out = work / f"out{len(rows)}"
+            seconds = timed([*base, "-o", str(out), *extra])
+            same = not rows or _same_files(work / "out0", out)
+            rows.append({"path": label, "s": seconds, "same": same})
+
+        run(f"--jobs {cores}", ["--jobs", str(cores)])
+        run(
+            f"--scheduler local:{cores} (cluster started in the run)",
+            ["--scheduler", f"local:{cores}"],
+        )
+        with distributed.LocalCluster(
+            n_workers=cores,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster:
+            run(
+                f"--scheduler ADDRESS ({cores} workers running)",
+                ["--scheduler", cluster.scheduler_address],
+            )
+        return rows
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _print_batch(rows: list[dict], files: int) -> None:
+    print(f"\n{files} files 640x480 RGB PNG, -k gaussian:2, load {os.getloadavg()[0]:.1f}\n")
+    print("| run | wall s | files/s | vs --jobs | same bytes |")
+    print("|---|---:|---:|---:|---|")
+    for r in rows:
+        ratio = r["s"] / rows[0]["s"]
+        print(f"| {r['path']} | {r['s']:.1f} | {files / r['s']:.1f} | {ratio:.2f}x | {r['same']} |")
+
+
+def _print(rows: list[dict], size: int) -> None:
+    print(f"\n{size}x{size} float32, {os.cpu_count()} cores\n")
+    print("| kernel | path | wall ms | CPU ms | overhead wall | overhead CPU |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        wall, cpu = (f"{100 * o:+.0f}%" for o in r["over"]) if "over" in r else ("", "")
+        print(f"| {r['kernel']} | {r['path']} | {r['ms']:.0f} | {r['cpu']:.0f} | {wall} | {cpu} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20000)
+    parser.add_argument("--chunks", default="2048,4096")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--files", type=int, default=200, help="batch files (0: no batch table)")
+    parser.add_argument("--no-array", action="store_true", help="only the batch table")
+    args = parser.parse_args()
+    chunks = [int(c) for c in args.chunks.split(",")]
+    if not args.no_array:
+        _print(array_table(args.size, chunks, args.repeats), args.size)
+    if args.files:
+        _print_batch(batch_table(args.files), args.files)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The ``box`` (window sums by doubling) and ``small`` (one-thread whole-image) strategies and
+the column tiles of the ``fft`` path: exact integer sums against scipy.ndimage, agreement
+with ``direct`` within float32 rounding on every border mode and stride, the cost model's
+choice."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from convtool import engine
+from convtool.engine import fft as fft_module
+from convtool.engine.boxsum import _doubling_adds, _window_sum
+from convtool.kernels import parse_kernel
+
+MODES = ("reflect", "mirror", "nearest", "wrap", "constant", "valid", "full")
+SCIPY_MODE = {"reflect": "reflect", "mirror": "mirror", "nearest": "nearest", "wrap": "wrap"}
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 31, 64, 65])
+@pytest.mark.parametrize("step", [1, 3])
+def test_window_sum_by_doubling_is_the_plain_sum(k, step):
+    rng = np.random.default_rng(k * 10 + step)
+    n = 40
+    x = rng.integers(0, 256, n + (k - 1) * step + 3).astype(np.float32)
+    out = np.empty(n, np.float32)
+    spare = (np.empty(x.size, np.float32), np.empty(x.size, np.float32))
+    _window_sum(x, out, k, step, spare)
+    want = np.array([x[i : i + k * step : step].sum(dtype=np.float64) for i in range(n)])
+    np.testing.assert_array_equal(out, want)  # integers below 2**24: exact
+    assert _doubling_adds(k) <= 2 * k.bit_length()
+
+
+@pytest.mark.parametrize("mode", list(SCIPY_MODE))
+@pytest.mark.parametrize(("kh", "kw"), [(5, 5), (3, 7), (31, 31), (1, 4)])
+def test_box_on_uint8_sums_exactly(mode, kh, kw):
+    rng = np.random.default_rng(kh * kw)
+    image = rng.integers(0, 256, (67, 90, 3), dtype=np.uint8)
+    ones = np.ones((kh, kw))
+    got = engine.correlate(image, ones, border=mode, strategy="box")
+    want = ndi.correlate(image.astype(np.int64), ones[:, :, None].astype(np.int64), mode=mode)
+    np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
+@pytest.mark.parametrize("strategy", ["box", "small"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_box_and_small_agree_with_direct_on_modes_and_strides(strategy, dtype):
+    rng = np.random.default_rng(3)
+    image = rng.standard_normal((23, 31, 3)).astype(dtype)
+    kernels = [
+        parse_kernel("box:5").weights,
+        np.full((2, 4), 0.3),
+        parse_kernel("gaussian:1").weights,
+    ]
+    for kernel, mode, stride in itertools.product(kernels, MODES, [1, 2, (3, 1)]):
+        args = {"border": mode, "stride": stride, "cval": 0.5}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy=strategy, **args)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        eps = 1e-12 if dtype == np.float64 else 2e-6
+        tol = eps * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+def test_box_path_is_exact_for_large_8_bit_images():
+    image = np.random.default_rng(4).integers(0, 256, (700, 900, 3), dtype=np.uint8)
+    box = parse_kernel("box:5").weights
+    got = engine.correlate(image, box, strategy="box")
+    want = ndi.uniform_filter(image.astype(np.float64), size=(5, 5, 1), mode="reflect")
+    np.testing.assert_allclose(got, want, rtol=2e-7, atol=0)
+
+
+def test_cost_model_picks_box_and_small_where_they_are_the_clear_choice():
+    big = engine.make_plan(np.zeros((2160, 3840, 3), np.float32), np.ones((31, 31)))
+    assert engine.choose_strategy(big) == "box"
+    costs = engine.estimate_costs(big)
+    assert costs["box"] < costs["separable"] < costs["strips"]
+    tiny = engine.make_plan(np.zeros((128, 128), np.float32), np.ones((3, 3)) / 9)
+    assert engine.choose_strategy(tiny) == "small"
+    # not a box (one tap differs), or a dilated box: the box path does not apply
+    other = np.ones((5, 5))
+    other[0, 0] = 2
+    assert engine.estimate_costs(engine.make_plan(np.zeros((64, 64)), other))["box"] == np.inf
+    dilated = engine.make_plan(np.zeros((64, 64)), np.ones((3, 3)), dilation=2)
+    assert engine.estimate_costs(dilated)["box"] == np.inf
+    # an image too large for L2: no small path
+    assert (
+        engine.estimate_costs(engine.make_plan(np.zeros((1080, 1920)), np.ones((3, 3))))["small"]
+        == np.inf
+    )
+
+
+@pytest.mark.parametrize("kind", ["2d", "3d", "4d"])
+def test_fft_column_tiles_agree_with_direct(monkeypatch, kind):
+    # Tiles of ~16 columns on a 70-column image: several tiles, a narrower last one.
+    monkeypatch.setattr(fft_module, "_FFT_TILE_COLS", 16)
+    rng = np.random.default_rng(5)
+    image = rng.standard_normal((29, 70, 3)).astype(np.float32)
+    shape = {"2d": (5, 7), "3d": (5, 7, 3), "4d": (3, 5, 3, 2)}[kind]
+    kernel = rng.standard_normal(shape)
+    for mode, stride, dilation in itertools.product(MODES, [1, (2, 3)], [1, (1, 2)]):
+        args = {"border": mode, "stride": stride, "dilation": dilation, "cval": 0.5}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="fft", **args)
+        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    wf, cols = fft_module._fft_tile(76, 70, 1, 7)
+    assert cols < 70 and wf >= (cols - 1) + 7

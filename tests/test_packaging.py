@@ -1,0 +1,57 @@
+"""The base install's dependencies and the optional dask extra."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def _project():
+    return tomllib.loads(PYPROJECT.read_text())["project"]
+
+
+def _names(requirements):
+    return {r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() for r in requirements}
+
+
+def test_base_install_is_exactly_four_packages():
+    assert _names(_project()["dependencies"]) == {"click", "numpy", "pillow", "rich"}
+
+
+def test_dask_extra_and_test_extra():
+    extras = _project()["optional-dependencies"]
+    assert _names(extras["dask"]) == {"dask", "distributed"}
+    assert any(r.startswith("dask[array]") for r in extras["dask"])
+    assert {"dask", "distributed"} <= _names(extras["test"])
+
+
+def _run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_importing_convtool_never_imports_dask():
+    code = (
+        "import sys, convtool, convtool.cli, convtool.filtering\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "print(loaded)\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_convtool_dask_without_the_extra_says_how_to_install_it():
+    # None in sys.modules makes `import dask` fail as if the package were not installed.
+    code = "import sys\nsys.modules['dask'] = None\nimport convtool.dask\n"
+    proc = _run(code)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == ("ImportError: convtool.dask needs the dask extra: pip install 'convtool[dask]'")
