@@ -260,6 +260,7 @@ def test_separable_shared_path_crosses_strips_blocks_and_ranks(monkeypatch, mode
     # ragged 16-row/16-column band blocks, rank 1 to 3, strides and dilations, even and
     # rectangular sizes.
     monkeypatch.setattr(engine.separable, "_SEP_MID_BYTES", strip_bytes)
+    monkeypatch.setattr(engine.separable, "_SEP_DIRECT_MID_BYTES", strip_bytes)  # rank 1
     rng = np.random.default_rng(13)
     image = rng.random((300, 75, 3), dtype=np.float32)
     for rank, (kh, kw), stride, dilation in [
