@@ -15,7 +15,6 @@ from functools import reduce
 
 import click
 
-from ..kernels import parse_kernel
 from ..params import (
     DTYPE_BYTES,
     LAYER_GRAMMAR,
@@ -263,6 +262,8 @@ def _one_layer(
                 f"--out-channels applies to a kernel size; kernel {kernel_spec!r} sets "
                 "its own output channels"
             )
+        from ..kernels import parse_kernel  # numpy only for a named kernel or a kernel file
+
         kernel, out_channels, groups = filter_geometry(parse_kernel(kernel_spec), size[2])
         filter_name = kernel_spec
     costs = stage_costs(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..kernels import Kernel, Magnitude
+if TYPE_CHECKING:
+    from ..kernels import Kernel, Magnitude
 
 # Limit on every size, channel count, unit count and stride: keeps every count far inside the
 # float range (ratios stay finite) and turns typos like 10000000000000x2 into an error.
@@ -387,11 +389,14 @@ def filter_geometry(step: Kernel | Magnitude, channels: int) -> tuple[tuple[int,
     Examples
     --------
     >>> import numpy as np
+    >>> from convtool.kernels import Kernel
     >>> filter_geometry(Kernel("box", np.ones((5, 5))), 3)
     ((5, 5), 3, 3)
     >>> filter_geometry(Kernel("mix", np.ones((3, 3, 3, 8))), 3)
     ((3, 3), 8, 1)
     """
+    from ..kernels import Magnitude  # numpy only when a convtool kernel is asked for
+
     if isinstance(step, Magnitude):
         gx = filter_geometry(step.gx, channels)
         gy = filter_geometry(step.gy, channels)
