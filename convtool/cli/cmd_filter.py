@@ -302,22 +302,7 @@ def filter_command(
     if scheduler is not None or _is_batch(inputs, output):
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
-        try:
-            steps = tuple(parse_kernel(spec) for spec in kernels)
-            settings = batch.FilterSettings(steps, opts, mapping, out_format)
-            jobs = batch.plan_filter(
-                inputs, output, settings, recursive=recursive, skip_existing=skip_existing
-            )
-        except (*LIBRARY_ERRORS, batch.BatchError) as exc:
-            raise fail(str(exc)) from None
-        with executor_for(scheduler) as executor:
-            tally = run_batch(
-                jobs, batch.filter_one, workers=workers, fail_fast=fail_fast, progress=progress,
-                quiet=quiet, verb="filtering", on_result=_timing_line if verbose else None,
-                executor=executor,
-            )  # fmt: skip
-        if tally.failed or tally.aborted:
-            click.get_current_context().exit(2)
+        _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
         return
     if skip_existing and output != "-" and os.path.exists(output):
         if not quiet:
@@ -327,6 +312,28 @@ def filter_command(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
         frame_spec=frame_spec, quality=quality, compression=compression,
     )  # fmt: skip
+
+
+def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler) -> None:
+    """Many files: planned (clashes refused) before any work, then run on --jobs workers or a
+    Dask scheduler; exit status 2 if any file failed."""
+    p = click.get_current_context().params
+    try:
+        steps = tuple(parse_kernel(spec) for spec in kernels)
+        settings = batch.FilterSettings(steps, opts, mapping, out_format)
+        jobs = batch.plan_filter(
+            inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"]
+        )
+    except (*LIBRARY_ERRORS, batch.BatchError) as exc:
+        raise fail(str(exc)) from None
+    with executor_for(scheduler) as executor:
+        tally = run_batch(
+            jobs, batch.filter_one, workers=p["workers"], fail_fast=p["fail_fast"],
+            progress=p["progress"], quiet=p["quiet"], verb="filtering",
+            on_result=_timing_line if p["verbose"] else None, executor=executor,
+        )  # fmt: skip
+    if tally.failed or tally.aborted:
+        click.get_current_context().exit(2)
 
 
 def _reserve(path: str) -> None:
