@@ -53,3 +53,28 @@ def test_every_option_has_help(path, command):
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
 def test_every_command_docstring_has_an_example(path, command):
     assert "Example:" in command.help
+
+
+def test_group_help_lists_each_command_with_its_own_summary():
+    # `convtool --help` shows SUMMARIES without loading the command modules: they must say
+    # what each command's docstring says.
+    from convtool.cli import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    for name, summary in SUMMARIES.items():
+        assert cli.commands[name].get_short_help_str(limit=1000) == summary
+
+
+def test_group_help_needs_neither_pillow_numpy_nor_rich():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom convtool.cli import main\nsys.argv = ['convtool', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in ('PIL', 'numpy', 'rich') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "filter" in proc.stdout and "Commands:" in proc.stdout
+    assert proc.stdout.splitlines()[-1] == "LOADED []"

@@ -42,9 +42,11 @@ from .common import (
     version,
 )
 
-# Each command and where it lives. A command's module (and what it imports: the engine, the
-# matcher, Pillow, rich) loads only when that command runs or its help is shown, so
-# `convtool params --input 6x6 --kernel 3` starts in about the time of `import numpy`.
+# Each command, where it lives, and the one line `convtool --help` shows for it. A command's
+# module (and what it imports: the engine, the matcher, Pillow, rich) loads only when that
+# command runs or its own help is shown, so `convtool --help` needs click alone and
+# `convtool params --input 6x6 --kernel 3` starts in less than `import numpy` takes.
+# tests/test_cli_help.py checks each summary against the command's docstring.
 COMMANDS = {
     "filter": "cmd_filter:filter_command",
     "find": "cmd_find:find_command",
@@ -53,6 +55,31 @@ COMMANDS = {
     "show": "cmd_show:show_command",
     "fit": "cmd_fit:fit_command",
 }
+SUMMARIES = {
+    "filter": "Filter INPUT (or many: files, directories) with one or more kernels and write "
+    "OUTPUT.",
+    "find": "Find TEMPLATE in IMAGE (a Where's-Waldo search) and print where it is.",
+    "kernels": "List the named kernels, or print the weights of SPEC (a name with parameters, "
+    "or a file).",
+    "params": "Parameter and MAC cost of fully connected vs convolutional layers.",
+    "show": "Draw FILE (any image convtool reads, or '-' for stdin) in the terminal.",
+    "fit": "Find the kernel that best turns INPUT into TARGET (linear least squares).",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose command list in ``--help`` comes from :data:`SUMMARIES` (no imports)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, click.utils.make_default_short_help(SUMMARIES[name], limit)) for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def _load(ref: str) -> click.Command:
@@ -108,7 +135,7 @@ __all__ = [
 ]
 
 
-@click.group(context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
+@click.group(cls=_LazyGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
 @click.option(
     "--version",
     is_flag=True,
