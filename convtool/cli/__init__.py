@@ -75,8 +75,10 @@ class _LazyGroup(click.Group):
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
+        # A bare Command per summary shortens it exactly as the real command would.
         rows = [
-            (name, click.utils.make_default_short_help(SUMMARIES[name], limit)) for name in names
+            (name, click.Command(name, help=SUMMARIES[name]).get_short_help_str(limit))
+            for name in names
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
