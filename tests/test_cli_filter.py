@@ -561,7 +561,7 @@ def test_unreadable_input(runner, tmp_path, existing_output, monkeypatch):
         raise PermissionError(errno.EACCES, "Permission denied")
 
     # The filter opens its input itself (to map .npy files and stream Pillow's decoding).
-    monkeypatch.setattr("convtool.images.decode.open", deny, raising=False)
+    monkeypatch.setattr("convtool.images.pixels.open", deny, raising=False)
     res = run_bad(runner, tmp_path, existing_output, src, kernel="identity")
     assert_error(res, f"{src}: cannot read (Permission denied)")
     monkeypatch.undo()

@@ -12,8 +12,8 @@ sockets are written into, never replaced (see :mod:`.write`).
 A ``.npy`` filled band by band is written into that temporary file (:func:`atomic_path`).
 
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
-orientation, 16-bit colour at full depth, :func:`read_pixels` in the file's own type for the
-banded path, the pixel limit), :mod:`.frames` (every frame or page, and timing),
+orientation, 16-bit colour at full depth, the pixel limit), :mod:`.pixels` (:func:`read_pixels`
+in the file's own type for the banded path), :mod:`.frames` (every frame or page, and timing),
 :mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.png` and
 :mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 # Names load on first use (PEP 562): error types and the writer do not need Pillow, so a
 # command that only reports an ImageIOError or writes bytes does not import it.
 _EXPORTS = {
-    "decode": ("decode_image", "probe_image", "read_image", "read_pixels", "set_max_pixels"),
+    "decode": ("decode_image", "probe_image", "read_image", "set_max_pixels"),
+    "pixels": ("read_pixels",),
     "draw": ("draw_boxes",),
     "encode": ("DEFAULT_JPEG_QUALITY", "Timing", "check_output_path", "encode_frames",
                "encode_image", "encode_stored", "format_for_path", "save_stored", "stored_layout",
@@ -49,7 +50,7 @@ def __getattr__(name: str):
 
 
 if TYPE_CHECKING:
-    from .decode import decode_image, probe_image, read_image, read_pixels, set_max_pixels
+    from .decode import decode_image, probe_image, read_image, set_max_pixels
     from .draw import draw_boxes
     from .encode import (
         DEFAULT_JPEG_QUALITY,
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     )
     from .frames import Frames, decode_frames, parse_frame_spec, read_frames
     from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
+    from .pixels import read_pixels
     from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
     from .write import atomic_path, write_bytes, write_outputs
 
