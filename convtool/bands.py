@@ -31,7 +31,7 @@ from .engine import (
     make_plan,
     normalize_border,
 )
-from .filtering import ALPHA_MODES, FilterOptions, normalize_weights
+from .filtering import ALPHA_MODES, FilterOptions, step_weights
 from .kernels import Kernel, Magnitude
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
@@ -101,13 +101,7 @@ class _Step:
 
 
 def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
-    weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
-    channels = 1 if len(shape) == 2 else shape[2]
-    if weights.ndim == 4 and weights.shape[2] != channels:
-        raise EngineError(
-            f"{name} mixes {weights.shape[2]} input channels, but the image has "
-            f"{channels} here (--alpha decides whether alpha counts)"
-        )
+    weights = step_weights(kernel, 1 if len(shape) == 2 else shape[2], opts)
     # A zero-strided stand-in of the whole image: the engine's own plan gives the padding,
     # output size and (for "auto") the strategy the whole-image path would run.
     ghost = np.broadcast_to(np.zeros((), dtype), shape)

@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from . import engine
 from .engine import EngineError, make_plan, pad_image
-from .filtering import ALPHA_MODES, FilterOptions, normalize_weights
+from .filtering import ALPHA_MODES, FilterOptions, step_weights
 from .kernels import Kernel, Magnitude
 
 __all__ = ["apply_chain", "convolve", "correlate"]
@@ -303,13 +303,7 @@ def convolve(
 
 
 def _correlate_step(image: da.Array, kernel: Kernel, opts: FilterOptions) -> da.Array:
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    if kernel.weights.ndim == 4 and kernel.weights.shape[2] != channels:
-        raise EngineError(
-            f"{kernel.name} mixes {kernel.weights.shape[2]} input channels, but the image has "
-            f"{channels} here (--alpha decides whether alpha counts)"
-        )
-    weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
+    weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
     fn = convolve if opts.convolve else correlate
     return fn(
         image,

@@ -36,14 +36,20 @@ class FilterOptions:
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
 
 
-def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
-    channels = 1 if image.ndim == 2 else image.shape[2]
+def step_weights(kernel: Kernel, channels: int, opts: FilterOptions) -> np.ndarray:
+    """The weights one chain step runs on an image of ``channels`` channels (``--normalize``
+    applied); a channel mixer for another channel count is an error. Shared by the in-memory,
+    banded and Dask chains so that all three refuse and normalize alike."""
     if kernel.weights.ndim == 4 and kernel.weights.shape[2] != channels:
         raise EngineError(
             f"{kernel.name} mixes {kernel.weights.shape[2]} input channels, but the image has "
             f"{channels} here (--alpha decides whether alpha counts)"
         )
-    weights = normalize_weights(kernel.weights) if opts.normalize else kernel.weights
+    return normalize_weights(kernel.weights) if opts.normalize else kernel.weights
+
+
+def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
+    weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
     fn = convolve if opts.convolve else correlate
     info = RunInfo()
     out = fn(
