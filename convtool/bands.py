@@ -28,6 +28,7 @@ from .engine import (
     choose_strategy,
     convolve,
     correlate,
+    index_map,
     make_plan,
     normalize_border,
 )
@@ -44,34 +45,7 @@ _MIN_BAND_ROWS = 8
 # gaussian on 45-row bands did 27% more work; at 8x the halo, 12%), up to 4x BAND_BYTES.
 _HALO_SHARE = 8
 
-# np.pad names of the engine's padding modes (see convtool.engine's module docstring).
-_PAD_MODE = {
-    "reflect": "symmetric",
-    "mirror": "reflect",
-    "nearest": "edge",
-    "wrap": "wrap",
-    "constant": "constant",
-    "full": "constant",
-}
-
 Progress = Callable[[int, int], None]
-
-
-def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
-    """Source index of each padded sample along one axis of length ``n`` (-1: the constant).
-
-    Pads ``arange(n)`` with the mode the engine pads images with, so gathering through this map
-    gives exactly the engine's padded rows or columns.
-    """
-    base = np.arange(n, dtype=np.intp)
-    if not (before or after):
-        return base
-    pad_mode = _PAD_MODE[mode]
-    if pad_mode == "constant":
-        return np.pad(base, (before, after), mode="constant", constant_values=-1)
-    if pad_mode == "reflect" and n == 1:
-        pad_mode = "edge"  # as the engine: the mirror of a single sample is that sample
-    return np.pad(base, (before, after), mode=pad_mode)
 
 
 @dataclass(frozen=True)
@@ -125,8 +99,8 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
         strategy=strategy,
         eh=(plan.kernel.shape[0] - 1) * plan.dilation[0] + 1,
         sy=plan.stride[0],
-        rows=_index_map(h, top, bottom, plan.border),
-        cols=_index_map(w, left, right, plan.border),
+        rows=index_map(h, top, bottom, plan.border),
+        cols=index_map(w, left, right, plan.border),
         cval=plan.cval,
         left=left,
         out_shape=plan.out_shape if len(shape) == 2 and cout == 1 else (*plan.out_shape, cout),
@@ -151,8 +125,8 @@ def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
     ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
     aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
     top, bottom, left, right = plan.pad
-    rows = _index_map(shape[0], top, bottom, plan.border)
-    cols = _index_map(shape[1], left, right, plan.border)
+    rows = index_map(shape[0], top, bottom, plan.border)
+    cols = index_map(shape[1], left, right, plan.border)
     oh, ow = plan.out_shape
     sy, sx = plan.stride
     return (

@@ -248,7 +248,7 @@ def _geometry(plan: Plan) -> _Geometry:
     return _Geometry(kh, kw, sy, sx, dy, dx, (kh - 1) * dy + 1, (kw - 1) * dx + 1, cout)
 
 
-def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
+def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     """Source index of each padded sample along one axis (-1: the constant ``cval``).
 
     Built by padding ``arange(n)`` exactly as :func:`pad_image` pads the image, so a strip
@@ -278,8 +278,8 @@ class _RowSource:
         top, bottom, left, right = plan.pad
         self.image = plan.image
         self.cval = plan.cval
-        self.rows = _index_map(h, top, bottom, plan.border)
-        cols = _index_map(w, left, right, plan.border)
+        self.rows = index_map(h, top, bottom, plan.border)
+        cols = index_map(w, left, right, plan.border)
         self.left, self.w = left, w
         self.width = w + left + right
         # Border columns: (positions in the padded row, source positions in the padded row).

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import runtime
 from ._common import _output, _same_on_all_channels
-from .plan import Plan, _geometry, _index_map
+from .plan import Plan, _geometry, index_map
 from .rank import _rank_factors
 
 # Rank-1 factors by kernel bytes (the factorization is a few dozen numpy calls, as long as a
@@ -53,7 +53,7 @@ def _border_maps(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             _MAPS.clear()
         maps = []
         for n, before, after in ((h, top, bottom), (w, left, right)):
-            index = _index_map(n, before, after, plan.border)
+            index = index_map(n, before, after, plan.border)
             to = np.r_[np.arange(before), np.arange(before + n, before + n + after)]
             source = index[to]
             maps += [to.astype(np.intp), np.where(source >= 0, source + before, -1)]
