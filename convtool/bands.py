@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import runtime
 from ._mmap import release_rows
 from .engine import (
     EngineError,
@@ -444,13 +445,37 @@ class BandedChain:
         expected = self.out_shape
         if out.shape != expected and not (out.shape == expected[:2] and expected[2:] == (1,)):
             raise EngineError(f"out has shape {out.shape}, the result has {expected}")
-        for r0, r1, values in self.bands(image, progress=progress):
-            values = values.reshape((r1 - r0, *out.shape[1:]))
-            if convert is not None:
-                convert(values, out[r0:r1], r0)
-            else:
-                _store(values, out[r0:r1])
-            release_rows(out, r0, r1)
+        if tuple(image.shape) != self.in_shape:
+            raise EngineError(f"image shape {image.shape} is not the planned {self.in_shape}")
+
+        def band(r0: int, r1: int) -> Callable[[], None]:
+            def task() -> None:
+                values = self.compute(image, r0, r1).reshape((r1 - r0, *out.shape[1:]))
+                if convert is not None:
+                    convert(values, out[r0:r1], r0)
+                else:
+                    _store(values, out[r0:r1])
+
+            return task
+
+        # Each band whole on one thread (read, convert, filter, round, store while its rows
+        # are in that core's cache; the engine then runs inline), a round of bands per
+        # thread at a time: 4K RGB 8-bit gaussian:2 took 131 ms with the bands in turn and
+        # the engine's threads inside each, converting and rounding on one thread.
+        total, released = expected[0], 0
+        starts = list(range(0, total, self.band_rows))
+        width = runtime.threads()
+        for i in range(0, len(starts), width):
+            group = [(r0, min(total, r0 + self.band_rows)) for r0 in starts[i : i + width]]
+            runtime.run_queue([band(r0, r1) for r0, r1 in group])
+            last = group[-1][1]
+            release_rows(out, group[0][0], last)
+            if last < total:
+                low = int(self.needs(last, min(total, last + self.band_rows))[0][0])
+                release_rows(image, released, low)
+                released = max(released, low)
+            if progress is not None:
+                progress(last, total)
         return out
 
 

@@ -74,9 +74,15 @@ def set_threads(n: int) -> None:
         _threads = n
 
 
+# Set on the calling thread while it drains a queue beside the pool workers: the pool is busy
+# then, so a runner nested in one of the tasks works inline (as on a pool thread).
+_busy = threading.local()
+
+
 def in_worker() -> bool:
-    """True on a pool thread: a nested runner then works inline instead of waiting on the pool."""
-    return threading.current_thread().name.startswith(_PREFIX)
+    """True on a pool thread, or on a thread running a queue's tasks beside the pool: a nested
+    runner then works inline instead of waiting on a pool whose threads are all taken."""
+    return getattr(_busy, "on", False) or threading.current_thread().name.startswith(_PREFIX)
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -142,7 +148,11 @@ def run_queue(tasks: Sequence[Callable[[], Any]]) -> None:
                 errors.append(exc)
 
     futures = [_pool().submit(drain) for _ in range(min(_threads, len(tasks)) - 1)]
-    drain()
+    _busy.on = True
+    try:
+        drain()
+    finally:
+        _busy.on = False
     for f in futures:
         f.result()
     if errors:

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from convtool import runtime
 from convtool.bands import BAND_BYTES, BandedChain, correlate_into, filter_bands
 from convtool.engine import EngineError
 from convtool.filtering import FilterOptions, apply_chain
@@ -169,12 +170,20 @@ def test_wrap_needs_the_far_edge_and_reflect_does_not():
     assert reflect.needs(17, 20)[0].tolist() == [15, 16, 17, 18, 19]
 
 
-def test_progress_and_run_info():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_and_run_info(threads):
     calls = []
     opts = FilterOptions(border="reflect")
-    filter_bands(IMAGE[:, :, 0], [Kernel("k", np.ones((3, 3)))], opts, band_rows=4,
-                 progress=lambda done, total: calls.append((done, total)))  # fmt: skip
-    assert calls == [(4, 13), (8, 13), (12, 13), (13, 13)]
+    before = runtime.threads()
+    runtime.set_threads(threads)
+    try:
+        filter_bands(IMAGE[:, :, 0], [Kernel("k", np.ones((3, 3)))], opts, band_rows=4,
+                     progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    finally:
+        runtime.set_threads(before)
+    # After each round of bands (one band per thread), from the calling thread.
+    expected = {1: [(4, 13), (8, 13), (12, 13), (13, 13)], 2: [(8, 13), (13, 13)]}[threads]
+    assert calls == expected
     assert [name for name, _ in opts.runs] == ["k"] and opts.runs[0][1].strategy
 
 

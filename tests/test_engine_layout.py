@@ -80,3 +80,24 @@ def test_every_engine_module_says_what_it_owns_and_must_not_import():
         doc = ast.get_docstring(ast.parse(path.read_text()))
         assert doc, path.name
         assert "Must not import" in doc, path.name
+
+
+def test_a_runner_nested_in_a_queue_task_works_inline_on_every_thread():
+    # The pool's threads are all draining the queue: a nested runner must not wait on them.
+    from convtool import runtime
+
+    before = runtime.threads()
+    runtime.set_threads(2)
+    try:
+        seen = []
+
+        def task():
+            inner = []
+            runtime.run_queue([lambda: inner.append(runtime.in_worker())] * 3)
+            seen.append((runtime.in_worker(), inner))
+
+        runtime.run_queue([task] * 4)
+        assert seen == [(True, [True] * 3)] * 4
+        assert not runtime.in_worker()  # the calling thread is free again
+    finally:
+        runtime.set_threads(before)

@@ -528,12 +528,12 @@ def _filter_file(input_path, stdin, output, fmt, steps, opts: FilterOptions, map
             lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
         limits = (lo, hi)
     step = max(1, -(-max(shape[:2]) // _PREVIEW_SIDE))
-    kept: list[np.ndarray] = []
+    kept: dict[int, np.ndarray] = {}  # by first row: bands finish in any order
 
     def convert(values: np.ndarray, dst: np.ndarray, r0: int) -> None:
         to_output_array(values, depth=depth, mapping=mapping, limits=limits, out=dst)
         if preview:
-            kept.append(values[(-r0) % step :: step, ::step].copy())
+            kept[r0] = values[(-r0) % step :: step, ::step].copy()
 
     if fmt == "npy" and output != "-":
         with atomic_path(output) as tmp:
@@ -556,6 +556,6 @@ def _filter_file(input_path, stdin, output, fmt, steps, opts: FilterOptions, map
     opts.runs.extend(chain.runs)
     small = None
     if preview:
-        values = np.concatenate(kept)
+        values = np.concatenate([kept[r0] for r0 in sorted(kept)])
         small = to_output_array(values, depth="8", mapping=asked, limits=limits) / 255
     return shape, 1, info, fmt, small
