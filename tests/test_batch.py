@@ -660,3 +660,91 @@ def test_batch_options_cost_no_rich_at_start_up():
     env = dict(os.environ, PYTHONPATH=str(root))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert (out.returncode, out.stdout) == (0, "[]\n"), out.stderr
+
+
+def _gif(path: Path, count: int = 3) -> str:
+    frames = [Image.fromarray(photo(20 + i, 24, 32)).convert("P") for i in range(count)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=[40, 80, 120][:count])
+    return str(path)
+
+
+def test_cli_batch_keeps_every_frame_as_the_single_form_does(tmp_path):
+    gifs = [_gif(tmp_path / f"anim{i}.gif") for i in range(2)]
+    out = tmp_path / "out"
+    result = cli_run(["filter", *gifs, "-k", "box:3", "-o", f"{out}/", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    for src in gifs:
+        single = tmp_path / f"single-{Path(src).name}"
+        assert cli_run(["filter", src, "-k", "box:3", "-o", single]).exit_code == 0
+        written = out / Path(src).name
+        assert written.read_bytes() == single.read_bytes()
+        with Image.open(written) as im:
+            assert im.n_frames == 3
+
+
+def test_cli_batch_single_frame_output_of_an_animation_names_frame(tmp_path):
+    gif = _gif(tmp_path / "anim.gif")
+    png = save(tmp_path / "still.png", photo(3))
+    spec = f"{tmp_path}/out/{{stem}}.bmp"
+    result = cli_run(["filter", gif, png, "-k", "box:3", "-o", spec, "--jobs", "1"])
+    assert result.exit_code == 2
+    first, summary = result.stderr.splitlines()
+    assert first.startswith(f"Error: {gif}: has 3 frames but BMP holds one: pick a frame with ")
+    assert summary == "processed 1 of 2 files, 1 failed"
+    assert "--frame N" in first
+    assert sorted(os.listdir(tmp_path / "out")) == ["still.bmp"]
+    # --frame picks one in a batch too: frame 2 of the animation, filtered.
+    result = cli_run(["filter", gif, png, "-k", "box:3", "-o", spec, "--frame", "2", "-j", "1"])
+    assert result.exit_code == 2  # the still has no frame 2: said for that file, not as damage
+    assert result.stderr.splitlines() == [
+        f"Error: {png}: --frame 2: the input has 1 frame(s), numbered 1 to 1",
+        "processed 1 of 2 files, 1 failed",
+    ]
+    with Image.open(gif) as im:
+        im.seek(1)
+        second = np.asarray(im.convert("RGB"))
+    expected = ndi.uniform_filter(second.astype(np.float64), (3, 3, 1), mode="reflect")
+    got = load(tmp_path / "out" / "anim.bmp").astype(np.float64)
+    assert np.abs(got - expected).max() <= 0.5 + 1e-9
+
+
+def test_cli_batch_honours_quality_and_compression(tmp_path):
+    srcs = [save(tmp_path / f"p{i}.png", photo(i, 96, 128)) for i in range(2)]
+    sizes = {}
+    for quality in (20, 95):
+        out = tmp_path / f"q{quality}"
+        args = ["filter", *srcs, "-k", "box:3", "-o", f"{out}/{{stem}}.jpg", "-j", "1"]
+        assert cli_run([*args, "--quality", quality]).exit_code == 0
+        sizes[quality] = sum((out / f"p{i}.jpg").stat().st_size for i in range(2))
+    assert sizes[20] < 0.7 * sizes[95]
+    for level in (0, 9):
+        out = tmp_path / f"c{level}"
+        args = ["filter", *srcs, "-k", "box:3", "-o", f"{out}/", "-j", "1"]
+        assert cli_run([*args, "--compression", level]).exit_code == 0
+        sizes[f"c{level}"] = (out / "p0.png").stat().st_size
+        assert np.array_equal(load(out / "p0.png"), load(tmp_path / "c0" / "p0.png"))
+    assert sizes["c9"] < 0.8 * sizes["c0"]
+
+
+def test_batch_worker_filters_in_bands(tmp_path, monkeypatch):
+    # The worker runs the single form's banded path: integers kept, bands of rows.
+    from convtool import bands
+
+    src = save(tmp_path / "p.png", photo(5, 64, 48))
+    seen = []
+    real = bands.BandedChain.compute
+
+    def compute(self, image, r0, r1):
+        seen.append((image.dtype, r1 - r0))
+        return real(self, image, r0, r1)
+
+    monkeypatch.setattr(bands.BandedChain, "compute", compute)
+    monkeypatch.setattr(bands, "BAND_BYTES", 48 * 3 * 4 * 16)  # 16 rows a band
+    monkeypatch.setattr(bands, "_MIN_BAND_ROWS", 1)
+    monkeypatch.setattr(bands, "_HALO_SHARE", 1)
+    settings = batch.FilterSettings((parse_kernel("gaussian:1"),))
+    jobs = batch.plan_filter([src], str(tmp_path / "out") + "/", settings)
+    (result,) = list(batch.run(jobs, batch.filter_one, jobs=1, executor=cf.ThreadPoolExecutor(1)))
+    assert result.ok, result.error
+    assert {dtype for dtype, _ in seen} == {np.dtype(np.uint8)}
+    assert len(seen) >= 4

@@ -189,7 +189,12 @@ def test_frame_option_picks_frames(tmp_path):
     np.testing.assert_array_equal(got[0], frames[1])
     np.testing.assert_array_equal(got[1], frames[3])
     bad = run("filter", str(src), "--frame", "5", "-k", "box:1", "-o", str(two))
-    assert bad.exit_code == 2 and "numbered 1 to 4" in bad.stderr
+    assert bad.exit_code == 2
+    assert bad.stderr == f"Error: {src}: --frame 5: the input has 4 frame(s), numbered 1 to 4\n"
+    still = tmp_path / "still.png"
+    Image.fromarray(frames[0]).save(still)
+    bad = run("filter", str(still), "--frame", "2", "-k", "box:1", "-o", str(two))
+    assert bad.stderr == f"Error: {still}: --frame 2: the input has 1 frame(s), numbered 1 to 1\n"
 
 
 def test_parse_frame_spec():

@@ -173,6 +173,9 @@ class FilterSettings:
     options: FilterOptions = field(default_factory=FilterOptions)
     mapping: str | None = None
     out_format: str | None = None
+    frames: str | None = None  # --frame: which frames or pages (None: all)
+    quality: int | None = None
+    compression: int | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import matching, pictures, runtime
-from ..filtering import apply_chain
+from ..filefilter import filter_file
 from ..images import ImageInfo, draw_boxes, encode_image, format_for_path, read_image, write_bytes
 from .plan import FilterJob, FindJob
 
@@ -51,28 +51,26 @@ def _one_line(source: str, exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
         if isinstance(exc, MemoryError):
             text = "out of memory"
-    for prefix in (f"{source}: ", f"{Path(source).name}: "):
+    for prefix in (f"{source}: ", f"{Path(source).name}: ", f"{source} "):
         if text.startswith(prefix):
             return text[len(prefix) :]
     return text
 
 
 def filter_one(job: FilterJob) -> FileResult:
-    """Read, filter, encode and atomically write one file; errors come back in the result."""
+    """Read, filter, encode and atomically write one file (as the single-file command does:
+    every frame, one frame in bands); errors come back in the result."""
     started = time.perf_counter()
     result = FileResult(job.index, job.source, job.target)
     try:
         settings = job.settings
-        image, info = read_image(job.source)
         opts = dataclasses.replace(settings.options, runs=[])
-        out = apply_chain(image, list(settings.kernels), opts, has_alpha=info.alpha)
-        if opts.alpha == "drop":
-            info.alpha = False
-        data = encode_image(out, info, job.fmt or info.format, mapping=settings.mapping)
-        if job.make_dirs:
-            Path(job.target).parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(data, job.target)
-        result.notes, result.shape = tuple(info.notes), out.shape
+        done = filter_file(
+            job.source, job.target, list(settings.kernels), opts, mapping=settings.mapping,
+            fmt=job.fmt, frames=settings.frames, quality=settings.quality,
+            compression=settings.compression, make_dirs=job.make_dirs,
+        )  # fmt: skip
+        result.notes, result.shape = tuple(done.info.notes), done.shape
     except Exception as exc:  # one bad file must not stop the others
         result.ok, result.error = False, _one_line(job.source, exc)
     result.seconds, result.threads = time.perf_counter() - started, runtime.threads()

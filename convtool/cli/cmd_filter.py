@@ -13,30 +13,18 @@ import os
 import time
 
 import click
-import numpy as np
 
 from .. import batch, engine
-from .._mmap import anonymous_array
-from ..bands import BandedChain
 from ..engine import BORDER_ALIASES, BORDER_MODES
-from ..filtering import ALPHA_MODES, FilterOptions, apply_chain
+from ..filefilter import filter_file
+from ..filtering import ALPHA_MODES, FilterOptions
 from ..images import (
     DEFAULT_JPEG_QUALITY,
     DEFAULT_PNG_LEVEL,
     FORMATS,
-    MULTI_FRAME_FORMATS,
     ImageIOError,
-    atomic_path,
     check_output_path,
-    encode_frames,
-    encode_stored,
-    read_frames,
-    read_pixels,
-    save_stored,
     set_max_pixels,
-    stored_layout,
-    to_output_array,
-    write_bytes,
 )
 from ..images.info import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from ..kernels import MAX_KERNEL_SIDE, parse_kernel
@@ -320,7 +308,10 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
     p = click.get_current_context().params
     try:
         steps = tuple(parse_kernel(spec) for spec in kernels)
-        settings = batch.FilterSettings(steps, opts, mapping, out_format)
+        settings = batch.FilterSettings(
+            steps, opts, mapping, out_format, frames=p["frame_spec"], quality=p["quality"],
+            compression=p["compression"],
+        )  # fmt: skip
         jobs = batch.plan_filter(
             inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"]
         )
@@ -334,15 +325,6 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
         )  # fmt: skip
     if tally.failed or tally.aborted:
         click.get_current_context().exit(2)
-
-
-def _reserve(path: str) -> None:
-    """Allocate a memory-mapped output's blocks now: on a full disk a store into a mapped page
-    that has no block is SIGBUS, which kills the process; posix_fallocate says ENOSPC."""
-    with open(path, "rb+") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size and hasattr(os, "posix_fallocate"):
-            os.posix_fallocate(fh.fileno(), 0, size)
 
 
 def _missing_output(inputs: tuple[str, ...]) -> str:
@@ -411,30 +393,21 @@ def _filter_single(
     with Progress(f"filtering {name}", None, enabled=shown, delay=delay) as bar:
         try:
             steps = [parse_kernel(spec) for spec in kernels]
-            # One frame: in bands, integers kept (None: several frames, a whole image each).
             stdin = io.BytesIO(binary_stdin().read()) if input_path == "-" else None
-            done = _filter_file(
-                input_path, stdin, output, fmt, steps, opts, mapping,
-                spec=frame_spec, quality=quality, compression=compression,
+            done = filter_file(
+                input_path, output, steps, opts, mapping=mapping, fmt=fmt, frames=frame_spec,
+                quality=quality, compression=compression, stdin=stdin, stdout=binary_stdout(),
                 progress=bar.update, preview=preview is not None,
             )  # fmt: skip
-            if done is None:
-                if stdin is not None:
-                    stdin.seek(0)
-                done = _filter_frames(
-                    input_path, stdin, output, fmt, steps, opts, mapping,
-                    spec=frame_spec, quality=quality, compression=compression,
-                )  # fmt: skip
         except LIBRARY_ERRORS as exc:
             raise fail(str(exc)) from None
-    shape, count, info, fmt, small = done
-    if small is not None:
-        preview_values(preview, small)
+    if done.preview is not None:
+        preview_values(preview, done.preview)
     err = stderr_console()
-    for note in info.notes if not quiet else ():
+    for note in done.info.notes if not quiet else ():
         err.print(f"note: {note}")
     if verbose:
-        _print_runs(err, opts, shape, count, fmt, started)
+        _print_runs(err, opts, done.shape, done.frames, done.fmt, started)
 
 
 def _print_runs(err, opts: FilterOptions, shape, count: int, fmt: str, started: float) -> None:
@@ -445,117 +418,3 @@ def _print_runs(err, opts: FilterOptions, shape, count: int, fmt: str, started: 
     frames = f"{count} frames of " if count > 1 else ""
     elapsed = (time.perf_counter() - started) * 1000
     err.print(f"output {frames}{size} {fmt}, total {elapsed:.1f} ms")
-
-
-def _note_unused(info, fmt: str, *, quality: int | None, compression: int | None) -> None:
-    """An option the output format has no use for is said, not silently ignored."""
-    if quality is not None and fmt not in ("jpeg", "webp"):
-        info.notes.append(f"--quality is for JPEG and WebP; {fmt.upper()} ignores it")
-    if compression is not None and fmt not in ("png", "tiff"):
-        info.notes.append(f"--compression is for PNG and TIFF; {fmt.upper()} ignores it")
-
-
-def _check_frame_count(count: int, fmt: str, input_path: str) -> None:
-    """Several frames need a multi-frame output format: say how to pick one otherwise."""
-    if count > 1 and fmt not in MULTI_FRAME_FORMATS:
-        formats = ", ".join(f.upper() for f in MULTI_FRAME_FORMATS)
-        raise ImageIOError(
-            f"{input_path} has {count} frames but {fmt.upper()} holds one: pick a frame with "
-            f"--frame N (or a range like 1-3 with a multi-frame output), or write {formats}"
-        )
-
-
-def _filter_frames(input_path, stdin, output, fmt, steps, opts: FilterOptions, mapping, *,
-                   spec, quality, compression):  # fmt: skip
-    """Several frames: each decoded to floats and filtered whole, all encoded in one file.
-
-    Returns ``(output shape, frame count, info, format, preview values)``.
-    """
-    frames = read_frames(input_path, stdin=stdin, spec=spec)
-    info = frames.info
-    fmt = fmt or info.format
-    _check_frame_count(len(frames.arrays), fmt, input_path)
-    _note_unused(info, fmt, quality=quality, compression=compression)
-    # The library works on one array at a time: every frame goes through the chain.
-    results = [apply_chain(f, steps, opts, has_alpha=info.alpha) for f in frames.arrays]
-    if opts.alpha == "drop":
-        info.alpha = False
-    data = encode_frames(
-        results, info, fmt, mapping=mapping, quality=quality, compression=compression,
-        timing=frames.timing,
-    )  # fmt: skip
-    write_bytes(data, output, stdout=binary_stdout())
-    small = to_output_array(results[0], depth="8", mapping=mapping or "clip") / 255
-    return results[0].shape, len(results), info, fmt, small
-
-
-# Preview: every k-th row and column of the result, k so that the longer side is at most this
-# (a terminal shows far fewer pixels; the whole float result of a big image would not fit).
-_PREVIEW_SIDE = 2048
-
-
-def _filter_file(input_path, stdin, output, fmt, steps, opts: FilterOptions, mapping, *,
-                 spec=None, quality=None, compression=None, progress=None,
-                 preview=False):  # fmt: skip
-    """One frame, read, filtered band by band and written: ``(output shape, 1, info, format,
-    preview values)``, or None when the input has (or ``spec`` picks) several frames.
-
-    The pixels stay in their own type (uint8/uint16, or a map of a .npy or uncompressed TIFF
-    file); the output is an array of the stored type (an anonymous map for images, handed to
-    the encoders of :mod:`convtool.images`), or for .npy a map of the temporary file that the
-    writer renames at the end. ``preview``: the result's normalized 8-bit values, subsampled.
-    """
-    picked = read_pixels(input_path, stdin=stdin, spec=spec)
-    if picked is None:
-        return None
-    pixels, info, full_scale = picked
-    del picked
-    chain = BandedChain(
-        pixels.shape, pixels.dtype, steps, opts, has_alpha=info.alpha, input_scale=full_scale
-    )
-    if opts.alpha == "drop":
-        info.alpha = False
-    shape = chain.out_shape[:2] if chain.out_shape[2:] == (1,) else chain.out_shape
-    fmt = fmt or info.format
-    _note_unused(info, fmt, quality=quality, compression=compression)
-    asked = mapping or "clip"  # what the preview shows (as before the bands)
-    depth, mapping = stored_layout(info, fmt, 1 if len(shape) == 2 else shape[2], mapping)
-    dtype = {"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype)
-    limits = None
-    if mapping == "rescale":  # a first pass for the min and max of the whole result
-        lo, hi = np.inf, -np.inf
-        for _, _, values in chain.bands(pixels):
-            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
-        limits = (lo, hi)
-    step = max(1, -(-max(shape[:2]) // _PREVIEW_SIDE))
-    kept: dict[int, np.ndarray] = {}  # by first row: bands finish in any order
-
-    def convert(values: np.ndarray, dst: np.ndarray, r0: int) -> None:
-        to_output_array(values, depth=depth, mapping=mapping, limits=limits, out=dst)
-        if preview:
-            kept[r0] = values[(-r0) % step :: step, ::step].copy()
-
-    if fmt == "npy" and output != "-":
-        with atomic_path(output) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-            _reserve(tmp)
-            chain.run(pixels, out, convert=convert, progress=progress)
-            out.flush()
-            del out
-    else:
-        out = chain.run(pixels, anonymous_array(shape, dtype), convert=convert, progress=progress)
-        del pixels  # the encoder's copy takes its place
-        options = {"quality": quality, "compression": compression, "consume": True}
-        if output == "-":
-            data = encode_stored([out], info, fmt, **options)
-            del out
-            write_bytes(data, output, stdout=binary_stdout())
-        else:  # straight into the writer's temporary file (TIFF strips a group at a time)
-            with atomic_path(output) as tmp, open(tmp, "wb") as fh:
-                save_stored([out], info, fmt, fh, **options)
-    opts.runs.extend(chain.runs)
-    small = None
-    if preview:
-        values = np.concatenate([kept[r0] for r0 in sorted(kept)])
-        small = to_output_array(values, depth="8", mapping=asked, limits=limits) / 255
-    return shape, 1, info, fmt, small

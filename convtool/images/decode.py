@@ -148,6 +148,10 @@ def _pillow_errors(name: str, head: bytes = b"") -> Iterator[None]:
         raise _over_limit(name, int(numbers[0]) if numbers else None) from None
     except Image.UnidentifiedImageError:
         raise ImageIOError(f"{name}: not an image Pillow can read") from None
+    except ImageIOError as exc:  # ours (a --frame the file does not have): not a damaged file
+        if str(exc).startswith(f"{name}: "):
+            raise
+        raise ImageIOError(f"{name}: {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageIOError(f"{name}: truncated or corrupt image ({exc})") from None
     except MemoryError:
