@@ -82,3 +82,30 @@ def test_filter_without_o_suggests_the_output_it_was_probably_given(tmp_path):
     bare = CliRunner().invoke(cli, ["filter", WALDO, "-k", "box:3"])
     assert bare.exit_code == 2
     assert "did you mean" not in bare.output and "missing option -o/--output" in bare.output
+
+
+def test_one_file_filter_loads_no_terminal_ui_batch_runner_or_matcher(tmp_path):
+    # A single file through `filter` pays for numpy, Pillow and the engine only: rich loads
+    # when there is something to draw or say, the batch runner and the matcher when used.
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(src)
+    probe = (
+        "import sys\n"
+        "from convtool.cli import main\n"
+        f"sys.argv = ['convtool', 'filter', {str(src)!r}, '-k', 'box:3', '-o', "
+        f"{str(tmp_path / 'out.png')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('rich', 'multiprocessing', 'convtool.batch.runner', 'convtool.batch.work',\n"
+        "         'convtool.matching', 'convtool.params', 'PIL.ImageFont')\n"
+        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.png").exists()
+    assert proc.stdout.splitlines()[-1] == "LOADED []"

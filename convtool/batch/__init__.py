@@ -17,8 +17,9 @@ temp, so once a run's workers are gone :func:`run` removes the temps of that run
 
 Examples
 --------
->>> import tempfile, numpy as np
+>>> import os, tempfile, numpy as np
 >>> from PIL import Image
+>>> from convtool.batch import FilterSettings, filter_one, plan_filter, run
 >>> from convtool.kernels import parse_kernel
 >>> d = tempfile.mkdtemp()
 >>> for i in range(3):
@@ -31,26 +32,49 @@ Examples
 
 from __future__ import annotations
 
-import os  # noqa: F401  (used by the doctest)
+import importlib
+from typing import TYPE_CHECKING
 
-from .plan import (
-    FIELDS,
-    LISTED,
-    BatchError,
-    FilterJob,
-    FilterSettings,
-    FindJob,
-    FindSettings,
-    Source,
-    check_clashes,
-    expand_inputs,
-    is_template,
-    plan_filter,
-    plan_find,
-    render_target,
-)
-from .runner import WorkerError, default_jobs, remove_stale_temps, run
-from .work import FileResult, filter_one, find_one, load_template
+# Names load on first use (PEP 562): a single-file run asks only whether its arguments make a
+# batch (``LISTED``, ``is_template``) and should not pay for the runner's multiprocessing.
+_EXPORTS = {
+    "plan": ("FIELDS", "LISTED", "BatchError", "FilterJob", "FilterSettings", "FindJob",
+             "FindSettings", "Source", "check_clashes", "expand_inputs", "is_template",
+             "plan_filter", "plan_find", "render_target"),
+    "runner": ("WorkerError", "default_jobs", "remove_stale_temps", "run"),
+    "work": ("FileResult", "filter_one", "find_one", "load_template"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .plan import (
+        FIELDS,
+        LISTED,
+        BatchError,
+        FilterJob,
+        FilterSettings,
+        FindJob,
+        FindSettings,
+        Source,
+        check_clashes,
+        expand_inputs,
+        is_template,
+        plan_filter,
+        plan_find,
+        render_target,
+    )
+    from .runner import WorkerError, default_jobs, remove_stale_temps, run
+    from .work import FileResult, filter_one, find_one, load_template
 
 __all__ = [
     "FIELDS",

@@ -13,12 +13,14 @@ import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .. import batch
 from .progress import Progress, wanted
+
+if TYPE_CHECKING:
+    from .. import batch
 
 __all__ = ["Tally", "batch_options", "run_batch"]
 
@@ -114,6 +116,8 @@ def run_batch(
     ``executor`` (e.g. a Dask client's) replaces the local pool of ``workers`` processes.
     Ctrl-C stops the workers, prints the summary and exits with status 130.
     """
+    from .. import batch
+
     tally = Tally(total=len(jobs))
     finished: dict[int, batch.FileResult] = {}  # completion order, all of them
     handled: set[int] = set()

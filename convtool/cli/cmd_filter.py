@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 import os
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from .. import batch, engine
+from .. import engine
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..filefilter import filter_file
 from ..filtering import ALPHA_MODES, FilterOptions
@@ -28,10 +29,10 @@ from ..images import (
 )
 from ..images.info import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from ..kernels import MAX_KERNEL_SIDE, parse_kernel
+from . import common
 from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
-    LIBRARY_ERRORS,
     binary_stdin,
     binary_stdout,
     fail,
@@ -42,6 +43,9 @@ from .completion import complete_kernel
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
 from .scheduler import check_options, executor_for, scheduler_option
+
+if TYPE_CHECKING:
+    from .. import batch
 
 VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
@@ -305,6 +309,8 @@ def filter_command(
 def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler) -> None:
     """Many files: planned (clashes refused) before any work, then run on --jobs workers or a
     Dask scheduler; exit status 2 if any file failed."""
+    from .. import batch
+
     p = click.get_current_context().params
     try:
         steps = tuple(parse_kernel(spec) for spec in kernels)
@@ -315,7 +321,7 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
         jobs = batch.plan_filter(
             inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"]
         )
-    except (*LIBRARY_ERRORS, batch.BatchError) as exc:
+    except (*common.LIBRARY_ERRORS, batch.BatchError) as exc:
         raise fail(str(exc)) from None
     with executor_for(scheduler) as executor:
         tally = run_batch(
@@ -343,6 +349,8 @@ def _is_batch(inputs: tuple[str, ...], output: str) -> bool:
     error: a directory is not an image)."""
     if len(inputs) != 1:
         return True
+    from .. import batch  # its plan module only: the runner loads when a batch runs
+
     if output == "-":
         return False
     bare = output.rstrip("/" + os.sep)
@@ -399,15 +407,17 @@ def _filter_single(
                 quality=quality, compression=compression, stdin=stdin, stdout=binary_stdout(),
                 progress=bar.update, preview=preview is not None,
             )  # fmt: skip
-        except LIBRARY_ERRORS as exc:
+        except common.LIBRARY_ERRORS as exc:  # loads the matcher only on an error
             raise fail(str(exc)) from None
     if done.preview is not None:
         preview_values(preview, done.preview)
-    err = stderr_console()
-    for note in done.info.notes if not quiet else ():
-        err.print(f"note: {note}")
-    if verbose:
-        _print_runs(err, opts, done.shape, done.frames, done.fmt, started)
+    notes = done.info.notes if not quiet else []
+    if notes or verbose:  # rich loads only when there is something to say
+        err = stderr_console()
+        for note in notes:
+            err.print(f"note: {note}")
+        if verbose:
+            _print_runs(err, opts, done.shape, done.frames, done.fmt, started)
 
 
 def _print_runs(err, opts: FilterOptions, shape, count: int, fmt: str, started: float) -> None:

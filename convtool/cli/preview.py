@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
-from rich.color import Color
-from rich.console import Console, ConsoleOptions
-from rich.segment import Segment
-from rich.style import Style
 
 from .. import geometry, pictures
 from .common import on_terminal
+
+if TYPE_CHECKING:  # rich loads when something is drawn: `filter` without a preview skips it
+    from rich.console import Console, ConsoleOptions
+    from rich.segment import Segment
 
 HALF_BLOCK = "\u2580"  # upper half block: the upper pixel in the foreground colour
 GREY_RAMP = " .:-=+*#%@"  # darkest to brightest, for a terminal without colour
@@ -37,6 +38,8 @@ GREY_RAMP = " .:-=+*#%@"  # darkest to brightest, for a terminal without colour
 
 def make_console(*, force: bool = False) -> Console:
     """The console previews print on: stdout (tests replace this to record the output)."""
+    from rich.console import Console
+
     return Console(highlight=False, force_terminal=True if force else None)
 
 
@@ -115,6 +118,10 @@ class ImagePreview:
 
 def _block_lines(image: np.ndarray) -> Iterator[Segment]:
     """Two pixel rows per line: upper-half blocks, upper pixel foreground, lower background."""
+    from rich.color import Color
+    from rich.segment import Segment
+    from rich.style import Style
+
     height = image.shape[0]
     styles: dict[tuple, Style] = {}
     for top in range(0, height, 2):  # one iteration per line of text
@@ -132,6 +139,8 @@ def _block_lines(image: np.ndarray) -> Iterator[Segment]:
 
 def _ramp_lines(image: np.ndarray) -> Iterator[Segment]:
     """One character per cell from :data:`GREY_RAMP` by the cell's mean luma (ITU-R 601)."""
+    from rich.segment import Segment
+
     luma = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     if luma.shape[0] % 2:
         luma = np.concatenate([luma, luma[-1:]])
@@ -159,6 +168,8 @@ class KernelGrid:
         self.limit = top if limit is None else float(limit)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.segment import Segment
+
         weights = self.weights
         rows, columns = weights.shape[0], max(1, weights.shape[1])
         if columns > options.max_width:  # one cell per weight would wrap: area-average it
@@ -171,6 +182,10 @@ class KernelGrid:
     def _cells(
         self, console: Console, options: ConsoleOptions, weights: np.ndarray
     ) -> Iterator[Segment]:
+        from rich.color import Color
+        from rich.segment import Segment
+        from rich.style import Style
+
         texts = [[_value_text(v) for v in row] for row in weights.tolist()]
         columns = max(1, weights.shape[1])
         widest = max((len(t) for row in texts for t in row), default=1)
