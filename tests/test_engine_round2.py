@@ -109,3 +109,21 @@ def test_fft_column_tiles_agree_with_direct(monkeypatch, kind):
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
     wf, cols = fft_module._fft_tile(76, 70, 1, 7)
     assert cols < 70 and wf >= (cols - 1) + 7
+
+
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant", "full"])
+def test_row_source_planar_tiles_equal_the_padded_image(mode):
+    # The FFT reads its tiles through the row source (no padded copy of the image): every
+    # tile, including ones inside the border or wider than the image, equals the padding.
+    from convtool.engine.plan import _RowSource, make_plan, pad_image
+
+    image = np.arange(5 * 6 * 2, dtype=np.float32).reshape(5, 6, 2)
+    plan = make_plan(image, np.ones((7, 9)), border=mode, cval=-3.0)
+    padded = pad_image(plan).transpose(2, 0, 1)
+    source = _RowSource(plan)
+    height, width = padded.shape[1:]
+    for y0, y1, x0, x1 in [(0, height, 0, width), (0, 3, 0, 3), (2, 9, 1, 12), (4, 5, 8, 9),
+                           (height - 2, height, width - 3, width), (1, 4, 10, width)]:  # fmt: skip
+        dst = np.full((2, height, width), np.nan, np.float32)
+        source.fill_planar(dst, y0, y1, x0, x1)
+        np.testing.assert_array_equal(dst[:, : y1 - y0, : x1 - x0], padded[:, y0:y1, x0:x1])

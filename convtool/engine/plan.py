@@ -279,7 +279,7 @@ class _RowSource:
         self.image = plan.image
         self.cval = plan.cval
         self.rows = index_map(h, top, bottom, plan.border)
-        cols = index_map(w, left, right, plan.border)
+        self.cols = cols = index_map(w, left, right, plan.border)
         self.left, self.w = left, w
         self.width = w + left + right
         # Border columns: (positions in the padded row, source positions in the padded row).
@@ -303,3 +303,32 @@ class _RowSource:
             dst[:n, to] = dst[:n, frm]
         if self.edge_const.size:
             dst[:n, self.edge_const] = self.cval
+
+    def fill_planar(self, dst: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> None:
+        """``dst[:, :y1-y0, :x1-x0]`` = padded rows ``y0:y1``, columns ``x0:x1``, channels
+        first (the FFT's tiles): a transposing copy of the image columns the range covers,
+        then the few border columns gathered (rows gathered only in strips at the border)."""
+        rows = self.rows[y0:y1]
+        target = dst[:, : y1 - y0, : x1 - x0]
+        picked = _run_or_index(rows)
+        a, b = max(x0, self.left) - x0, min(x1, self.left + self.w) - x0  # inside the image
+        if b > a:
+            block = self.image[picked, x0 + a - self.left : x0 + b - self.left]
+            np.copyto(target[:, :, a:b], block.transpose(2, 0, 1))
+        edge = np.r_[np.arange(min(a, x1 - x0)), np.arange(max(b, 0), x1 - x0)].astype(np.intp)
+        if edge.size:
+            source = self.cols[x0 + edge]
+            block = self.image[picked][:, np.maximum(source, 0)]
+            target[:, :, edge] = block.transpose(2, 0, 1)  # fancy: an assignment, not a view
+            target[:, :, edge[source < 0]] = self.cval
+        if rows.min() < 0:
+            target[:, rows < 0] = self.cval
+
+
+def _run_or_index(index: np.ndarray) -> slice | np.ndarray:
+    """A slice when ``index`` is a run of consecutive image positions, else the gather index
+    (border positions, ``-1`` for a constant, read as position 0 and overwritten)."""
+    first, last = int(index[0]), int(index[-1])
+    if first >= 0 and last - first == index.size - 1 and bool(np.all(np.diff(index) == 1)):
+        return slice(first, last + 1)
+    return np.maximum(index, 0)

@@ -168,6 +168,10 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     mid_bytes = _SEP_DIRECT_MID_BYTES if direct else _SEP_MID_BYTES
     strip_rows = mid_bytes // (wp * c * dtype.itemsize)
     per = max(bv, min(strip_rows, -(-oh // runtime.threads())) // bv * bv)
+    # As many strips as a multiple of the threads, so that none waits alone on a last one
+    # (1080p grey gaussian:10 ran 3 strips of 384 rows on 2 threads: 13 ms, 4 of 272: 8 ms).
+    strips = _ceil_div(_ceil_div(oh, per), runtime.threads()) * runtime.threads()
+    per = max(bv, _ceil_div(_ceil_div(oh, strips), bv) * bv)
     in_rows = (per - 1) * sy + eh
     m_all = wp * c
     # Split both GEMMs' long M dimension so that each call stays under the BLAS cap.
