@@ -92,7 +92,7 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
     strategy = choose_strategy(plan) if opts.strategy == "auto" else opts.strategy
     top, bottom, left, right = plan.pad
     h, w = shape[:2]
-    cout = plan.image.shape[2] if plan.depthwise else plan.kernel.shape[3]
+    cout = plan.source.shape[2] if plan.depthwise else plan.kernel.shape[3]
     return _Pass(
         name=name,
         weights=weights,

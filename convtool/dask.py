@@ -185,7 +185,7 @@ def _run(
         strategy=strategy,
     )
     # One window of zeros through the engine: checks the bias and gives the output channels.
-    cout = run(np.zeros((eh, ew, plan.image.shape[2]), dtype)).shape[2]
+    cout = run(np.zeros((eh, ew, plan.source.shape[2]), dtype)).shape[2]
 
     # Blocks keep the engine's own view of the image: a grey image stays 2-D when the result
     # is (the engine's shared 2-D kernel path; as (H, W, 1) blocks it measured 40% slower).

@@ -127,3 +127,28 @@ def test_row_source_planar_tiles_equal_the_padded_image(mode):
         dst = np.full((2, height, width), np.nan, np.float32)
         source.fill_planar(dst, y0, y1, x0, x1)
         np.testing.assert_array_equal(dst[:, : y1 - y0, : x1 - x0], padded[:, y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("size", [3, 5, 16, 17])  # 17x17 8-bit sums pass uint16: uint32
+@pytest.mark.parametrize("border", ["reflect", "wrap", "constant", "nearest"])
+def test_box_on_integer_pixels_sums_integers_and_equals_the_float_path(dtype, size, border):
+    from convtool.engine.boxsum import _sum_dtype
+    from convtool.engine.plan import make_plan
+
+    rng = np.random.default_rng(size)
+    top = np.iinfo(dtype).max
+    image = rng.integers(0, top + 1, (23, 29, 3), dtype=dtype)
+    image[:3, :3] = top  # the largest sums
+    kernel = np.full((size, size), 1.0 / size**2)
+    for cval, stride in ((0.0, 1), (7.0, 2), (0.5, 1)):
+        args = {"border": border, "cval": cval, "stride": stride}
+        plan = make_plan(image, kernel, **args)
+        want_kind = "f" if (border == "constant" and cval == 0.5) else "u"
+        assert _sum_dtype(plan, size * size).kind == want_kind
+        got = engine.correlate(image, kernel, strategy="box", **args)
+        want = engine.correlate(image.astype(np.float32), kernel, strategy="box", **args)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)  # integer sums are exact: same bits
+        if "image" in vars(plan):  # the float copy is made only when a path asks for it
+            raise AssertionError("box converted the integer image to floats")

@@ -88,4 +88,4 @@ def _same_on_all_channels(kernel: np.ndarray) -> bool:
 
 
 def _output(plan: Plan, cout: int) -> np.ndarray:
-    return np.empty((*plan.out_shape, cout), plan.image.dtype)
+    return np.empty((*plan.out_shape, cout), plan.dtype)

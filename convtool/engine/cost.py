@@ -73,7 +73,7 @@ def _separable_passes(plan: Plan, g: _Geometry, shared: bool) -> tuple[bool, flo
     GEMM when the model says it beats shift-and-add (only kernels shared by all channels can
     use the row Toeplitz GEMM vertically).
     """
-    cin = plan.image.shape[2]
+    cin = plan.source.shape[2]
     tap = _NS_TAP if shared else _NS_TAP_VECTOR
     bh = _gemm_block_rows(g.kh)
     lh = (bh - 1) * g.sy + g.eh
@@ -96,7 +96,7 @@ class _Sizes(NamedTuple):
 
 def _sizes(plan: Plan, g: _Geometry) -> _Sizes:
     oh, ow = plan.out_shape
-    _, w, cin = plan.image.shape
+    _, w, cin = plan.source.shape
     return _Sizes(oh, ow, w + plan.pad[2] + plan.pad[3], cin, oh * ow * g.cout)
 
 
@@ -155,14 +155,14 @@ def _fft_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     spectra = 1 if shared else products
     per_strip = hf * wf * (cin + g.cout) * _NS_FFT + hf * (wf // 2 + 1) * products * _NS_CMUL
     cost = (strips * per_strip + spectra * hf * wf * _NS_FFT) / min(runtime.threads(), strips)
-    return cost + (plan.image.size + outputs) * _NS_FFT_BASE
+    return cost + (plan.source.size + outputs) * _NS_FFT_BASE
 
 
 def _small_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     """Taps (``kh + kw`` for a rank-1 shared kernel) times a per-tap cost, one thread;
     ``inf`` for images that do not stay in L2."""
     size = _sizes(plan, g)
-    padded = (plan.image.shape[0] + plan.pad[0] + plan.pad[1]) * size.wp * size.cin
+    padded = (plan.source.shape[0] + plan.pad[0] + plan.pad[1]) * size.wp * size.cin
     if max(padded, size.outputs) > _SMALL_MAX_VALUES:
         return float("inf")
     kernel = plan.kernel
@@ -183,7 +183,7 @@ def _box_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     size = _sizes(plan, g)
     per_input = 1 + _doubling_adds(g.kh)  # strip fill, vertical sums (~input values)
     per_output = _doubling_adds(g.kw) + 1  # horizontal sums, scaled copy out
-    inputs = plan.image.shape[0] * size.wp * size.cin * (1 + 4 * g.kh / max(64, 4 * g.kh))
+    inputs = plan.source.shape[0] * size.wp * size.cin * (1 + 4 * g.kh / max(64, 4 * g.kh))
     return (inputs * per_input + size.outputs * g.sy * g.sx * per_output) * _NS_BOX_OP
 
 
@@ -239,7 +239,7 @@ def choose_strategy(plan: Plan) -> str:
     kernel = plan.kernel
     key = None
     if kernel.nbytes <= 1 << 16:
-        key = (plan.image.shape, plan.image.dtype.str, kernel.shape, kernel.tobytes(),
+        key = (plan.source.shape, plan.dtype.str, kernel.shape, kernel.tobytes(),
                plan.depthwise, plan.border, plan.stride, plan.dilation, plan.pad)  # fmt: skip
         if key in _choices:
             return _choices[key]

@@ -24,8 +24,8 @@ def _direct(plan: Plan) -> np.ndarray:
     sy, sx = plan.stride
     dy, dx = plan.dilation
     oh, ow = plan.out_shape
-    cout = plan.image.shape[2] if plan.depthwise else plan.kernel.shape[3]
-    out = np.zeros((oh, ow, cout), dtype=plan.image.dtype)
+    cout = plan.source.shape[2] if plan.depthwise else plan.kernel.shape[3]
+    out = np.zeros((oh, ow, cout), dtype=plan.dtype)
     tmp = np.empty_like(out)
     for a in range(kh):
         for b in range(kw):

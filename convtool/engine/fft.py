@@ -170,10 +170,10 @@ def _fft_strip_rows(plan: Plan, width: int, cin: int) -> int:
     # take 1.2x the image, which keeps the run under 3x the image plus the output.
     cout = cin if plan.depthwise else plan.kernel.shape[3]
     buffers = 3 * cin if plan.depthwise else 2 * cin + 3 * cout
-    budget = 1.2 * plan.image.nbytes / runtime.threads()
-    rows = budget // (buffers * width * plan.image.itemsize)
+    budget = 1.2 * (plan.source.size * plan.dtype.itemsize) / runtime.threads()
+    rows = budget // (buffers * width * plan.dtype.itemsize)
     # Each strip buffer also stays small enough to be kept between calls (_scratch).
-    keep = runtime.SCRATCH_KEEP_BYTES // (1.1 * max(cin, cout) * width * 2 * plan.image.itemsize)
+    keep = runtime.SCRATCH_KEEP_BYTES // (1.1 * max(cin, cout) * width * 2 * plan.dtype.itemsize)
     return max(32, int(min(rows, keep)))
 
 
@@ -209,7 +209,7 @@ def _fft(plan: Plan) -> np.ndarray:
     g = _geometry(plan)
     out = _output(plan, g.cout)
     source = _RowSource(plan)
-    width, cin = source.width, plan.image.shape[2]
+    width, cin = source.width, plan.source.shape[2]
     rows = _fft_input_rows(plan, g, width, cin)
     prim, per_strip = _fft_primitive(
         plan.kernel, plan.depthwise, plan.stride, plan.dilation, width, rows, plan.out_shape[1]

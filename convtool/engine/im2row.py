@@ -364,7 +364,7 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
         c = plan.kernel.shape[2]
         kernel = np.zeros((*plan.kernel.shape, c), plan.kernel.dtype)
         kernel[:, :, np.arange(c), np.arange(c)] = plan.kernel  # diagonal in the channels
-    h, w = plan.image.shape[:2]
+    h, w = plan.source.shape[:2]
     oh = plan.out_shape[0]
     top, bottom, left, right = plan.pad
     # Output rows y0:y1 read image rows only; the rest read padded rows (a small copy).

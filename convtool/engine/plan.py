@@ -10,6 +10,7 @@ PIL.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,12 +64,15 @@ def normalize_border(border: str) -> tuple[str, bool]:
 class Plan:
     """Everything a strategy needs, validated once.
 
-    ``image`` is ``(H, W, C)`` in the compute dtype, ``kernel`` is ``(kh, kw, Cin, Cout)``
-    (depthwise kernels are kept as ``(kh, kw, C)`` in ``depthwise`` instead, since expanding them
-    to a diagonal 4-D kernel would multiply the work by C).
+    ``source`` is the caller's image as ``(H, W, C)`` in its own dtype and :attr:`image` the
+    same in the compute dtype ``dtype``, converted on first use (a strategy that reads integer
+    pixels itself, as ``box`` does, never pays for the float copy); ``kernel`` is
+    ``(kh, kw, Cin, Cout)`` (depthwise kernels are kept as ``(kh, kw, C)`` in ``depthwise``
+    instead, since expanding them to a diagonal 4-D kernel would multiply the work by C).
     """
 
-    image: np.ndarray
+    source: np.ndarray
+    dtype: np.dtype
     kernel: np.ndarray
     depthwise: bool
     border: str
@@ -78,6 +82,11 @@ class Plan:
     out_shape: tuple[int, int]
     # Padding (top, bottom, left, right) applied before a 'valid' correlation.
     pad: tuple[int, int, int, int]
+
+    @functools.cached_property
+    def image(self) -> np.ndarray:
+        """``source`` in the compute dtype (the same array when it already is)."""
+        return self.source.astype(self.dtype, copy=False)
 
 
 def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
@@ -184,9 +193,7 @@ def make_plan(
     sy, sx = _pair(stride, "stride")
     dy, dx = _pair(dilation, "dilation")
     dtype = _compute_dtype(image)
-    img = image.astype(dtype, copy=False)
-    if img.ndim == 2:
-        img = img[:, :, None]
+    img = image[:, :, None] if image.ndim == 2 else image
     h, w, c = img.shape
     k, depthwise = _canonical_kernel(kernel, dtype, c, flip)
     kh, kw = k.shape[:2]
@@ -196,7 +203,8 @@ def make_plan(
     full_w = w + pad[2] + pad[3] - ew + 1
     out_shape = (-(-full_h // sy), -(-full_w // sx))
     return Plan(
-        image=img,
+        source=img,
+        dtype=dtype,
         kernel=np.ascontiguousarray(k),
         depthwise=depthwise,
         border=mode,
@@ -244,7 +252,7 @@ def _geometry(plan: Plan) -> _Geometry:
     kh, kw = plan.kernel.shape[:2]
     sy, sx = plan.stride
     dy, dx = plan.dilation
-    cout = plan.image.shape[2] if plan.depthwise else plan.kernel.shape[3]
+    cout = plan.source.shape[2] if plan.depthwise else plan.kernel.shape[3]
     return _Geometry(kh, kw, sy, sx, dy, dx, (kh - 1) * dy + 1, (kw - 1) * dx + 1, cout)
 
 
@@ -273,10 +281,10 @@ class _RowSource:
     plus the few border columns, gathered from the row just written.
     """
 
-    def __init__(self, plan: Plan) -> None:
-        h, w = plan.image.shape[:2]
+    def __init__(self, plan: Plan, image: np.ndarray | None = None) -> None:
+        h, w = plan.source.shape[:2]
         top, bottom, left, right = plan.pad
-        self.image = plan.image
+        self.image = plan.image if image is None else image  # e.g. plan.source
         self.cval = plan.cval
         self.rows = index_map(h, top, bottom, plan.border)
         self.cols = cols = index_map(w, left, right, plan.border)

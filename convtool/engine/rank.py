@@ -62,7 +62,7 @@ def kernel_rank(plan: Plan) -> int:
     if not plan.depthwise:
         return 0
     kernel = plan.kernel[:, :, :1] if _same_on_all_channels(plan.kernel) else plan.kernel
-    return _rank_factors(kernel, plan.image.dtype)[0].shape[0]
+    return _rank_factors(kernel, plan.dtype)[0].shape[0]
 
 
 # Transposed separable path (kernels shared by all channels): output rows per band block of

@@ -156,7 +156,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     """
     _, _, sy, sx, dy, dx, eh, _, c = g
     oh, ow = plan.out_shape
-    dtype = plan.image.dtype
+    dtype = plan.dtype
     source = _RowSource(plan)
     wp = source.width
     rank = col.shape[0]
@@ -231,7 +231,7 @@ def _separable(plan: Plan) -> np.ndarray:
     if not plan.depthwise:
         return _gemm(plan)
     g = _geometry(plan)
-    dtype = plan.image.dtype
+    dtype = plan.dtype
     shared = _same_on_all_channels(plan.kernel)
     col, row = _rank_factors(plan.kernel[:, :, :1] if shared else plan.kernel, dtype)
     if shared:
@@ -273,7 +273,7 @@ def _separable_per_channel(
     a chunk buffer, each followed by its horizontal pass into the output (summed over ranks).
     """
     sy = g.sy
-    dtype = plan.image.dtype
+    dtype = plan.dtype
     padded = _padded(plan)
     c = padded.shape[2]
     if col.shape[2] == 1:

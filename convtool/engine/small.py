@@ -45,7 +45,7 @@ _MAPS: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 def _border_maps(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(row_to, row_from, col_to, col_from)``: padded border rows and columns and the
     padded positions they copy (``-1``: the constant ``cval``)."""
-    h, w = plan.image.shape[:2]
+    h, w = plan.source.shape[:2]
     top, bottom, left, right = plan.pad
     key = (h, w, plan.pad, plan.border)
     if key not in _MAPS:
