@@ -114,12 +114,12 @@ def _fft_primitive(
         n, ow, _ = dst.shape
         # The zero-padded strip is built here, planar: rfft2 with s= on a strided view
         # costs 2.5x more than on this contiguous buffer (measured).
-        cplx = np.result_type(src.image.dtype, np.complex64)
-        buf = runtime.scratch("fft-strip", (cin, hf, wf), src.image.dtype)
+        cplx = np.result_type(taps.dtype, np.complex64)
+        buf = runtime.scratch("fft-strip", (cin, hf, wf), taps.dtype)
         x = runtime.scratch("fft-x", (cin, hf, wf // 2 + 1), cplx)
         y = runtime.scratch("fft-y", (cout, hf, wf // 2 + 1), cplx)
         part = runtime.scratch("fft-part", (cout, hf, wf // 2 + 1), cplx) if not depthwise else y
-        r = runtime.scratch("fft-r", (cout, hf, wf), src.image.dtype)
+        r = runtime.scratch("fft-r", (cout, hf, wf), taps.dtype)
         cols = ow if tile_cols is None else tile_cols
         for o0 in range(0, n, per_strip):
             o1 = min(n, o0 + per_strip)
@@ -208,7 +208,7 @@ def _fft(plan: Plan) -> np.ndarray:
     """
     g = _geometry(plan)
     out = _output(plan, g.cout)
-    source = _RowSource(plan)
+    source = _RowSource(plan, plan.source)  # integer pixels are converted as rows are read
     width, cin = source.width, plan.source.shape[2]
     rows = _fft_input_rows(plan, g, width, cin)
     prim, per_strip = _fft_primitive(
