@@ -213,15 +213,25 @@ def bench_fft(args: argparse.Namespace) -> None:
             del image, fns
 
 
+# Linux keeps a process's peak RSS across fork and exec: a child of this (by then large)
+# benchmark process would report at least the parent's size. The command runs as the child
+# of a small wrapper, whose RUSAGE_CHILDREN is the command's own peak.
+_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(rc)\n"
+)
+
+
 def _child_rss(cmd: list[str]) -> tuple[float, float]:
-    """(peak RSS in MiB, seconds) of one child process."""
+    """(peak RSS in MiB, seconds) of one run of ``cmd``."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    res = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()}")
-    return usage.ru_maxrss / 1024, seconds
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {res.stderr}")
+    return int(res.stdout.split()[-1]) / 1024, seconds
 
 
 def bench_rss(args: argparse.Namespace) -> None:
