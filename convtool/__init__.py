@@ -11,8 +11,9 @@ array([[19., 25.],
        [37., 43.]])
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 # Each public name and the module that defines it. Names load on first use (PEP 562), so that a
 # command which needs none of the engine, the matcher or Pillow does not pay for importing them
@@ -27,20 +28,7 @@ _EXPORTS = {
                "parse_layers", "stage_costs"),
     "pictures": ("heatmap",),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'convtool' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 
 if TYPE_CHECKING:

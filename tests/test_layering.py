@@ -246,3 +246,16 @@ def test_no_import_cycles_among_convtool_modules():
     }
     assert sum(map(len, graph.values())) > len(known) / 2  # the graph was actually read
     assert _find_cycle(graph) is None
+
+
+@pytest.mark.parametrize("package", ["convtool", "convtool.images", "convtool.batch"])
+def test_every_lazy_name_resolves_and_is_listed(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    names = set(module.__all__)
+    assert names <= set(dir(module))
+    for name in sorted(names):
+        assert getattr(module, name) is not None, name
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'nope'"):
+        module.nope  # noqa: B018

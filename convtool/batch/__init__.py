@@ -32,8 +32,9 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 # Names load on first use (PEP 562): a single-file run asks only whether its arguments make a
 # batch (``LISTED``, ``is_template``) and should not pay for the runner's multiprocessing.
@@ -44,16 +45,7 @@ _EXPORTS = {
     "runner": ("WorkerError", "default_jobs", "remove_stale_temps", "run"),
     "work": ("FileResult", "filter_one", "find_one", "load_template"),
 }  # fmt: skip
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 
 if TYPE_CHECKING:

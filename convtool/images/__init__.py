@@ -20,8 +20,9 @@ writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it m
 click, rich, convtool.cli, convtool.engine or the matcher.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 # Names load on first use (PEP 562): error types and the writer do not need Pillow, so a
 # command that only reports an ImageIOError or writes bytes does not import it.
@@ -36,17 +37,9 @@ _EXPORTS = {
     "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
     "write": ("atomic_path", "write_bytes", "write_outputs"),
 }  # fmt: skip
-_WHERE = {name: (module, name) for module, names in _EXPORTS.items() for name in names}
-_WHERE["DEFAULT_PNG_LEVEL"] = ("png", "DEFAULT_LEVEL")
-
-
-def __getattr__(name: str):
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{where[0]}", __name__), where[1])
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _EXPORTS, {"DEFAULT_PNG_LEVEL": ("png", "DEFAULT_LEVEL")}
+)
 
 
 if TYPE_CHECKING:
