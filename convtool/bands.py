@@ -423,12 +423,19 @@ class BandedChain:
             r1 = min(total, r0 + self.band_rows)
             values = self.compute(image, r0, r1)
             yield r0, r1, values
-            if r1 < total:
-                low = int(self.needs(r1, min(total, r1 + self.band_rows))[0][0])
-                release_rows(image, released, low)
-                released = max(released, low)
+            released = self._release_input(image, released, r1)
             if progress is not None:
                 progress(r1, total)
+
+    def _release_input(self, image: np.ndarray, released: int, done: int) -> int:
+        """Let the rows of a mapped ``image`` that no band from output row ``done`` on needs
+        leave the resident set; returns the new count of released rows."""
+        total = self.out_shape[0]
+        if done >= total:
+            return released
+        low = int(self.needs(done, min(total, done + self.band_rows))[0][0])
+        release_rows(image, released, low)
+        return max(released, low)
 
     def run(
         self,
@@ -470,10 +477,7 @@ class BandedChain:
             runtime.run_queue([band(r0, r1) for r0, r1 in group])
             last = group[-1][1]
             release_rows(out, group[0][0], last)
-            if last < total:
-                low = int(self.needs(last, min(total, last + self.band_rows))[0][0])
-                release_rows(image, released, low)
-                released = max(released, low)
+            released = self._release_input(image, released, last)
             if progress is not None:
                 progress(last, total)
         return out

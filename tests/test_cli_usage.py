@@ -52,23 +52,31 @@ def test_table_and_plain_force_the_layout(args):
     assert "\t" in plain.output and "┃" not in plain.output and "─" not in plain.output
 
 
-def test_params_starts_without_the_engine_matcher_pillow_or_rich():
-    # Start-up: a command loads only what it uses (the commands and convtool's names are lazy).
+def _loaded_after(argv: list[str], heavy: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run ``convtool ARGV`` in a fresh interpreter: (its stdout, the ``heavy`` modules loaded)."""
+    import ast
     import subprocess
     import sys
 
     probe = (
         "import sys\n"
         "from convtool.cli import main\n"
-        "sys.argv = ['convtool', 'params', '--input', '6x6', '--kernel', '3']\n"
+        f"sys.argv = ['convtool', *{argv!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ('PIL', 'rich', 'convtool.engine', 'convtool.matching', 'importlib.metadata')\n"
-        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
+        f"print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert "fully-connected" in proc.stdout
-    assert proc.stdout.splitlines()[-1] == "LOADED []"
+    *lines, last = proc.stdout.splitlines()
+    return "\n".join(lines), ast.literal_eval(last.removeprefix("LOADED "))
+
+
+def test_params_starts_without_the_engine_matcher_pillow_or_rich():
+    # Start-up: a command loads only what it uses (the commands and convtool's names are lazy).
+    heavy = ("PIL", "rich", "convtool.engine", "convtool.matching", "importlib.metadata")
+    out, loaded = _loaded_after(["params", "--input", "6x6", "--kernel", "3"], heavy)
+    assert "fully-connected" in out
+    assert loaded == []
 
 
 def test_filter_without_o_suggests_the_output_it_was_probably_given(tmp_path):
@@ -87,25 +95,14 @@ def test_filter_without_o_suggests_the_output_it_was_probably_given(tmp_path):
 def test_one_file_filter_loads_no_terminal_ui_batch_runner_or_matcher(tmp_path):
     # A single file through `filter` pays for numpy, Pillow and the engine only: rich loads
     # when there is something to draw or say, the batch runner and the matcher when used.
-    import subprocess
-    import sys
-
     import numpy as np
     from PIL import Image
 
     src = tmp_path / "in.png"
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(src)
-    probe = (
-        "import sys\n"
-        "from convtool.cli import main\n"
-        f"sys.argv = ['convtool', 'filter', {str(src)!r}, '-k', 'box:3', '-o', "
-        f"{str(tmp_path / 'out.png')!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ('rich', 'multiprocessing', 'convtool.batch.runner', 'convtool.batch.work',\n"
-        "         'convtool.matching', 'convtool.params', 'PIL.ImageFont')\n"
-        "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    heavy = ("rich", "multiprocessing", "convtool.batch.runner", "convtool.batch.work",
+             "convtool.matching", "convtool.params", "PIL.ImageFont")  # fmt: skip
+    argv = ["filter", str(src), "-k", "box:3", "-o", str(tmp_path / "out.png")]
+    _, loaded = _loaded_after(argv, heavy)
     assert (tmp_path / "out.png").exists()
-    assert proc.stdout.splitlines()[-1] == "LOADED []"
+    assert loaded == []
