@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -151,6 +152,37 @@ def test_write_bytes_replaces_atomically(tmp_path):
     write_bytes(b"new", target)
     assert target.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.bin"]
+
+
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_a_failed_rename_puts_back_every_output_of_the_run(tmp_path, monkeypatch, fail_at):
+    # Several outputs commit together: when one rename fails, the ones already renamed are
+    # undone (old files back, new ones removed) and no temporary file is left.
+    from convtool.images import write as writer
+    from convtool.images import write_outputs
+
+    first, second, third = tmp_path / "a.png", tmp_path / "b.npy", tmp_path / "c.png"
+    first.write_bytes(b"old a")
+    third.write_bytes(b"old c")
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at + 1:  # the rename of output number fail_at + 1
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", replace)
+    outputs = [(b"new a", first), (b"new b", second), (b"new c", third)]
+    with pytest.raises(ImageIOError, match="cannot write"):
+        write_outputs(outputs)
+    monkeypatch.setattr(writer.os, "replace", real)
+    assert first.read_bytes() == b"old a" and third.read_bytes() == b"old c"
+    assert not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.png"]
+    write_outputs(outputs)  # and a run that succeeds leaves only the outputs
+    assert [p.read_bytes() for p in (first, second, third)] == [b"new a", b"new b", b"new c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.npy", "c.png"]
 
 
 def test_lab_is_three_channels_not_alpha():

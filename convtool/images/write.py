@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import signal
 import stat
 import sys
@@ -231,6 +232,41 @@ def _discard(temp: str | None) -> None:
     _LIVE_TEMPS.discard(temp)
 
 
+def _keep_old(item: _Prepared) -> str | None:
+    """A hard link to the file a rename is about to replace, so that a later output of the same
+    run that fails can put it back (None: no file there, or links not supported)."""
+    if item.temp is None or not os.path.exists(item.target):
+        return None
+    folder, name = os.path.split(item.target)
+    for _ in range(8):  # named as the writer's temporary files, so that sweeps know it
+        backup = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            with _signals_held():
+                os.link(item.target, backup)
+                _LIVE_TEMPS.add(backup)
+            return backup
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def _roll_back(renamed: list[tuple[str, str | None]]) -> None:
+    """Undo the renames of a run whose later output failed: each old file back in its place,
+    each new one removed, so that a failed run leaves the files as they were."""
+    for target, backup in reversed(renamed):
+        try:
+            with _signals_held():
+                if backup is None:
+                    os.unlink(target)
+                else:
+                    os.replace(backup, target)
+                    _LIVE_TEMPS.discard(backup)
+        except OSError:
+            pass
+
+
 def _commit(item: _Prepared) -> None:
     if item.temp is not None:
         with _signals_held():
@@ -253,7 +289,10 @@ def write_outputs(
     """Write several outputs of one run: prepare each (temp file filled), then commit them all.
 
     A failure while preparing (full disk, missing directory, a directory in the way) writes
-    none of them. ``"-"`` writes to ``stdout`` (``sys.stdout.buffer`` when not given) at commit.
+    none of them, and so does a rename that fails at commit: the outputs already renamed are
+    put back (the files they replaced were kept as hard links until the last rename). Only
+    what went to a stream or device before cannot be taken back, so those go first. ``"-"``
+    writes to ``stdout`` (``sys.stdout.buffer`` when not given) at commit.
     """
     prepared: list[_Prepared] = []
     try:
@@ -263,18 +302,26 @@ def write_outputs(
                 prepared.append(_Prepared("-", "-", data))
             else:
                 prepared.append(_prepare(data, name))
-        # Streams and special files first: they can still fail (a full device); a rename of a
-        # filled temporary file hardly can.
+        # Streams and special files first: they can still fail (a full device), and what they
+        # took cannot be taken back; a rename of a filled temporary file hardly fails.
         prepared.sort(key=lambda item: item.temp is not None)
+        renamed: list[tuple[str, str | None]] = []  # (target, hard link to what it replaced)
         for item in prepared:
             if item.dest == "-":
                 stream = stdout if stdout is not None else _stdout_buffer()
                 write_stream(item.data, stream)
                 continue
+            backup = _keep_old(item) if len(prepared) > 1 else None
             try:
                 _commit(item)
             except OSError as exc:
+                _discard(backup)
+                _roll_back(renamed)
                 raise ImageIOError(f"{item.dest}: cannot write ({_describe(exc)})") from None
+            if item.temp is not None:
+                renamed.append((item.target, backup))
+        for _, backup in renamed:
+            _discard(backup)
     finally:
         for item in prepared:
             _discard(item.temp)
