@@ -230,3 +230,34 @@ def test_tiff_written_a_group_of_strips_at_a_time_reads_back(tmp_path, monkeypat
         for i, page in enumerate(pages):
             img.seek(i)
             assert np.array_equal(np.asarray(img), page)
+
+
+def test_single_file_progress_is_a_bar_over_the_rows(tmp_path, monkeypatch):
+    # --progress on one (big) image: a bar counting output rows as the bands are done, on
+    # stderr only; stdout and the file are what a run without it gives.
+    import re
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from convtool import bands
+    from convtool.cli import cli
+
+    monkeypatch.setattr(bands, "BAND_BYTES", 64 * 3 * 4 * 8)  # 8-row bands of a 64-wide image
+    monkeypatch.setattr(bands, "_MIN_BAND_ROWS", 1)
+    monkeypatch.setattr(bands, "_HALO_SHARE", 1)
+    src = tmp_path / "in.png"
+    Image.fromarray(
+        np.arange(96 * 64 * 3, dtype=np.uint32).reshape(96, 64, 3).astype(np.uint8)
+    ).save(src)
+    plain = CliRunner().invoke(
+        cli, ["filter", str(src), "-k", "box:3", "-o", str(tmp_path / "a.png")]
+    )
+    shown = CliRunner().invoke(
+        cli, ["filter", str(src), "-k", "box:3", "-o", str(tmp_path / "b.png"), "--progress"]
+    )
+    assert plain.exit_code == shown.exit_code == 0
+    assert plain.stderr == "" and shown.stdout == plain.stdout == ""
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "\n", shown.stderr)
+    assert "filtering in.png" in text and "96/96" in text and "rows" in text
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

@@ -395,10 +395,12 @@ def _filter_single(
             "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
         )
     name = "<stdin>" if input_path == "-" else os.path.basename(input_path)
-    # A sign of life for big images: a bar over the bands (after a second unless --progress
-    # asked for it).
+    # A sign of life for big images: a bar over the rows as bands are done (after a second
+    # unless --progress asked for it).
     shown, delay = wanted(progress, quiet=quiet), 0.0 if progress else 1.0
-    with Progress(f"filtering {name}", None, enabled=shown, delay=delay) as bar:
+    with Progress(
+        f"filtering {name}", None, enabled=shown, delay=delay, unit="rows", counted=True
+    ) as bar:
         try:
             steps = [parse_kernel(spec) for spec in kernels]
             stdin = io.BytesIO(binary_stdin().read()) if input_path == "-" else None

@@ -35,7 +35,7 @@ def wanted(choice: bool | None, *, quiet: bool = False) -> bool:
     return not quiet and stderr_is_terminal()
 
 
-def _rich_bar(description: str, total: int | None, unit: str) -> tuple[Any, Any]:
+def _rich_bar(description: str, total: int | None, unit: str, counted: bool) -> tuple[Any, Any]:
     """The rich Progress and its task; rich is imported only here (~0.1 s of start-up)."""
     from rich.console import Console
     from rich.progress import (
@@ -59,7 +59,7 @@ def _rich_bar(description: str, total: int | None, unit: str) -> tuple[Any, Any]
             return Text(text, style="progress.data.speed")
 
     columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description}")]
-    if total is None:
+    if total is None and not counted:
         columns.append(TimeElapsedColumn())
     else:
         columns += [BarColumn(), MofNCompleteColumn(), Rate(), TextColumn("ETA")]
@@ -78,8 +78,10 @@ def _rich_bar(description: str, total: int | None, unit: str) -> tuple[Any, Any]
 class Progress:
     """A bar on stderr while a block runs, or nothing at all when ``enabled`` is false.
 
-    ``total=None`` shows a spinner with the elapsed time (work with no count). ``delay``
-    seconds pass before anything is drawn, so short runs never flash a bar.
+    ``total=None`` shows a spinner with the elapsed time (work with no count), unless
+    ``counted``: the count then comes with the first :meth:`update` (a big image's rows, known
+    once its header is read) and the bar pulses until it does. ``delay`` seconds pass before
+    anything is drawn, so short runs never flash a bar.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Progress:
         enabled: bool,
         unit: str = "files",
         delay: float = 0.0,
+        counted: bool = False,
     ) -> None:
         self.enabled = enabled
         self._lock = threading.Lock()
@@ -98,7 +101,7 @@ class Progress:
         self._bar: Any = None
         self.delay = delay
         if enabled:
-            self._bar, self._task = _rich_bar(description, total, unit)
+            self._bar, self._task = _rich_bar(description, total, unit, counted)
 
     def __enter__(self) -> Progress:
         if self._bar is not None:
