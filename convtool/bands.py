@@ -4,6 +4,9 @@ Owns: the geometry of a chain over output row bands (which rows of every interme
 band needs, border rows included), filling each band's padded rows exactly as the engine pads a
 whole image, converting source rows (any dtype, e.g. uint8 or a memory-mapped array) to the
 compute dtype band by band, and writing results into a caller's output array (``out=``).
+:meth:`BandedChain.run` computes bands side by side, one per pool thread (each read,
+converted, filtered and stored while its rows are in that core's cache; the engine runs
+inline inside), so ``convert`` callbacks see bands in any order; memory is then a few bands.
 
 Results equal :func:`convtool.filtering.apply_chain` on the whole image value for value when
 the strategy is ``direct`` or ``strips`` (each output pixel sums its taps in the same order
