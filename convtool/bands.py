@@ -500,7 +500,7 @@ def filter_bands(
 ) -> np.ndarray:
     """:func:`convtool.filtering.apply_chain` computed band by band into ``out``.
 
-    Only one band of rows (plus the rows its kernels reach) is ever held as floats, so
+    Only a band of rows per thread (plus the rows its kernels reach) is held as floats, so
     ``image`` may be an integer array (converted a band at a time) or a memory-mapped one,
     and ``out`` an integer or float array of the output's shape (for instance a
     ``np.memmap``): memory stays that of the two arrays plus a few MB.
