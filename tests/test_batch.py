@@ -748,3 +748,25 @@ def test_batch_worker_filters_in_bands(tmp_path, monkeypatch):
     assert result.ok, result.error
     assert {dtype for dtype, _ in seen} == {np.dtype(np.uint8)}
     assert len(seen) >= 4
+
+
+def test_cli_batch_workers_keep_the_runs_pixel_limit(tmp_path, monkeypatch):
+    # Worker processes start with their own limit (environment or default): the run's
+    # --max-pixels (or the environment the run saw) travels with the job.
+    srcs = [save(tmp_path / f"p{i}.png", photo(i)) for i in range(2)]  # 40x56 = 2240 pixels
+    out = tmp_path / "out"
+    result = cli_run(["filter", *srcs, "-k", "box:3", "-o", f"{out}/", "-j", "2",
+                      "--max-pixels", "1000"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {src}: image has 2,240 pixels, over the limit of 1,000 pixels (raise it with "
+        "--max-pixels N or CONVTOOL_MAX_PIXELS=N; 0 = no limit)"
+        for src in srcs
+    ] + ["processed 0 of 2 files, 2 failed"]
+    monkeypatch.setenv("CONVTOOL_MAX_PIXELS", "1000")
+    result = cli_run(["filter", *srcs, "-k", "box:3", "-o", f"{out}/", "-j", "2"])
+    assert result.exit_code == 2 and "over the limit of 1,000 pixels" in result.stderr
+    result = cli_run(["filter", *srcs, "-k", "box:3", "-o", f"{out}/", "-j", "2",
+                      "--max-pixels", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out)) == ["p0.png", "p1.png"]

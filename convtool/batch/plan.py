@@ -176,6 +176,9 @@ class FilterSettings:
     frames: str | None = None  # --frame: which frames or pages (None: all)
     quality: int | None = None
     compression: int | None = None
+    # The pixel limit in force where the run was planned: worker processes start with their
+    # own (the environment's or the default), not the --max-pixels the user gave.
+    max_pixels: int | None = None
 
 
 @dataclass(frozen=True)

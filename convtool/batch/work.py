@@ -20,7 +20,15 @@ import numpy as np
 
 from .. import matching, pictures, runtime
 from ..filefilter import filter_file
-from ..images import ImageInfo, draw_boxes, encode_image, format_for_path, read_image, write_bytes
+from ..images import (
+    ImageInfo,
+    draw_boxes,
+    encode_image,
+    format_for_path,
+    read_image,
+    set_max_pixels,
+    write_bytes,
+)
 from .plan import FilterJob, FindJob
 
 
@@ -64,6 +72,8 @@ def filter_one(job: FilterJob) -> FileResult:
     result = FileResult(job.index, job.source, job.target)
     try:
         settings = job.settings
+        if settings.max_pixels is not None:
+            set_max_pixels(settings.max_pixels)
         opts = dataclasses.replace(settings.options, runs=[])
         done = filter_file(
             job.source, job.target, list(settings.kernels), opts, mapping=settings.mapping,

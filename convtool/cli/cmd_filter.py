@@ -275,7 +275,7 @@ def filter_command(
     if output is None:
         raise fail(_missing_output(inputs))
     try:
-        set_max_pixels(max_pixels)
+        limit = set_max_pixels(max_pixels)
     except ImageIOError as exc:
         raise fail(str(exc)) from None
     opts = FilterOptions(
@@ -294,7 +294,7 @@ def filter_command(
     if scheduler is not None or _is_batch(inputs, output):
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
-        _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
+        _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler, limit)
         return
     if skip_existing and output != "-" and os.path.exists(output):
         if not quiet:
@@ -306,7 +306,7 @@ def filter_command(
     )  # fmt: skip
 
 
-def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler) -> None:
+def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler, limit) -> None:
     """Many files: planned (clashes refused) before any work, then run on --jobs workers or a
     Dask scheduler; exit status 2 if any file failed."""
     from .. import batch
@@ -316,7 +316,7 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler)
         steps = tuple(parse_kernel(spec) for spec in kernels)
         settings = batch.FilterSettings(
             steps, opts, mapping, out_format, frames=p["frame_spec"], quality=p["quality"],
-            compression=p["compression"],
+            compression=p["compression"], max_pixels=limit,
         )  # fmt: skip
         jobs = batch.plan_filter(
             inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"]
