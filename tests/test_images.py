@@ -185,6 +185,38 @@ def test_a_failed_rename_puts_back_every_output_of_the_run(tmp_path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.npy", "c.png"]
 
 
+def test_a_signal_during_the_renames_waits_for_the_last(tmp_path, monkeypatch):
+    # SIGTERM arriving after the first of two renames takes effect after the second: the run
+    # ends with both outputs new (never one new and one old), and no temporary file left.
+    import signal
+
+    from convtool.images import write as writer
+    from convtool.images import write_outputs
+
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"old a")
+    second.write_bytes(b"old b")
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        real(src, dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    old_handler = signal.getsignal(signal.SIGTERM)
+    writer.install_signal_handlers()
+    monkeypatch.setattr(writer.os, "replace", replace)
+    try:
+        with pytest.raises(writer.Terminated):
+            write_outputs([(b"new a", first), (b"new b", second)])
+    finally:
+        signal.signal(signal.SIGTERM, old_handler)
+    assert len(calls) == 2
+    assert (first.read_bytes(), second.read_bytes()) == (b"new a", b"new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
 def test_lab_is_three_channels_not_alpha():
     lab = Image.new("LAB", (3, 2), (50, 0, 0))
     values, info = decode_image(pil_bytes(lab, "TIFF"))

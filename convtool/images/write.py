@@ -305,26 +305,45 @@ def write_outputs(
         # Streams and special files first: they can still fail (a full device), and what they
         # took cannot be taken back; a rename of a filled temporary file hardly fails.
         prepared.sort(key=lambda item: item.temp is not None)
-        renamed: list[tuple[str, str | None]] = []  # (target, hard link to what it replaced)
         for item in prepared:
+            if item.temp is not None:
+                continue
             if item.dest == "-":
                 stream = stdout if stdout is not None else _stdout_buffer()
                 write_stream(item.data, stream)
-                continue
-            backup = _keep_old(item) if len(prepared) > 1 else None
-            try:
-                _commit(item)
-            except OSError as exc:
-                _discard(backup)
-                _roll_back(renamed)
-                raise ImageIOError(f"{item.dest}: cannot write ({_describe(exc)})") from None
-            if item.temp is not None:
-                renamed.append((item.target, backup))
-        for _, backup in renamed:
-            _discard(backup)
+            else:
+                _commit_or_fail(item)
+        # The renames as one step: a signal takes effect after the last (they take
+        # microseconds; a stream above may block, so signals are held only here).
+        with _signals_held():
+            _rename_all([item for item in prepared if item.temp is not None])
     finally:
         for item in prepared:
             _discard(item.temp)
+
+
+def _commit_or_fail(item: _Prepared) -> None:
+    try:
+        _commit(item)
+    except OSError as exc:
+        raise ImageIOError(f"{item.dest}: cannot write ({_describe(exc)})") from None
+
+
+def _rename_all(items: list[_Prepared]) -> None:
+    """Rename every filled temporary file over its target; if one fails, put back the ones
+    already renamed (old files from their hard links, new ones removed) and raise."""
+    renamed: list[tuple[str, str | None]] = []  # (target, hard link to what it replaced)
+    for item in items:
+        backup = _keep_old(item) if len(items) > 1 else None
+        try:
+            _commit_or_fail(item)
+        except ImageIOError:
+            _discard(backup)
+            _roll_back(renamed)
+            raise
+        renamed.append((item.target, backup))
+    for _, backup in renamed:
+        _discard(backup)
 
 
 def _stdout_buffer() -> BinaryIO | None:
