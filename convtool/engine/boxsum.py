@@ -156,7 +156,11 @@ def _box(plan: Plan) -> np.ndarray:
             _window_sum(vertical, horizontal, g.kw, c, spare)
             sums = both[: n1 * line].reshape(n1, source.width, c)
             picked = sums[:: g.sy, : (ow - 1) * g.sx + 1 : g.sx]
-            np.multiply(picked, weight, out=out[o0:o1])
+            if picked.dtype == out.dtype:
+                np.multiply(picked, weight, out=out[o0:o1])
+            else:  # integer sums: a plain cast then an in-place multiply (mixed: 1.2x slower)
+                np.copyto(out[o0:o1], picked, casting="unsafe")
+                np.multiply(out[o0:o1], weight, out=out[o0:o1])
 
     runtime.parallel(work, min(runtime.threads(), _ceil_div(oh, per)))
     return out
