@@ -126,9 +126,9 @@ def _box(plan: Plan) -> np.ndarray:
     g = _geometry(plan)
     weight = plan.kernel.flat[0]
     dtype = _sum_dtype(plan, g.kh * g.kw)
-    # Integer pixels are summed as integers, read straight from the caller's array: no float
-    # copy of the image, and the sums equal the float path's (exact below 2**24) bit for bit.
-    source = _RowSource(plan, plan.source if dtype.kind == "u" else None)
+    # Integer pixels are summed as integers (the row source reads the caller's array): the
+    # sums equal the float path's (exact below 2**24) bit for bit.
+    source = _RowSource(plan)
     oh, ow = plan.out_shape
     c, line = plan.source.shape[2], source.width * plan.source.shape[2]
     # Output rows per strip: ~_BOX_STRIP_VALUES per buffer, at least 4 halo heights.

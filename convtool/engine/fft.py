@@ -208,7 +208,7 @@ def _fft(plan: Plan) -> np.ndarray:
     """
     g = _geometry(plan)
     out = _output(plan, g.cout)
-    source = _RowSource(plan, plan.source)  # integer pixels are converted as rows are read
+    source = _RowSource(plan)
     width, cin = source.width, plan.source.shape[2]
     rows = _fft_input_rows(plan, g, width, cin)
     prim, per_strip = _fft_primitive(

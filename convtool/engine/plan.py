@@ -278,13 +278,15 @@ class _RowSource:
 
     ``fill(dst, y0, y1)`` writes padded rows ``y0:y1`` (full padded width) into ``dst``: one
     copy of the image rows (a fancy-indexed gather only for strips that reach the border)
-    plus the few border columns, gathered from the row just written.
+    plus the few border columns, gathered from the row just written. Rows are read from the
+    caller's array (``plan.source``) and converted to ``dst``'s dtype as they are copied, so
+    a path that reads rows this way never makes a float copy of an integer image.
     """
 
-    def __init__(self, plan: Plan, image: np.ndarray | None = None) -> None:
+    def __init__(self, plan: Plan) -> None:
         h, w = plan.source.shape[:2]
         top, bottom, left, right = plan.pad
-        self.image = plan.image if image is None else image  # e.g. plan.source
+        self.image = plan.source
         self.cval = plan.cval
         self.rows = index_map(h, top, bottom, plan.border)
         self.cols = cols = index_map(w, left, right, plan.border)

@@ -157,7 +157,7 @@ def _separable_shared(plan: Plan, g: _Geometry, col: np.ndarray, row: np.ndarray
     _, _, sy, sx, dy, dx, eh, _, c = g
     oh, ow = plan.out_shape
     dtype = plan.dtype
-    source = _RowSource(plan, plan.source)  # integer pixels are converted as rows are read
+    source = _RowSource(plan)
     wp = source.width
     rank = col.shape[0]
     bv, bx = _SEP_BLOCK_ROWS, min(_SEP_BLOCK_COLS, ow)
