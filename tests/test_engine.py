@@ -262,12 +262,26 @@ def test_inputs_are_not_modified():
         ({"kernel": np.ones((3, 3)), "stride": 0}, "stride must be at least 1"),
         ({"kernel": np.ones((3, 3)), "dilation": -1}, "dilation must be at least 1"),
         ({"kernel": np.ones((3, 3)), "bias": [1.0, 2.0]}, "one value per output channel"),
+        (
+            {"kernel": np.array([[1, "x"]], dtype=object)},
+            "kernel must be numeric, got dtype object",
+        ),
+        ({"kernel": np.array([["1"]])}, "kernel must be numeric, got dtype <U1"),
     ],
 )
 def test_errors(kwargs, message):
     img = np.zeros((4, 4, 3))
     with pytest.raises(EngineError, match=message.replace("(", r"\(").replace(")", r"\)")):
         correlate(img, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "bias", [0, 0.0, False, 2, 2.5, np.float32(2.5), np.array([2.5]), [0, 1, 2]]
+)
+def test_bias_of_every_form_is_added(bias):
+    img = np.arange(12.0).reshape(2, 2, 3)
+    got = correlate(img, np.ones((1, 1)), bias=bias)
+    np.testing.assert_array_equal(got, img + np.asarray(bias, dtype=np.float64))
 
 
 def test_image_shape_errors():

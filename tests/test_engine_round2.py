@@ -13,6 +13,7 @@ import scipy.ndimage as ndi
 
 from convtool import engine
 from convtool.engine import fft as fft_module
+from convtool.engine import small as small_module
 from convtool.engine.boxsum import _doubling_adds, _window_sum
 from convtool.kernels import parse_kernel
 
@@ -63,6 +64,39 @@ def test_box_and_small_agree_with_direct_on_modes_and_strides(strategy, dtype):
         eps = 1e-12 if dtype == np.float64 else 2e-6
         tol = eps * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels, chunk):
+    # Dense kernels take the small path's row GEMM (rows stacked, one matmul, shifted adds):
+    # dead rows and columns (skipped), dilation, even sizes, and with chunk=64 values a
+    # chunk per row or two plus a ragged last one.
+    if chunk is not None:
+        monkeypatch.setattr(small_module, "_CHUNK_VALUES", chunk * channels)
+    rng = np.random.default_rng(11)
+    image = rng.standard_normal((19, 26, channels)).astype(np.float32)
+    holes = rng.standard_normal((5, 6))
+    holes[2] = 0  # a dead row inside: uneven row offsets
+    holes[:, 0] = 0  # a dead first column
+    kernels = [rng.standard_normal((3, 3)), rng.standard_normal((4, 4)), holes]
+    for kernel, mode, dilation in itertools.product(kernels, MODES, [1, (2, 1)]):
+        assert small_module._recipe(kernel.astype(np.float32)).dense is not None
+        args = {"border": mode, "dilation": dilation, "cval": 0.5}
+        try:
+            want = engine.correlate(image, kernel, strategy="direct", **args)
+        except engine.EngineError:
+            continue  # 'valid' with a dilated kernel larger than the image
+        got = engine.correlate(image, kernel, strategy="small", **args)
+        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
+def test_small_keeps_taps_where_they_take_fewer_passes():
+    # A 4-neighbour Laplacian is 6 grouped operations against 11 passes of the row GEMM.
+    laplacian = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
+    assert small_module._recipe(laplacian).dense is None
+    assert small_module._recipe(np.ones((3, 3), np.float32)).vertical is not None  # rank 1
 
 
 def test_box_path_is_exact_for_large_8_bit_images():

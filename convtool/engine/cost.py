@@ -21,6 +21,7 @@ from .fft import _fft_input_rows, _fft_tile, next_fast_len
 from .im2row import _gemm_block_cols, _gemm_block_rows, _im2row_block_rows
 from .plan import Plan, _Geometry, _geometry
 from .rank import _SEP_BLOCK_COLS, _SEP_BLOCK_ROWS, _sep_direct, kernel_rank
+from .small import _recipe, row_gemm_ops
 
 # Cost model constants: nanoseconds of one thread of the benchmark machine (README,
 # Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
@@ -169,6 +170,10 @@ def _small_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
     taps = int(np.count_nonzero(np.any(kernel != 0, axis=tuple(range(2, kernel.ndim)))))
     if shared and g.kh > 1 and g.kw > 1 and g.kh * g.kw > 6 and kernel_rank(plan) == 1:
         taps = g.kh + g.kw  # two 1-D passes (the vertical one over the padded width)
+    elif shared and (g.sy, g.sx) == (1, 1):
+        dense = _recipe(np.ascontiguousarray(kernel[:, :, 0])).dense
+        if dense is not None:  # one GEMM over stacked rows; a tap is two passes
+            taps = row_gemm_ops(*dense.shape) // 2
     # Per-channel and mixing taps cost what they cost the strips path, relative to shared.
     relative = 1.0 if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX) / _NS_TAP
     tap = _NS_TAP_SMALL * relative

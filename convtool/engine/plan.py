@@ -112,15 +112,17 @@ def _check_arrays(image: np.ndarray, kernel: np.ndarray) -> None:
         raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {image.shape}")
     if image.size == 0:
         raise EngineError(f"image is empty (shape {image.shape})")
-    if not (np.issubdtype(image.dtype, np.number) or image.dtype == np.bool_):
+    if image.dtype.kind not in "biufc":  # bool, integers, floats, complex
         raise EngineError(f"image must be numeric, got dtype {image.dtype}")
-    if np.iscomplexobj(image) or np.iscomplexobj(kernel):
+    if image.dtype.kind == "c" or kernel.dtype.kind == "c":
         raise EngineError("complex images and kernels are not supported")
+    if kernel.dtype.kind not in "biuf":
+        raise EngineError(f"kernel must be numeric, got dtype {kernel.dtype}")
     if kernel.ndim not in (2, 3, 4):
         raise EngineError(f"kernel must be 2-D, 3-D or 4-D, got shape {kernel.shape}")
     if kernel.size == 0:
         raise EngineError(f"kernel is empty (shape {kernel.shape})")
-    if not np.all(np.isfinite(kernel)):
+    if not np.isfinite(kernel).all():
         raise EngineError("kernel holds NaN or infinite values")
 
 

@@ -70,14 +70,15 @@ def _run(
     if info is not None:
         info.strategy = name
         info.seconds = time.perf_counter() - t0
-    bias_arr = np.asarray(bias, dtype=out.dtype)
-    if bias_arr.ndim > 1 or (bias_arr.ndim == 1 and bias_arr.shape[0] not in (1, out.shape[2])):
-        raise EngineError(
-            f"bias must be a number or one value per output channel ({out.shape[2]}), "
-            f"got shape {bias_arr.shape}"
-        )
-    if np.any(bias_arr != 0):
-        out += bias_arr
+    if not (isinstance(bias, (int, float)) and bias == 0):  # the checks cost ~10 us
+        bias_arr = np.asarray(bias, dtype=out.dtype)
+        if bias_arr.ndim > 1 or (bias_arr.ndim == 1 and bias_arr.shape[0] not in (1, out.shape[2])):
+            raise EngineError(
+                f"bias must be a number or one value per output channel ({out.shape[2]}), "
+                f"got shape {bias_arr.shape}"
+            )
+        if np.any(bias_arr != 0):
+            out += bias_arr
     if np.asarray(image).ndim == 2 and out.shape[2] == 1:
         out = out[:, :, 0]
     return out

@@ -13,57 +13,112 @@ rich, PIL.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import runtime
-from ._common import _output, _same_on_all_channels
+from ._common import _BLAS_CALL_MNK, _output, _same_on_all_channels
 from .plan import Plan, _geometry, index_map
 from .rank import _rank_factors
 
-# Rank-1 factors by kernel bytes (the factorization is a few dozen numpy calls, as long as a
-# small filter itself); at most this many kept.
-_FACTORS: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
-_FACTORS_KEEP = 64
+
+class _Recipe(NamedTuple):
+    """How :func:`_shared_stride1` runs one 2-D kernel: ``(a, b, weight)`` of its taps (for
+    a rank-1 kernel, of its column ``(a, 0, w)`` and row ``(0, b, w)`` factors), or the dense
+    block of its live rows and columns for :func:`_row_gemm`."""
+
+    taps: list[tuple[int, int, float]]
+    vertical: list[tuple[int, int, float]] | None
+    dense: np.ndarray | None
+    rows: list[int]
+    cols: list[int]
 
 
-def _rank1(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(col (kh,), row (kw,))`` with ``kernel == outer(col, row)`` to the dtype's rounding,
-    for a 2-D kernel; ``None`` when the rank is higher."""
+# Recipes by kernel bytes (the rank-1 factorization alone is a few dozen numpy calls, as long
+# as a small filter itself); at most this many kept.
+_RECIPES: dict[tuple, _Recipe] = {}
+_RECIPES_KEEP = 64
+
+
+def _recipe(kernel: np.ndarray) -> _Recipe:
     key = (kernel.shape, kernel.dtype.str, kernel.tobytes())
-    if key not in _FACTORS:
-        if len(_FACTORS) >= _FACTORS_KEEP:
-            _FACTORS.clear()
+    if key in _RECIPES:
+        return _RECIPES[key]
+    if len(_RECIPES) >= _RECIPES_KEEP:
+        _RECIPES.clear()
+    kh, kw = kernel.shape
+    recipe = _Recipe(_live(kernel), None, None, [], [])
+    if kh > 1 and kw > 1 and kh * kw > 6:
         col, row = _rank_factors(kernel[:, :, None], kernel.dtype)
-        _FACTORS[key] = (col[0, :, 0], row[0, :, 0]) if col.shape[0] == 1 else None
-    return _FACTORS[key]
+        if col.shape[0] == 1:
+            recipe = _Recipe(_live(row[0, :, 0][None]), _live(col[0, :, 0][:, None]), None, [], [])
+        else:
+            rows = np.flatnonzero(np.any(kernel != 0, axis=1))
+            cols = np.flatnonzero(np.any(kernel != 0, axis=0))
+            if row_gemm_ops(rows.size, cols.size) < _tap_ops(recipe.taps):
+                dense = np.ascontiguousarray(kernel[np.ix_(rows, cols)])
+                recipe = _Recipe([], None, dense, rows.tolist(), cols.tolist())
+    _RECIPES[key] = recipe
+    return recipe
 
 
-# Border index maps by (height, width, pad, mode): built with np.pad on aranges (~15 us each).
-_MAPS: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+# Border runs by (height, width, pad, mode): built with np.pad on aranges (~15 us each).
+_Runs = list[tuple[slice, slice | None]]
+_MAPS: dict[tuple, tuple[_Runs, _Runs]] = {}
 
 
-def _border_maps(plan: Plan) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(row_to, row_from, col_to, col_from)``: padded border rows and columns and the
-    padded positions they copy (``-1``: the constant ``cval``)."""
+def _runs(to: np.ndarray, source: np.ndarray) -> _Runs:
+    """Padded positions ``to`` copied from positions ``source`` (``-1``: the constant) as
+    runs of slices: a border is one or two runs (a mirror, a wrap, an edge repeated), and
+    slice copies take a few microseconds where fancy indexing took ~30 us per image."""
+    runs: _Runs = []
+    i = 0
+    while i < to.size:
+        j = i + 1
+        step = int(source[j] - source[i]) if j < to.size else 0
+        const = source[i] < 0
+        while (
+            j < to.size
+            and to[j] == to[j - 1] + 1
+            and (source[j] < 0) == const
+            and (const or (abs(step) <= 1 and source[j] - source[j - 1] == step))
+        ):
+            j += 1
+        dst = slice(int(to[i]), int(to[j - 1]) + 1)
+        if const:
+            runs.append((dst, None))
+        elif step == 0 or j - i == 1:
+            runs.append((dst, slice(int(source[i]), int(source[i]) + 1)))  # broadcast
+        else:
+            last = int(source[j - 1])
+            stop = last + step if last + step >= 0 else None
+            runs.append((dst, slice(int(source[i]), stop, step)))
+        i = j
+    return runs
+
+
+def _border_runs(plan: Plan) -> tuple[_Runs, _Runs]:
+    """``(rows, columns)``: the padded border rows and columns and where they copy from."""
     h, w = plan.source.shape[:2]
     top, bottom, left, right = plan.pad
     key = (h, w, plan.pad, plan.border)
     if key not in _MAPS:
-        if len(_MAPS) >= _FACTORS_KEEP:
+        if len(_MAPS) >= _RECIPES_KEEP:
             _MAPS.clear()
         maps = []
         for n, before, after in ((h, top, bottom), (w, left, right)):
             index = index_map(n, before, after, plan.border)
             to = np.r_[np.arange(before), np.arange(before + n, before + n + after)]
             source = index[to]
-            maps += [to.astype(np.intp), np.where(source >= 0, source + before, -1)]
-        _MAPS[key] = tuple(maps)
+            maps.append(_runs(to, np.where(source >= 0, source + before, -1)))
+        _MAPS[key] = (maps[0], maps[1])
     return _MAPS[key]
 
 
 def _padded_small(plan: Plan) -> np.ndarray:
     """The padded image, C-contiguous: the image copied in, then the border columns and rows
-    gathered from it (``np.pad`` costs ~30 us of Python here, as long as a 3x3 filter of a
+    copied from it (``np.pad`` costs ~30 us of Python here, as long as a 3x3 filter of a
     256x256 grey image)."""
     img = plan.image
     h, w = img.shape[:2]
@@ -71,17 +126,12 @@ def _padded_small(plan: Plan) -> np.ndarray:
     shape = (h + top + bottom, w + left + right, img.shape[2])
     padded = runtime.scratch("small-padded", (int(np.prod(shape)),), img.dtype).reshape(shape)
     np.copyto(padded[top : top + h, left : left + w], img)
-    row_to, row_from, col_to, col_from = _border_maps(plan)
+    row_runs, col_runs = _border_runs(plan)
     middle = padded[top : top + h]
-    for to, source, axis, part in ((col_to, col_from, 1, middle), (row_to, row_from, 0, padded)):
-        if not to.size:
-            continue
-        if axis == 1:
-            part[:, to] = part[:, np.maximum(source, 0)]
-            part[:, to[source < 0]] = plan.cval
-        else:
-            part[to] = part[np.maximum(source, 0)]
-            part[to[source < 0]] = plan.cval
+    for dst, src in col_runs:
+        middle[:, dst] = plan.cval if src is None else middle[:, src]
+    for dst, src in row_runs:
+        padded[dst] = plan.cval if src is None else padded[src]
     return padded
 
 
@@ -95,12 +145,25 @@ def _flat_taps(
     a contiguous slice of the flattened padded image (the fastest numpy loops).
 
     Taps of equal weight are added first and multiplied once (a symmetric Gaussian of 7
-    taps: 10 operations instead of 13; a box: one multiply).
+    taps: 10 operations instead of 13; a box: one multiply). With three or more distinct
+    weights the group sums are stacked as rows and weighted by one GEMV (that Gaussian: a
+    copy, 3 adds and a GEMV reading 4 rows); ``tmp``'s size is the stack's width.
     """
     n = dst.size
     groups: dict[float, list[int]] = {}
     for shift, w in weights:
         groups.setdefault(w, []).append(shift)
+    if len(groups) >= 3 and len(groups) * n <= _BLAS_CALL_MNK:
+        stack = runtime.scratch("small-groups", (len(groups), tmp.size), dst.dtype)[:, :n]
+        for row, shifts in zip(stack, groups.values(), strict=True):
+            if len(shifts) == 1:
+                np.copyto(row, flat[shifts[0] : shifts[0] + n])
+                continue
+            np.add(flat[shifts[0] : shifts[0] + n], flat[shifts[1] : shifts[1] + n], out=row)
+            for shift in shifts[2:]:
+                np.add(row, flat[shift : shift + n], out=row)
+        np.matmul(np.array(list(groups), dtype=dst.dtype), stack, out=dst)
+        return
     first = True
     for w, shifts in groups.items():
         target = dst if first else tmp[:n]
@@ -116,6 +179,67 @@ def _flat_taps(
         first = False
     if first:
         dst.fill(0)
+
+
+def _tap_ops(taps: list[tuple[int, int, float]]) -> int:
+    """Whole-array operations :func:`_flat_taps` spends on these taps."""
+    groups: dict[float, int] = {}
+    for _, _, w in taps:
+        groups[w] = groups.get(w, 0) + 1
+    return sum(n + 1 for n in groups.values()) - 1
+
+
+def row_gemm_ops(kh: int, kw: int) -> int:
+    """Whole-array passes :func:`_row_gemm` spends on a ``kh x kw`` kernel, counted like a
+    tap's multiply or add: ``kh`` shifted copies, one GEMM that reads ``kh`` rows and writes
+    ``kw`` (~one pass each, measured 3x3 and 5x5 at 256x256), ``kw - 1`` shifted adds."""
+    return 2 * kh + 2 * kw - 1
+
+
+def _row_gemm(
+    flat: np.ndarray,
+    out: np.ndarray,
+    kernel2d: np.ndarray,
+    line: int,
+    offsets: tuple[list[int], list[int]],
+    capacity: int,
+) -> None:
+    """``out (n, ow, C)`` of a dense kernel as one GEMM: the ``kh`` row-shifted slices of the
+    flattened padded image stacked as ``D (kh, M)``, ``S = kernel2d.T @ D`` (row ``b`` holds
+    every position's sum over the rows for column tap ``b``), then the ``kw`` rows of ``S``
+    added at their column shifts and the valid columns copied to ``out``.
+
+    ``offsets``: the flat offsets of the kernel's rows and of its columns; ``capacity``: the
+    largest ``M`` of the call's chunks (the work arrays keep that size between chunks). A
+    dense 3x3 is 3 copies, a GEMM and 2 adds where taps take 9 multiplies and 8 adds.
+    """
+    row_offsets, col_offsets = offsets
+    n, ow, c = out.shape
+    kw = len(col_offsets)
+    m = n * line
+    reach = col_offsets[-1]  # <= (ew - 1) * C: every valid output reads below m
+    rows = runtime.scratch("small-rows", (len(row_offsets), capacity), flat.dtype)[:, :m]
+    sums = runtime.scratch("small-sums", (kw, capacity + reach), flat.dtype)
+    for a, offset in enumerate(row_offsets):
+        np.copyto(rows[a], flat[offset : offset + m])
+    np.matmul(kernel2d.T, rows, out=sums[:, :m])
+
+    def window(b: int, length: int) -> np.ndarray:
+        return sums[b, col_offsets[b] : col_offsets[b] + length]
+
+    def valid(values: np.ndarray) -> np.ndarray:  # the output columns of whole padded rows
+        return values.reshape(n, line)[:, : ow * c]
+
+    if kw == 1:
+        np.copyto(out.reshape(n, ow * c), valid(window(0, m)))
+        return
+    length = m - reach  # the positions of valid outputs, read within the computed sums
+    acc = runtime.scratch("small-full", (capacity,), flat.dtype)[:m]
+    np.add(window(0, length), window(1, length), out=acc[:length])
+    for b in range(2, kw):
+        np.add(acc[:length], window(b, length), out=acc[:length])
+    # Flat adds then one strided copy: numpy adds 2-D views of short rows ~2x slower.
+    np.copyto(out.reshape(n, ow * c), valid(acc))
 
 
 def _live(kernel2d: np.ndarray) -> list[tuple[int, int, float]]:
@@ -134,27 +258,36 @@ _CHUNK_VALUES = 96 * 1024
 def _shared_stride1(plan: Plan, kernel2d: np.ndarray, padded: np.ndarray, out: np.ndarray) -> None:
     """Stride 1, one kernel for all channels: the windows as shifted contiguous slices of the
     flattened padded image, computed over whole padded rows (``Wp`` instead of ``ow`` values
-    a row) in row chunks, the valid columns of each chunk copied out."""
+    a row) in row chunks, the valid columns of each chunk copied out. A rank-1 kernel runs
+    as two 1-D passes; a dense one as :func:`_row_gemm` when that takes fewer passes than
+    its taps."""
     g = _geometry(plan)
     _, wp, c = padded.shape
     oh, ow = plan.out_shape
     line = wp * c
     flat = padded.reshape(-1)
+    recipe = _recipe(kernel2d)
+    if recipe.dense is not None:
+        offsets = [a * g.dy * line for a in recipe.rows], [b * g.dx * c for b in recipe.cols]
+        # Calls under the BLAS cap run on this thread; the chunk's arrays stay in L2.
+        budget = min(_CHUNK_VALUES, _BLAS_CALL_MNK // recipe.dense.size)
+        rows = max(1, min(oh, budget // line))
+        for r0 in range(0, oh, rows):
+            n = min(rows, oh - r0)
+            chunk = out[r0 : r0 + n]
+            _row_gemm(flat[r0 * line :], chunk, recipe.dense, line, offsets, rows * line)
+        return
     rows = max(1, min(oh, _CHUNK_VALUES // line))
     full = runtime.scratch("small-full", (rows * line,), padded.dtype)
     tmp = runtime.scratch("small-tmp", (rows * line,), padded.dtype)
     tail = (g.ew - 1) * c  # the last row's windows past its right border: not computed
-    factors = _rank1(kernel2d) if g.kh > 1 and g.kw > 1 and g.kh * g.kw > 6 else None
-    if factors is None:
-        taps = [(a * g.dy * line + b * g.dx * c, w) for a, b, w in _live(kernel2d)]
-    else:
-        col, row = factors
-        vertical = [(a * g.dy * line, w) for a, _, w in _live(col[:, None])]
-        taps = [(b * g.dx * c, w) for _, b, w in _live(row[None])]
+    taps = [(a * g.dy * line + b * g.dx * c, w) for a, b, w in recipe.taps]
+    if recipe.vertical is not None:
+        vertical = [(a * g.dy * line, w) for a, _, w in recipe.vertical]
         mid = runtime.scratch("small-mid", (rows * line,), padded.dtype)
     for r0 in range(0, oh, rows):
         n = min(rows, oh - r0)
-        if factors is None:
+        if recipe.vertical is None:
             _flat_taps(flat[r0 * line :], full[: n * line - tail], taps, tmp)
         else:
             _flat_taps(flat[r0 * line :], mid[: n * line], vertical, tmp)
