@@ -29,6 +29,7 @@ from ._mmap import release_rows
 from .engine import (
     EngineError,
     RunInfo,
+    box_into,
     choose_strategy,
     convolve,
     correlate,
@@ -581,6 +582,13 @@ def correlate_into(
     >>> correlate_into(img, np.array([[0.5, 0.0, 1.0]]), np.empty((1, 4), np.uint8))
     array([[100, 200, 255, 255]], dtype=uint8)
     """
+    if out is not None and strategy in ("auto", "box") and np.ndim(bias) == 0 and bias == 0:
+        # A box into the pixels' own integer dtype: rounded integer means, no float bands.
+        plan = make_plan(
+            image, kernel, border=border, cval=cval, stride=stride, dilation=dilation, flip=flip
+        )
+        if box_into(plan, out):
+            return out
     step = Kernel("kernel", np.asarray(kernel, dtype=np.float64), bias)
     opts = FilterOptions(
         border=border,

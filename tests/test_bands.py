@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from convtool import runtime
+from convtool import engine, runtime
 from convtool.bands import BAND_BYTES, BandedChain, correlate_into, filter_bands
 from convtool.engine import EngineError
 from convtool.filtering import FilterOptions, apply_chain
@@ -216,3 +216,76 @@ def test_correlate_into_a_memmap_is_the_engine_result(flip, tmp_path):
     assert np.array_equal(out, whole)
     small = correlate_into(image, kernel, np.empty(whole.shape, np.uint8), flip=flip, **kw)
     assert np.array_equal(small, np.clip(np.rint(whole), 0, 255))
+
+
+def _rounded_mean(image: np.ndarray, kh: int, kw: int, mode: str) -> np.ndarray:
+    """The exact window mean rounded to nearest (ties cannot occur: kh*kw is odd), from
+    scipy's integer window sums; 'valid' crops the 'reflect' result."""
+    ones = np.ones((kh, kw) + (1,) * (image.ndim - 2), np.int64)
+    scipy_mode = "reflect" if mode == "valid" else mode
+    sums = ndimage.correlate(image.astype(np.int64), ones, mode=scipy_mode, cval=7)
+    if mode == "valid":
+        sums = sums[
+            kh // 2 : image.shape[0] - (kh - 1 - kh // 2),
+            kw // 2 : image.shape[1] - (kw - 1 - kw // 2),
+        ]
+    n = kh * kw
+    return ((sums + n // 2) // n).astype(image.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("mode", ["reflect", "mirror", "nearest", "wrap", "constant", "valid"])
+@pytest.mark.parametrize(("kh", "kw"), [(5, 5), (3, 7), (1, 3), (9, 1), (31, 31)])
+def test_correlate_into_an_integer_out_rounds_box_means_in_integers(dtype, mode, kh, kw):
+    # The integer path (window sums in integers, (sum + N//2) // N into out): the exact mean,
+    # on both kinds of strips (rows of the image only, with the edge columns summed again,
+    # and padded rows for 'valid'), grey and RGB.
+    rng = np.random.default_rng(kh * 100 + kw)
+    top = np.iinfo(dtype).max
+    for shape in [(41, 70, 3), (37, 66)]:
+        image = rng.integers(0, top + 1, shape, dtype=dtype)
+        image[:5] = top  # sums at the top of the range
+        box = np.full((kh, kw), 1 / (kh * kw))
+        want = _rounded_mean(image, kh, kw, mode)
+        plan = engine.make_plan(image, box, border=mode, cval=7)
+        out = np.empty(want.shape, dtype)
+        assert engine.box_into(plan, out)
+        np.testing.assert_array_equal(out, want)
+        out = np.empty(want.shape, dtype)
+        assert correlate_into(image, box, out, border=mode, cval=7) is out
+        np.testing.assert_array_equal(out, want)
+
+
+def test_integer_box_path_equals_opencv_blur_and_takes_strides_and_views():
+    cv2 = pytest.importorskip("cv2")
+    image = np.random.default_rng(3).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    box = np.full((5, 5), 1 / 25)
+    out = correlate_into(image, box, np.empty_like(image))
+    np.testing.assert_array_equal(out, cv2.blur(image, (5, 5), borderType=cv2.BORDER_REFLECT))
+    # a strided result and a non-contiguous out: the padded strips
+    strided = correlate_into(image, box, np.empty((32, 48, 3), np.uint8), stride=2)
+    np.testing.assert_array_equal(strided, out[::2, ::2])
+    target = np.zeros((64, 96, 6), np.uint8)
+    correlate_into(image, box, target[:, :, ::2])
+    np.testing.assert_array_equal(target[:, :, ::2], out)
+    assert not target[:, :, 1::2].any()
+
+
+def test_integer_box_path_only_where_it_is_exact():
+    image = np.random.default_rng(4).integers(0, 256, (20, 30), dtype=np.uint8)
+
+    def taken(kernel, out_dtype=np.uint8, **kw):
+        plan = engine.make_plan(image, kernel, **kw)
+        return engine.box_into(plan, np.empty(plan.out_shape, out_dtype))
+
+    assert taken(np.full((3, 3), 1 / 9))
+    assert not taken(np.full((4, 4), 1 / 16))  # even: ties, left to the float path's rint
+    assert not taken(np.ones((3, 3)))  # sums, not means
+    assert not taken(np.full((3, 3), 1 / 9), np.uint16)  # out of another dtype
+    assert not taken(np.full((3, 3), 1 / 9), border="constant", cval=0.5)  # float border
+    assert not taken(np.full((3, 3), 1 / 9), dilation=2)  # not a box path
+    # the float path's result for what the integer path refuses
+    four = np.full((4, 4), 1 / 16)
+    got = correlate_into(image, four, np.empty_like(image))
+    want = np.clip(np.rint(engine.correlate(image, four)), 0, 255)
+    np.testing.assert_array_equal(got, want)

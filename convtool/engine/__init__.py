@@ -50,6 +50,7 @@ from . import separable as separable
 
 # Private names tests and tests/bench scripts reach as ``engine.<name>``.
 from ._common import _same_on_all_channels as _same_on_all_channels
+from .boxsum import box_into
 from .cost import choose_strategy, estimate_costs
 from .fft import next_fast_len
 from .plan import (
@@ -74,6 +75,7 @@ __all__ = [
     "EngineError",
     "Plan",
     "RunInfo",
+    "box_into",
     "choose_strategy",
     "convolve",
     "correlate",

@@ -293,6 +293,7 @@ class _RowSource:
         self.rows = index_map(h, top, bottom, plan.border)
         self.cols = cols = index_map(w, left, right, plan.border)
         self.left, self.w = left, w
+        self.top, self.h = top, h  # padded rows top:top + h are the image's, in order
         self.width = w + left + right
         # Border columns: (positions in the padded row, source positions in the padded row).
         edge = np.r_[np.arange(left), np.arange(left + w, self.width)].astype(np.intp)
@@ -300,16 +301,22 @@ class _RowSource:
         self.edge_copy = (edge[source >= 0], source[source >= 0] + left)
         self.edge_const = edge[source < 0]
 
-    def fill(self, dst: np.ndarray, y0: int, y1: int) -> None:
+    def fill(self, dst: np.ndarray, y0: int, y1: int, *, columns: bool = True) -> None:
+        """Padded rows ``y0:y1`` into ``dst``; with ``columns=False`` only the image's
+        columns (``dst`` is ``W`` wide)."""
         n = y1 - y0
         idx = self.rows[y0:y1]
-        center = dst[:n, self.left : self.left + self.w]
+        center = dst[:n, self.left : self.left + self.w] if columns else dst[:n, : self.w]
         first = int(idx[0])
-        if first >= 0 and int(idx[-1]) - first == n - 1 and bool(np.all(np.diff(idx) == 1)):
+        if self.top <= y0 and y1 <= self.top + self.h:  # inside the image: a run of rows
+            np.copyto(center, self.image[y0 - self.top : y1 - self.top])
+        elif first >= 0 and int(idx[-1]) - first == n - 1 and bool(np.all(np.diff(idx) == 1)):
             np.copyto(center, self.image[first : first + n])
         else:
             np.copyto(center, self.image[np.maximum(idx, 0)])
             center[idx < 0] = self.cval
+        if not columns:
+            return
         to, frm = self.edge_copy
         if to.size:
             dst[:n, to] = dst[:n, frm]
