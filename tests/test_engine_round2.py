@@ -70,7 +70,8 @@ def test_box_and_small_agree_with_direct_on_modes_and_strides(strategy, dtype):
 @pytest.mark.parametrize("chunk", [None, 64])
 def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels, chunk):
     # Dense kernels take the small path's row GEMM (rows stacked, one matmul, shifted adds):
-    # dead rows and columns (skipped), dilation, even sizes, and with chunk=64 values a
+    # dead rows and columns (skipped), a dead first row, dilation, even sizes, and with
+    # chunk=64 values a
     # chunk per row or two plus a ragged last one.
     if chunk is not None:
         monkeypatch.setattr(small_module, "_CHUNK_VALUES", chunk * channels)
@@ -79,7 +80,9 @@ def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels
     holes = rng.standard_normal((5, 6))
     holes[2] = 0  # a dead row inside: uneven row offsets
     holes[:, 0] = 0  # a dead first column
-    kernels = [rng.standard_normal((3, 3)), rng.standard_normal((4, 4)), holes]
+    top_dead = rng.standard_normal((4, 4))
+    top_dead[0] = 0  # the padded image is not the stack's first row
+    kernels = [rng.standard_normal((3, 3)), rng.standard_normal((4, 4)), holes, top_dead]
     for kernel, mode, dilation in itertools.product(kernels, MODES, [1, (2, 1)]):
         assert small_module._recipe(kernel.astype(np.float32)).dense is not None
         args = {"border": mode, "dilation": dilation, "cval": 0.5}

@@ -13,18 +13,19 @@ rich, PIL.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import runtime
 from ._common import _BLAS_CALL_MNK, _output, _same_on_all_channels
-from .plan import Plan, _geometry, index_map
+from .plan import Plan, _Geometry, _geometry, index_map
 from .rank import _rank_factors
 
 
 class _Recipe(NamedTuple):
-    """How :func:`_shared_stride1` runs one 2-D kernel: ``(a, b, weight)`` of its taps (for
+    """How a 2-D kernel shared by all channels runs at stride 1: ``(a, b, weight)`` of its taps (for
     a rank-1 kernel, of its column ``(a, 0, w)`` and row ``(0, b, w)`` factors), or the dense
     block of its live rows and columns for :func:`_row_gemm`."""
 
@@ -116,15 +117,23 @@ def _border_runs(plan: Plan) -> tuple[_Runs, _Runs]:
     return _MAPS[key]
 
 
-def _padded_small(plan: Plan) -> np.ndarray:
-    """The padded image, C-contiguous: the image copied in, then the border columns and rows
-    copied from it (``np.pad`` costs ~30 us of Python here, as long as a 3x3 filter of a
-    256x256 grey image)."""
+def _padded_shape(plan: Plan) -> tuple[int, int, int]:
+    h, w, c = plan.source.shape
+    top, bottom, left, right = plan.pad
+    return (h + top + bottom, w + left + right, c)
+
+
+def _padded_small(plan: Plan, into: np.ndarray | None = None) -> np.ndarray:
+    """The padded image, C-contiguous (in ``into``'s first values when given): the image
+    copied in, then the border columns and rows copied from it (``np.pad`` costs ~30 us of
+    Python here, as long as a 3x3 filter of a 256x256 grey image)."""
     img = plan.image
     h, w = img.shape[:2]
-    top, bottom, left, right = plan.pad
-    shape = (h + top + bottom, w + left + right, img.shape[2])
-    padded = runtime.scratch("small-padded", (int(np.prod(shape)),), img.dtype).reshape(shape)
+    top, left = plan.pad[0], plan.pad[2]
+    shape = _padded_shape(plan)
+    if into is None:
+        into = runtime.scratch("small-padded", (math.prod(shape),), img.dtype)
+    padded = into[: math.prod(shape)].reshape(shape)
     np.copyto(padded[top : top + h, left : left + w], img)
     row_runs, col_runs = _border_runs(plan)
     middle = padded[top : top + h]
@@ -197,31 +206,26 @@ def row_gemm_ops(kh: int, kw: int) -> int:
 
 
 def _row_gemm(
-    flat: np.ndarray,
+    rows: np.ndarray,
     out: np.ndarray,
     kernel2d: np.ndarray,
     line: int,
-    offsets: tuple[list[int], list[int]],
+    col_offsets: list[int],
     capacity: int,
 ) -> None:
-    """``out (n, ow, C)`` of a dense kernel as one GEMM: the ``kh`` row-shifted slices of the
-    flattened padded image stacked as ``D (kh, M)``, ``S = kernel2d.T @ D`` (row ``b`` holds
-    every position's sum over the rows for column tap ``b``), then the ``kw`` rows of ``S``
-    added at their column shifts and the valid columns copied to ``out``.
-
-    ``offsets``: the flat offsets of the kernel's rows and of its columns; ``capacity``: the
-    largest ``M`` of the call's chunks (the work arrays keep that size between chunks). A
-    dense 3x3 is 3 copies, a GEMM and 2 adds where taps take 9 multiplies and 8 adds.
+    """``out (n, ow, C)`` of a dense kernel as one GEMM: ``rows (kh, M)`` holds the slices of
+    the flattened padded image its kernel rows read, ``S = kernel2d.T @ rows`` (row ``b``
+    holds every position's sum over the kernel rows for column tap ``b``), then the ``kw``
+    rows of ``S`` are added at their column shifts (``col_offsets``) and the valid columns
+    copied to ``out``. ``capacity``: the largest ``M`` of the call's chunks (the work arrays
+    keep that size between chunks). A dense 3x3 is one GEMM and 2 adds (and the rows' 2
+    shifted copies, see :func:`_dense`) where taps take 9 multiplies and 8 adds.
     """
-    row_offsets, col_offsets = offsets
     n, ow, c = out.shape
     kw = len(col_offsets)
     m = n * line
     reach = col_offsets[-1]  # <= (ew - 1) * C: every valid output reads below m
-    rows = runtime.scratch("small-rows", (len(row_offsets), capacity), flat.dtype)[:, :m]
-    sums = runtime.scratch("small-sums", (kw, capacity + reach), flat.dtype)
-    for a, offset in enumerate(row_offsets):
-        np.copyto(rows[a], flat[offset : offset + m])
+    sums = runtime.scratch("small-sums", (kw, capacity + reach), rows.dtype)
     np.matmul(kernel2d.T, rows, out=sums[:, :m])
 
     def window(b: int, length: int) -> np.ndarray:
@@ -234,12 +238,40 @@ def _row_gemm(
         np.copyto(out.reshape(n, ow * c), valid(window(0, m)))
         return
     length = m - reach  # the positions of valid outputs, read within the computed sums
-    acc = runtime.scratch("small-full", (capacity,), flat.dtype)[:m]
+    acc = runtime.scratch("small-full", (capacity,), rows.dtype)[:m]
     np.add(window(0, length), window(1, length), out=acc[:length])
     for b in range(2, kw):
         np.add(acc[:length], window(b, length), out=acc[:length])
     # Flat adds then one strided copy: numpy adds 2-D views of short rows ~2x slower.
     np.copyto(out.reshape(n, ow * c), valid(acc))
+
+
+def _dense(plan: Plan, g: _Geometry, recipe: _Recipe, out: np.ndarray) -> None:
+    """A dense kernel shared by all channels, stride 1: the padded image and its copies
+    shifted by each further live kernel row, stacked as the rows of one array (the padded
+    image itself is the first row when the kernel's first row is live), then
+    :func:`_row_gemm` on chunks of output rows."""
+    shape = _padded_shape(plan)
+    size = math.prod(shape)
+    line = shape[1] * shape[2]
+    oh = plan.out_shape[0]
+    row_offsets = [a * g.dy * line for a in recipe.rows]
+    col_offsets = [b * g.dx * shape[2] for b in recipe.cols]
+    stack = runtime.scratch("small-rows", (len(row_offsets), size), plan.dtype)
+    if row_offsets[0] == 0:
+        flat = _padded_small(plan, into=stack[0]).reshape(-1)
+    else:
+        flat = _padded_small(plan).reshape(-1)
+    for a, offset in enumerate(row_offsets):
+        if a or offset:
+            np.copyto(stack[a, : size - offset], flat[offset:])
+    # Calls under the BLAS cap run on this thread; a chunk's sums stay in L2.
+    budget = min(_CHUNK_VALUES, _BLAS_CALL_MNK // recipe.dense.size)
+    rows = max(1, min(oh, budget // line))
+    for r0 in range(0, oh, rows):
+        n = min(rows, oh - r0)
+        part = stack[:, r0 * line : (r0 + n) * line]
+        _row_gemm(part, out[r0 : r0 + n], recipe.dense, line, col_offsets, rows * line)
 
 
 def _live(kernel2d: np.ndarray) -> list[tuple[int, int, float]]:
@@ -255,28 +287,17 @@ def _live(kernel2d: np.ndarray) -> list[tuple[int, int, float]]:
 _CHUNK_VALUES = 96 * 1024
 
 
-def _shared_stride1(plan: Plan, kernel2d: np.ndarray, padded: np.ndarray, out: np.ndarray) -> None:
-    """Stride 1, one kernel for all channels: the windows as shifted contiguous slices of the
-    flattened padded image, computed over whole padded rows (``Wp`` instead of ``ow`` values
-    a row) in row chunks, the valid columns of each chunk copied out. A rank-1 kernel runs
-    as two 1-D passes; a dense one as :func:`_row_gemm` when that takes fewer passes than
-    its taps."""
-    g = _geometry(plan)
+def _shared_stride1(
+    plan: Plan, g: _Geometry, recipe: _Recipe, padded: np.ndarray, out: np.ndarray
+) -> None:
+    """Stride 1, one kernel for all channels, by taps: the windows as shifted contiguous
+    slices of the flattened padded image, computed over whole padded rows (``Wp`` instead of
+    ``ow`` values a row) in row chunks, the valid columns of each chunk copied out. A rank-1
+    kernel runs as two 1-D passes."""
     _, wp, c = padded.shape
     oh, ow = plan.out_shape
     line = wp * c
     flat = padded.reshape(-1)
-    recipe = _recipe(kernel2d)
-    if recipe.dense is not None:
-        offsets = [a * g.dy * line for a in recipe.rows], [b * g.dx * c for b in recipe.cols]
-        # Calls under the BLAS cap run on this thread; the chunk's arrays stay in L2.
-        budget = min(_CHUNK_VALUES, _BLAS_CALL_MNK // recipe.dense.size)
-        rows = max(1, min(oh, budget // line))
-        for r0 in range(0, oh, rows):
-            n = min(rows, oh - r0)
-            chunk = out[r0 : r0 + n]
-            _row_gemm(flat[r0 * line :], chunk, recipe.dense, line, offsets, rows * line)
-        return
     rows = max(1, min(oh, _CHUNK_VALUES // line))
     full = runtime.scratch("small-full", (rows * line,), padded.dtype)
     tmp = runtime.scratch("small-tmp", (rows * line,), padded.dtype)
@@ -338,23 +359,26 @@ def _small(plan: Plan) -> np.ndarray:
     """Small images: shift-and-add over the whole image on the calling thread.
 
     A kernel shared by all channels multiplies by scalars; a rank-1 one (Gaussian, box) runs
-    as a vertical then a horizontal 1-D pass (``kh + kw`` taps instead of ``kh*kw``). Cost:
+    as a vertical then a horizontal 1-D pass (``kh + kw`` taps instead of ``kh*kw``), a
+    dense one as one GEMM when that takes fewer passes (see :func:`_shared_stride1`). Cost:
     one multiply and one add per tap and output value (~0.2 ns here while the image stays
-    in L2), plus ~30 us per call. Memory: the output; the padded image and the work arrays
-    are per-thread scratch kept between calls (fresh memory is faulted in on every call,
-    which on this VM cost 256x256 RGB ~2 ms, 5x the filter).
+    in L2; a GEMM pass about as much as an add), plus ~30 us per call. Memory: the output;
+    the padded image and the work arrays are per-thread scratch kept between calls (fresh
+    memory is faulted in on every call, which on this VM cost 256x256 RGB ~2 ms, 5x the
+    filter).
     """
     g = _geometry(plan)
-    padded = _padded_small(plan)
     out = _output(plan, g.cout)
     kernel = plan.kernel
-    if not plan.depthwise:
-        _shift_add(padded, out, kernel, plan.stride, plan.dilation, True)
+    shared = plan.depthwise and _same_on_all_channels(kernel)
+    if shared and plan.stride == (1, 1):
+        recipe = _recipe(kernel[:, :, 0])
+        if recipe.dense is not None:
+            _dense(plan, g, recipe, out)
+        else:
+            _shared_stride1(plan, g, recipe, _padded_small(plan), out)
         return out
-    if _same_on_all_channels(kernel):
-        kernel = kernel[:, :, 0]
-        if plan.stride == (1, 1):
-            _shared_stride1(plan, kernel, padded, out)
-            return out
-    _shift_add(padded, out, kernel, plan.stride, plan.dilation, False)
+    padded = _padded_small(plan)
+    weights = kernel[:, :, 0] if shared else kernel
+    _shift_add(padded, out, weights, plan.stride, plan.dilation, not plan.depthwise)
     return out
