@@ -95,6 +95,33 @@ def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_small_weight_groups_by_one_gemv_agree_with_direct(monkeypatch, channels, chunk):
+    # 1-D passes and small kernels with three or more distinct weights: the group sums are
+    # stacked and weighted by one GEMV, a lone tap read in place (none lone, one, several).
+    if chunk is not None:
+        monkeypatch.setattr(small_module, "_CHUNK_VALUES", chunk * channels)
+    rng = np.random.default_rng(12)
+    image = rng.standard_normal((21, 27, channels)).astype(np.float32)
+    paired = np.array([1.0, 2, 3, 3, 2, 1])  # three groups of two
+    lone = np.array([1.0, 2, 3, 4])  # four lone taps
+    kernels = [
+        np.outer(paired, lone),  # rank 1: a vertical pass without, a horizontal with lone
+        np.outer(lone, paired),
+        np.outer([1.0, 4, 6, 4, 1], [1.0, 4, 6, 4, 1]),  # one lone centre, two pairs
+        np.array([[1.0, 2, 3], [4, 5, 6]]),  # 2x3: taps, six lone weights
+    ]
+    for kernel, mode in itertools.product(kernels, MODES):
+        recipe = small_module._recipe(kernel.astype(np.float32))
+        assert recipe.dense is None
+        args = {"border": mode, "cval": 0.5}
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+        got = engine.correlate(image, kernel, strategy="small", **args)
+        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
 def test_small_keeps_taps_where_they_take_fewer_passes():
     # A 4-neighbour Laplacian is 6 grouped operations against 11 passes of the row GEMM.
     laplacian = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)

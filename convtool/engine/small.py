@@ -144,58 +144,78 @@ def _padded_small(plan: Plan, into: np.ndarray | None = None) -> np.ndarray:
     return padded
 
 
+def _groups(weights: list[tuple[int, float]]) -> dict[float, list[int]]:
+    """Shifts by weight: taps of equal weight are added first and multiplied once."""
+    groups: dict[float, list[int]] = {}
+    for shift, w in weights:
+        groups.setdefault(w, []).append(shift)
+    return groups
+
+
+def _stack_rows(weights: list[tuple[int, float]]) -> int:
+    """Rows :func:`_flat_taps` may use in its ``stack``: the source and one per weight."""
+    return 1 + len(_groups(weights))
+
+
 def _flat_taps(
-    flat: np.ndarray,
+    stack: np.ndarray,
+    start: int,
     dst: np.ndarray,
     weights: list[tuple[int, float]],
     tmp: np.ndarray,
 ) -> None:
-    """``dst = sum w * flat[shift : shift + dst.size]`` over ``(shift, w)``: every window is
-    a contiguous slice of the flattened padded image (the fastest numpy loops).
+    """``dst = sum w * src[start + shift : ... + dst.size]`` over ``(shift, w)``, ``src`` the
+    first row of ``stack``: every window is a contiguous slice of the flattened padded image
+    (the fastest numpy loops).
 
     Taps of equal weight are added first and multiplied once (a symmetric Gaussian of 7
     taps: 10 operations instead of 13; a box: one multiply). With three or more distinct
-    weights the group sums are stacked as rows and weighted by one GEMV (that Gaussian: a
-    copy, 3 adds and a GEMV reading 4 rows); ``tmp``'s size is the stack's width.
+    weights the group sums go to the other rows of ``stack`` and one GEMV weights them all,
+    a lone tap read in place as the first row (that Gaussian: 3 adds and a GEMV reading 4
+    rows). ``stack`` has :func:`_stack_rows` rows; ``tmp`` holds ``dst.size`` values.
     """
     n = dst.size
-    groups: dict[float, list[int]] = {}
-    for shift, w in weights:
-        groups.setdefault(w, []).append(shift)
+    src = stack[0]
+    groups = _groups(weights)
     if len(groups) >= 3 and len(groups) * n <= _BLAS_CALL_MNK:
-        stack = runtime.scratch("small-groups", (len(groups), tmp.size), dst.dtype)[:, :n]
-        for row, shifts in zip(stack, groups.values(), strict=True):
+        lone = [w for w, shifts in groups.items() if len(shifts) == 1]
+        pivot = groups[lone[0]][0] if lone else 0
+        order = lone[:1] + [w for w in groups if not lone or w != lone[0]]
+        first = 0 if lone else 1  # the stack row of order[0]
+        matrix = stack[first : first + len(order), start + pivot : start + pivot + n]
+        for row, w in zip(matrix[1 - first :], order[1 - first :], strict=True):
+            shifts = groups[w]
+            s0 = start + shifts[0]
             if len(shifts) == 1:
-                np.copyto(row, flat[shifts[0] : shifts[0] + n])
+                np.copyto(row, src[s0 : s0 + n])
                 continue
-            np.add(flat[shifts[0] : shifts[0] + n], flat[shifts[1] : shifts[1] + n], out=row)
+            np.add(src[s0 : s0 + n], src[start + shifts[1] : start + shifts[1] + n], out=row)
             for shift in shifts[2:]:
-                np.add(row, flat[shift : shift + n], out=row)
-        np.matmul(np.array(list(groups), dtype=dst.dtype), stack, out=dst)
+                np.add(row, src[start + shift : start + shift + n], out=row)
+        np.matmul(np.array(order, dtype=dst.dtype), matrix, out=dst)
         return
-    first = True
+    first_group = True
     for w, shifts in groups.items():
-        target = dst if first else tmp[:n]
+        target = dst if first_group else tmp[:n]
+        s0 = start + shifts[0]
         if len(shifts) == 1:
-            np.multiply(flat[shifts[0] : shifts[0] + n], w, out=target)
+            np.multiply(src[s0 : s0 + n], w, out=target)
         else:
-            np.add(flat[shifts[0] : shifts[0] + n], flat[shifts[1] : shifts[1] + n], out=target)
+            np.add(src[s0 : s0 + n], src[start + shifts[1] : start + shifts[1] + n], out=target)
             for shift in shifts[2:]:
-                np.add(target, flat[shift : shift + n], out=target)
+                np.add(target, src[start + shift : start + shift + n], out=target)
             np.multiply(target, w, out=target)
-        if not first:
+        if not first_group:
             np.add(dst, target, out=dst)
-        first = False
-    if first:
+        first_group = False
+    if first_group:
         dst.fill(0)
 
 
 def _tap_ops(taps: list[tuple[int, int, float]]) -> int:
-    """Whole-array operations :func:`_flat_taps` spends on these taps."""
-    groups: dict[float, int] = {}
-    for _, _, w in taps:
-        groups[w] = groups.get(w, 0) + 1
-    return sum(n + 1 for n in groups.values()) - 1
+    """Whole-array operations :func:`_flat_taps` spends on these taps (its loop)."""
+    groups = _groups([(0, w) for _, _, w in taps])
+    return sum(len(shifts) + 1 for shifts in groups.values()) - 1
 
 
 def row_gemm_ops(kh: int, kw: int) -> int:
@@ -287,32 +307,36 @@ def _live(kernel2d: np.ndarray) -> list[tuple[int, int, float]]:
 _CHUNK_VALUES = 96 * 1024
 
 
-def _shared_stride1(
-    plan: Plan, g: _Geometry, recipe: _Recipe, padded: np.ndarray, out: np.ndarray
-) -> None:
+def _shared_stride1(plan: Plan, g: _Geometry, recipe: _Recipe, out: np.ndarray) -> None:
     """Stride 1, one kernel for all channels, by taps: the windows as shifted contiguous
     slices of the flattened padded image, computed over whole padded rows (``Wp`` instead of
     ``ow`` values a row) in row chunks, the valid columns of each chunk copied out. A rank-1
-    kernel runs as two 1-D passes."""
-    _, wp, c = padded.shape
+    kernel runs as two 1-D passes, the vertical one's result the first row of the
+    horizontal one's stack."""
+    shape = _padded_shape(plan)
+    size = math.prod(shape)
+    wp, c = shape[1:]
     oh, ow = plan.out_shape
     line = wp * c
-    flat = padded.reshape(-1)
     rows = max(1, min(oh, _CHUNK_VALUES // line))
-    full = runtime.scratch("small-full", (rows * line,), padded.dtype)
-    tmp = runtime.scratch("small-tmp", (rows * line,), padded.dtype)
     tail = (g.ew - 1) * c  # the last row's windows past its right border: not computed
     taps = [(a * g.dy * line + b * g.dx * c, w) for a, b, w in recipe.taps]
+    first = (
+        taps if recipe.vertical is None else [(a * g.dy * line, w) for a, _, w in recipe.vertical]
+    )
+    stack = runtime.scratch("small-stack", (_stack_rows(first), size), plan.dtype)
+    _padded_small(plan, into=stack[0])
+    full = runtime.scratch("small-full", (rows * line,), plan.dtype)
+    tmp = runtime.scratch("small-tmp", (rows * line,), plan.dtype)
     if recipe.vertical is not None:
-        vertical = [(a * g.dy * line, w) for a, _, w in recipe.vertical]
-        mid = runtime.scratch("small-mid", (rows * line,), padded.dtype)
+        mids = runtime.scratch("small-mid", (_stack_rows(taps), rows * line), plan.dtype)
     for r0 in range(0, oh, rows):
         n = min(rows, oh - r0)
         if recipe.vertical is None:
-            _flat_taps(flat[r0 * line :], full[: n * line - tail], taps, tmp)
+            _flat_taps(stack, r0 * line, full[: n * line - tail], taps, tmp)
         else:
-            _flat_taps(flat[r0 * line :], mid[: n * line], vertical, tmp)
-            _flat_taps(mid, full[: n * line - tail], taps, tmp)
+            _flat_taps(stack, r0 * line, mids[0, : n * line], first, tmp)
+            _flat_taps(mids, 0, full[: n * line - tail], taps, tmp)
         np.copyto(out[r0 : r0 + n], full[: n * line].reshape(n, wp, c)[:, :ow])
 
 
@@ -376,7 +400,7 @@ def _small(plan: Plan) -> np.ndarray:
         if recipe.dense is not None:
             _dense(plan, g, recipe, out)
         else:
-            _shared_stride1(plan, g, recipe, _padded_small(plan), out)
+            _shared_stride1(plan, g, recipe, out)
         return out
     padded = _padded_small(plan)
     weights = kernel[:, :, 0] if shared else kernel
