@@ -55,6 +55,9 @@ _NS_FIXED = {"strips": 0.39e6, "gemm": 0.62e6, "separable": 0.50e6, "fft": 0.56e
 # stays in L2 (256x256 grey 3x3: 0.06 ms against 0.3 ms for strips, one thread), and the
 # largest padded image or output it takes, in values (beyond, the whole-image ops leave L2).
 _NS_TAP_SMALL = 0.2
+# One multiply-add of the small path's GEMM (K and M the kernel's rows and columns: small
+# matrices run far below BLAS's peak; 300x200 grey, 7x7 to 41x41 dense: 0.085-0.2 ns).
+_NS_MAC_SMALL = 0.1
 _SMALL_MAX_VALUES = 1 << 18
 # The box path: one addition (or copy) over a strip buffer, per value, both threads, wall;
 # set against the separable model: measured (1080p/4K RGB, box:5 and box:31, a loaded
@@ -172,8 +175,8 @@ def _small_ns(plan: Plan, g: _Geometry, shared: bool) -> float:
         taps = g.kh + g.kw  # two 1-D passes (the vertical one over the padded width)
     elif shared and (g.sy, g.sx) == (1, 1):
         dense = _recipe(np.ascontiguousarray(kernel[:, :, 0])).dense
-        if dense is not None:  # one GEMM over stacked rows; a tap is two passes
-            taps = row_gemm_ops(*dense.shape) // 2
+        if dense is not None:  # one GEMM over stacked rows: passes (a tap is two) and MACs
+            taps = row_gemm_ops(*dense.shape) / 2 + dense.size * _NS_MAC_SMALL / _NS_TAP_SMALL
     # Per-channel and mixing taps cost what they cost the strips path, relative to shared.
     relative = 1.0 if shared else (_NS_TAP_VECTOR if plan.depthwise else _NS_TAP_MIX) / _NS_TAP
     tap = _NS_TAP_SMALL * relative
