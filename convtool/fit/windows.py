@@ -19,13 +19,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .. import runtime
 from ..engine import make_plan, normalize_border, pad_image
 
+# Multiply-adds per BLAS call (see _gram): the engine's bound for single-threaded OpenBLAS calls.
+from ..engine._common import _BLAS_CALL_MNK
+
 __all__ = ["FitError", "Layout", "Sums", "accumulate", "make_layout"]
 
 # Bytes of float64 design matrix per strip of output rows (a few MiB: big enough for efficient
 # GEMMs, small enough to stay far below the size of the image).
 _STRIP_BYTES = 4 * 2**20
-# Multiply-adds per BLAS call (see _gram): the engine's bound for single-threaded OpenBLAS calls.
-_BLAS_CALL_MNK = 786_432
 _GRAM_COLS = 48
 
 
