@@ -66,13 +66,22 @@ def test_box_and_small_agree_with_direct_on_modes_and_strides(strategy, dtype):
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
 
 
+def _small_agrees_with_direct(image: np.ndarray, kernel: np.ndarray, **args) -> None:
+    try:
+        want = engine.correlate(image, kernel, strategy="direct", **args)
+    except engine.EngineError:
+        return  # 'valid' with a dilated kernel larger than the image
+    got = engine.correlate(image, kernel, strategy="small", **args)
+    tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("chunk", [None, 64])
 def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels, chunk):
     # Dense kernels take the small path's row GEMM (rows stacked, one matmul, shifted adds):
     # dead rows and columns (skipped), a dead first row, dilation, even sizes, and with
-    # chunk=64 values a
-    # chunk per row or two plus a ragged last one.
+    # chunk=64 values a chunk per row or two plus a ragged last one.
     if chunk is not None:
         monkeypatch.setattr(small_module, "_CHUNK_VALUES", chunk * channels)
     rng = np.random.default_rng(11)
@@ -85,14 +94,7 @@ def test_small_dense_kernels_as_one_gemm_agree_with_direct(monkeypatch, channels
     kernels = [rng.standard_normal((3, 3)), rng.standard_normal((4, 4)), holes, top_dead]
     for kernel, mode, dilation in itertools.product(kernels, MODES, [1, (2, 1)]):
         assert small_module._recipe(kernel.astype(np.float32)).dense is not None
-        args = {"border": mode, "dilation": dilation, "cval": 0.5}
-        try:
-            want = engine.correlate(image, kernel, strategy="direct", **args)
-        except engine.EngineError:
-            continue  # 'valid' with a dilated kernel larger than the image
-        got = engine.correlate(image, kernel, strategy="small", **args)
-        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
-        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+        _small_agrees_with_direct(image, kernel, border=mode, dilation=dilation, cval=0.5)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -113,13 +115,8 @@ def test_small_weight_groups_by_one_gemv_agree_with_direct(monkeypatch, channels
         np.array([[1.0, 2, 3], [4, 5, 6]]),  # 2x3: taps, six lone weights
     ]
     for kernel, mode in itertools.product(kernels, MODES):
-        recipe = small_module._recipe(kernel.astype(np.float32))
-        assert recipe.dense is None
-        args = {"border": mode, "cval": 0.5}
-        want = engine.correlate(image, kernel, strategy="direct", **args)
-        got = engine.correlate(image, kernel, strategy="small", **args)
-        tol = 2e-6 * np.abs(kernel).sum() * (np.abs(image).max() + 1) * 8
-        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+        assert small_module._recipe(kernel.astype(np.float32)).dense is None
+        _small_agrees_with_direct(image, kernel, border=mode, cval=0.5)
 
 
 def test_small_keeps_taps_where_they_take_fewer_passes():
