@@ -582,7 +582,8 @@ def correlate_into(
     >>> correlate_into(img, np.array([[0.5, 0.0, 1.0]]), np.empty((1, 4), np.uint8))
     array([[100, 200, 255, 255]], dtype=uint8)
     """
-    if out is not None and strategy in ("auto", "box") and np.ndim(bias) == 0 and bias == 0:
+    integer_out = out is not None and out.dtype.kind == "u"
+    if integer_out and strategy in ("auto", "box") and np.ndim(bias) == 0 and bias == 0:
         # A box into the pixels' own integer dtype: rounded integer means, no float bands.
         plan = make_plan(
             image, kernel, border=border, cval=cval, stride=stride, dilation=dilation, flip=flip

@@ -80,16 +80,15 @@ def box_divisor(plan: Plan) -> int | None:
 def box_into(plan: Plan, out: np.ndarray) -> bool:
     """Write the box filter of ``plan`` straight into ``out`` (the pixels' own unsigned dtype,
     the output's shape) as rounded integer means, when :func:`box_divisor` allows: no float
-    output, a third of the passes of a float result rounded afterwards (1080p RGB 8-bit
-    box:5, tests/bench/bench_round2.py box). ``False``, nothing written, otherwise."""
+    result to round afterwards (tests/bench/bench_round2.py box). ``False``, nothing
+    written, otherwise."""
     target = out[:, :, None] if out.ndim == 2 else out
-    if (
-        out.dtype != plan.source.dtype
-        or target.shape != (*plan.out_shape, plan.source.shape[2])
-        or box_divisor(plan) is None
-    ):
+    if out.dtype != plan.source.dtype or target.shape != (*plan.out_shape, plan.source.shape[2]):
         return False
-    _box(plan, into=target)
+    divisor = box_divisor(plan)
+    if divisor is None:
+        return False
+    _box(plan, into=target, divisor=divisor)
     return True
 
 
@@ -142,7 +141,7 @@ def _window_sum(
         np.copyto(out, pending)  # k == 1
 
 
-def _box(plan: Plan, into: np.ndarray | None = None) -> np.ndarray:
+def _box(plan: Plan, into: np.ndarray | None = None, divisor: int | None = None) -> np.ndarray:
     """Box kernels: ``weight * (window sum)``, the window sums by doubling, both threads.
 
     Per strip of output rows, the input rows are built in a scratch buffer (``_RowSource``),
@@ -156,7 +155,7 @@ def _box(plan: Plan, into: np.ndarray | None = None) -> np.ndarray:
     ``floor(log2 k) + popcount(k) - 1`` additions per axis and value plus the strip copy
     and the scaled copy out, about the same for box:3 as for box:31. Memory: the output and
     five strip buffers per thread. A kernel that is not a box (see ``_is_box``; the cost
-    model never picks this path for one) runs ``strips``. With ``into`` (see
+    model never picks this path for one) runs ``strips``. With ``into`` and ``divisor`` (see
     :func:`box_into`) the means are rounded in integers and written there.
     """
     if not _is_box(plan):
@@ -169,7 +168,6 @@ def _box(plan: Plan, into: np.ndarray | None = None) -> np.ndarray:
     source = _RowSource(plan)
     oh, ow = plan.out_shape
     w, c = plan.source.shape[1:]
-    divisor = None if into is None else box_divisor(plan)
     out = _output(plan, g.cout) if into is None else into
     left = plan.pad[2]
     unpadded = (
