@@ -178,7 +178,7 @@ FORBIDDEN = {
     ),
     "convtool.kernels": (
         "convtool.engine",
-        "convtool.filtering",
+        "convtool.chain",
         "convtool.matching",
         "convtool.template",
         "convtool.images",

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import engine
+from ..chain.file import filter_file
+from ..chain.memory import ALPHA_MODES, FilterOptions
 from ..engine import BORDER_ALIASES, BORDER_MODES
-from ..filefilter import filter_file
-from ..filtering import ALPHA_MODES, FilterOptions
 from ..images import (
     DEFAULT_JPEG_QUALITY,
     DEFAULT_PNG_LEVEL,

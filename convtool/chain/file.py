@@ -23,10 +23,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._mmap import anonymous_array
-from .bands import BandedChain
-from .filtering import FilterOptions, apply_chain
-from .images import (
+from .._mmap import anonymous_array
+from ..images import (
     MULTI_FRAME_FORMATS,
     ImageInfo,
     ImageIOError,
@@ -40,7 +38,9 @@ from .images import (
     to_output_array,
     write_bytes,
 )
-from .kernels import Kernel, Magnitude
+from ..kernels import Kernel, Magnitude
+from .bands import BandedChain
+from .memory import FilterOptions, apply_chain
 
 __all__ = ["Filtered", "filter_file"]
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import runtime
-from ._mmap import release_rows
-from .engine import (
+from .. import runtime
+from .._mmap import release_rows
+from ..engine import (
     EngineError,
     RunInfo,
     box_into,
@@ -37,8 +37,8 @@ from .engine import (
     make_plan,
     normalize_border,
 )
-from .filtering import ALPHA_MODES, FilterOptions, step_weights
-from .kernels import Kernel, Magnitude
+from ..kernels import Kernel, Magnitude
+from .memory import ALPHA_MODES, FilterOptions, step_weights
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 
