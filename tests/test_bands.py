@@ -1,4 +1,4 @@
-"""Banded chain runs (convtool.bands) against the whole-image path and scipy."""
+"""Banded chain runs (convtool.chain.bands) against the whole-image path and scipy."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ batch worker run this, so both keep every frame, honour the same options and sta
 memory.
 
 Owns: :func:`filter_file` (one frame in bands, integers kept; several frames whole, each
-through :func:`convtool.filtering.apply_chain`), the notes on options an output format has
+through :func:`convtool.chain.memory.apply_chain`), the notes on options an output format has
 no use for, and the check that a single-frame format is not handed several frames.
 Must not import: click, rich, convtool.cli; image I/O only through :mod:`convtool.images`.
 

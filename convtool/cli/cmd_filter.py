@@ -1,6 +1,6 @@
 """``convtool filter``: read an image, run a kernel chain through the engine, write the result.
 
-Parses options only: pixels are computed by :mod:`convtool.filtering` and bytes go in and out
+Parses options only: pixels are computed by :mod:`convtool.chain` and bytes go in and out
 through :mod:`convtool.images` (its one atomic writer). Several inputs (or a directory, or an
 output directory / name template) run as a batch through :mod:`convtool.batch` and
 :mod:`.batchrun`. Must not import the group or another command.
