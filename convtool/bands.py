@@ -104,8 +104,8 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
         strategy=strategy,
         eh=(plan.kernel.shape[0] - 1) * plan.dilation[0] + 1,
         sy=plan.stride[0],
-        rows=index_map(h, top, bottom, plan.border),
-        cols=index_map(w, left, right, plan.border),
+        rows=index_map(h, top, bottom, plan.borders[0]),
+        cols=index_map(w, left, right, plan.borders[1]),
         cval=plan.cval,
         left=left,
         out_shape=plan.out_shape if len(shape) == 2 and cout == 1 else (*plan.out_shape, cout),
@@ -130,8 +130,8 @@ def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
     ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
     aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
     top, bottom, left, right = plan.pad
-    rows = index_map(shape[0], top, bottom, plan.border)
-    cols = index_map(shape[1], left, right, plan.border)
+    rows = index_map(shape[0], top, bottom, plan.borders[0])
+    cols = index_map(shape[1], left, right, plan.borders[1])
     oh, ow = plan.out_shape
     sy, sx = plan.stride
     return (
