@@ -58,9 +58,11 @@ from .plan import (
     BORDER_MODES,
     EngineError,
     Plan,
+    compute_dtype,
     index_map,
     make_plan,
     normalize_border,
+    normalize_borders,
     pad_image,
 )
 from .plan import _RowSource as _RowSource
@@ -77,6 +79,7 @@ __all__ = [
     "RunInfo",
     "box_into",
     "choose_strategy",
+    "compute_dtype",
     "convolve",
     "correlate",
     "estimate_costs",
@@ -85,6 +88,7 @@ __all__ = [
     "make_plan",
     "next_fast_len",
     "normalize_border",
+    "normalize_borders",
     "pad_image",
     "release_scratch",
 ]
