@@ -104,9 +104,6 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-PRECISIONS = ("float32", "float64")
-
-
 def compute_dtype(dtype: np.dtype, precision: str | None = None) -> np.dtype:
     """The dtype sums are computed in: ``precision`` when given, else float64 for float64
     data and float32 for anything else (enough for 8/16-bit data: a 24-bit mantissa).
@@ -125,10 +122,6 @@ def compute_dtype(dtype: np.dtype, precision: str | None = None) -> np.dtype:
     if chosen not in (np.float32, np.float64):
         raise EngineError(f"precision must be float32 or float64, got {precision!r}")
     return np.dtype(chosen)
-
-
-def _compute_dtype(image: np.ndarray) -> np.dtype:
-    return compute_dtype(image.dtype)
 
 
 def normalize_borders(border: str | tuple[str, str]) -> tuple[tuple[str, str], bool]:
@@ -207,9 +200,7 @@ def _canonical_kernel(
     return k, depthwise
 
 
-def _axis_padding(
-    mode: str, flip: bool, k: int, d: int, n: int, origin: int, axis: str
-) -> tuple[int, int]:
+def _axis_padding(mode: str, flip: bool, k: int, d: int, origin: int, axis: str) -> tuple[int, int]:
     """Padding ``(before, after)`` of one axis that makes its mode a 'valid' correlation."""
     e = (k - 1) * d + 1
     if mode == "valid":
@@ -242,15 +233,14 @@ def _padding(
 ) -> tuple[int, int, int, int]:
     """Padding ``(top, bottom, left, right)`` that makes the border mode a 'valid' correlation."""
     (kh, kw), (dy, dx), (h, w) = kernel_hw, dilation, hw
-    if "valid" in modes and ((kh - 1) * dy + 1 > h or (kw - 1) * dx + 1 > w):
-        eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
-        if (modes[0] == "valid" and eh > h) or (modes[1] == "valid" and ew > w):
-            raise EngineError(
-                f"kernel ({kh}x{kw}, dilation {dy}x{dx}) is larger than the image ({h}x{w}) "
-                "with border 'valid'"
-            )
-    top = _axis_padding(modes[0], flip, kh, dy, h, origin[0], "rows")
-    left = _axis_padding(modes[1], flip, kw, dx, w, origin[1], "columns")
+    eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    if (modes[0] == "valid" and eh > h) or (modes[1] == "valid" and ew > w):
+        raise EngineError(
+            f"kernel ({kh}x{kw}, dilation {dy}x{dx}) is larger than the image ({h}x{w}) "
+            "with border 'valid'"
+        )
+    top = _axis_padding(modes[0], flip, kh, dy, origin[0], "rows")
+    left = _axis_padding(modes[1], flip, kw, dx, origin[1], "columns")
     return (*top, *left)
 
 
