@@ -149,6 +149,8 @@ def normalize_borders(border: str | tuple[str, str]) -> tuple[tuple[str, str], b
 
 
 def _origins(origin: int | tuple[int, int]) -> tuple[int, int]:
+    if type(origin) is int:  # the default, checked first (make_plan runs per call)
+        return origin, origin
     if isinstance(origin, (int, np.integer)):
         return int(origin), int(origin)
     pair = tuple(origin)
