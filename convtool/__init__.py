@@ -51,8 +51,8 @@ from ._lazy import lazy_exports
 # (`convtool params` starts in about the time of `import numpy`).
 _EXPORTS = {
     "engine": ("BORDER_MODES", "EngineError", "convolve", "correlate"),
-    "kernels": ("Kernel", "KernelError", "KernelInfo", "Magnitude", "list_kernels",
-                "parse_kernel", "separable_factors"),
+    "kernels": ("Kernel", "KernelError", "KernelInfo", "Magnitude", "gaussian_kernel",
+                "list_kernels", "parse_kernel", "separable_factors"),
     "matching": ("Match", "SearchResult", "TemplateError", "find_matches", "match_template",
                  "refine_matches", "search"),
     "params": ("LayerCost", "ParamsError", "conv_cost", "dense_cost", "model_costs",
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         KernelError,
         KernelInfo,
         Magnitude,
+        gaussian_kernel,
         list_kernels,
         parse_kernel,
         separable_factors,
@@ -110,6 +111,7 @@ __all__ = [
     "correlate",
     "dense_cost",
     "find_matches",
+    "gaussian_kernel",
     "heatmap",
     "list_kernels",
     "match_template",

@@ -370,6 +370,8 @@ def test_every_named_kernel_is_well_formed(spec):
         "dog": "dog:1,2",
         "motion": "motion:5,30",
     }
+    if spec.startswith("gaussian-d"):
+        examples[spec] = f"{spec}:1"
     k = parse_kernel(examples.get(spec, spec))
     parts = [k.gx, k.gy] if isinstance(k, Magnitude) else [k]
     for part in parts:
@@ -574,8 +576,10 @@ def _npy_bytes(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
 
 
 BAD_SPECS = [
-    ("gaussian:-1", "gaussian: SIGMA must be > 0, got -1"),
-    ("gaussian:0", "gaussian: SIGMA must be > 0, got 0"),
+    ("gaussian:-1", "gaussian: SIGMA must be >= 0, got -1"),
+    ("gaussian:-1:2", "gaussian: SIGMA must be >= 0, got -1"),
+    ("gaussian:1:2:3", "gaussian: SIGMA takes one value or Y:X, got '1:2:3'"),
+    ("gaussian-dx:1:0", "gaussian-dx: a Gaussian derivative needs sigma > 0 along its axis"),
     ("gaussian", "gaussian: missing SIGMA (usage: gaussian:SIGMA[,RADIUS])"),
     ("gaussian:", "gaussian: SIGMA is empty"),
     ("gaussian:1,2,3", "gaussian: expected 1 or 2 parameters (gaussian:SIGMA[,RADIUS]), got 3"),
@@ -585,7 +589,7 @@ BAD_SPECS = [
     ("gaussian:1,2.5", "gaussian: RADIUS must be an integer, got '2.5'"),
     ("gaussian:1000", "gaussian: kernel would be 6001x6001, over the limit of 1001x1001"),
     ("gaussian:1e308", "gaussian: kernel would be over the size limit of 1001x1001"),
-    ("box:0", "box: W must be >= 1, got 0"),
+    ("box:-1", "box: W must be >= 0, got -1"),
     ("box:2.5", "box: W must be an integer, got '2.5'"),
     ("box:3,4,5", "box: expected 1 or 2 parameters (box:W[,H]), got 3"),
     ("laplacian:6", "laplacian: N must be 4 or 8, got 6"),

@@ -495,7 +495,10 @@ def complete(words: str, shell: str = "bash") -> list[str]:
 
 
 def test_completion_of_a_partial_kernel_name():
-    assert complete("convtool filter in.png -k gau") == ["plain,gaussian"]
+    derivatives = ["dx", "dy", "dxx", "dyy", "dxy", "dxxx", "dyyy"]
+    assert complete("convtool filter in.png -k gau") == ["plain,gaussian"] + [
+        f"plain,gaussian-{d}" for d in derivatives
+    ]
     assert complete("convtool kernels sob") == ["plain,sobel-x", "plain,sobel-y", "plain,sobel"]
     assert complete("convtool filter in.png -k gaussian:") == []
     assert complete("convtool filter in.png -k ./my") == ["file,./my"]

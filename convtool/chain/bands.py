@@ -31,14 +31,15 @@ from ..engine import (
     RunInfo,
     box_into,
     choose_strategy,
+    compute_dtype,
     convolve,
     correlate,
     index_map,
     make_plan,
-    normalize_border,
+    normalize_borders,
 )
 from ..kernels import Kernel, Magnitude
-from .memory import ALPHA_MODES, FilterOptions, step_weights
+from .memory import ALPHA_MODES, FilterOptions, anchor_offsets, step_origin, step_weights
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 
@@ -92,6 +93,7 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
         stride=opts.stride,
         dilation=opts.dilation,
         flip=opts.convolve,
+        origin=step_origin(weights.shape[:2], opts, name),
     )
     strategy = choose_strategy(plan) if opts.strategy == "auto" else opts.strategy
     top, bottom, left, right = plan.pad
@@ -104,8 +106,8 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
         strategy=strategy,
         eh=(plan.kernel.shape[0] - 1) * plan.dilation[0] + 1,
         sy=plan.stride[0],
-        rows=index_map(h, top, bottom, plan.border),
-        cols=index_map(w, left, right, plan.border),
+        rows=index_map(h, top, bottom, plan.borders[0]),
+        cols=index_map(w, left, right, plan.borders[1]),
         cval=plan.cval,
         left=left,
         out_shape=plan.out_shape if len(shape) == 2 and cout == 1 else (*plan.out_shape, cout),
@@ -114,8 +116,8 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
 
 def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
     """Where 'keep' alpha comes from after a step: memory.apply_chain's _follow_geometry."""
-    mode, _ = normalize_border(opts.border)
-    if opts.stride == 1 and mode not in ("valid", "full"):
+    modes, _ = normalize_borders(opts.border)
+    if opts.stride == 1 and not {"valid", "full"} & set(modes):
         return None, None
     kh, kw = kernel.weights.shape[:2]
     ghost = np.broadcast_to(np.zeros((), np.float32), shape[:2])
@@ -126,12 +128,12 @@ def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
         stride=opts.stride,
         dilation=opts.dilation,
         flip=opts.convolve,
+        origin=step_origin((kh, kw), opts, kernel.name),
     )
-    ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
-    aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
+    ah, aw = anchor_offsets((kh, kw), opts, kernel.name)
     top, bottom, left, right = plan.pad
-    rows = index_map(shape[0], top, bottom, plan.border)
-    cols = index_map(shape[1], left, right, plan.border)
+    rows = index_map(shape[0], top, bottom, plan.borders[0])
+    cols = index_map(shape[1], left, right, plan.borders[1])
     oh, ow = plan.out_shape
     sy, sx = plan.stride
     return (
@@ -222,7 +224,8 @@ class BandedChain:
     shape : tuple
         ``(H, W)`` or ``(H, W, C)`` of the source image.
     dtype : dtype
-        The source's dtype: float64 computes in float64, anything else in float32.
+        The source's dtype: float64 computes in float64, anything else in float32 (unless
+        ``opts.precision`` says otherwise).
     steps : sequence of Kernel or Magnitude
         The chain, as for :func:`convtool.chain.memory.apply_chain`.
     opts : FilterOptions
@@ -266,7 +269,7 @@ class BandedChain:
             raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {shape}")
         self.opts, self.input_scale = opts, input_scale
         self.in_shape = tuple(int(s) for s in shape)
-        self.dtype = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+        self.dtype = compute_dtype(np.dtype(dtype), opts.precision)
         self.split = has_alpha and len(shape) == 3 and opts.alpha != "filter"
         self.keep = self.split and opts.alpha == "keep"
         self.premultiply = has_alpha and opts.alpha == "premultiply"
@@ -559,7 +562,7 @@ def correlate_into(
     kernel: np.ndarray,
     out: np.ndarray | None = None,
     *,
-    border: str = "reflect",
+    border: str | tuple[str, str] = "reflect",
     cval: float = 0.0,
     stride: int = 1,
     dilation: int = 1,
@@ -567,6 +570,8 @@ def correlate_into(
     flip: bool = False,
     strategy: str = "auto",
     band_rows: int | None = None,
+    origin: int | tuple[int, int] = 0,
+    precision: str | None = None,
 ) -> np.ndarray:
     """:func:`convtool.engine.correlate` (``convolve`` with ``flip``) written into ``out``.
 
@@ -574,7 +579,8 @@ def correlate_into(
     into ``out``: an integer ``out`` gets values rounded half to even and clipped to its
     range, a float one a cast. With ``image = np.load(path, mmap_mode="r")`` and
     ``out = np.lib.format.open_memmap(...)`` the working set is a few bands whatever the
-    image size.
+    image size. ``border``, ``origin`` and ``precision`` are the engine's; a float64 ``out``
+    computes in float64 (``precision="float64"``) whatever the image's dtype.
 
     Examples
     --------
@@ -582,21 +588,26 @@ def correlate_into(
     >>> correlate_into(img, np.array([[0.5, 0.0, 1.0]]), np.empty((1, 4), np.uint8))
     array([[100, 200, 255, 255]], dtype=uint8)
     """
+    if precision is None and out is not None and out.dtype == np.float64:
+        precision = "float64"
     integer_out = out is not None and out.dtype.kind == "u"
     if integer_out and strategy in ("auto", "box") and np.ndim(bias) == 0 and bias == 0:
         # A box into the pixels' own integer dtype: rounded integer means, no float bands.
         plan = make_plan(
-            image, kernel, border=border, cval=cval, stride=stride, dilation=dilation, flip=flip
-        )
+            image, kernel, border=border, cval=cval, stride=stride, dilation=dilation, flip=flip,
+            origin=origin, precision=precision,
+        )  # fmt: skip
         if box_into(plan, out):
             return out
     step = Kernel("kernel", np.asarray(kernel, dtype=np.float64), bias)
     opts = FilterOptions(
-        border=border,
+        border=border,  # type: ignore[arg-type]
         cval=cval,
         convolve=flip,
         stride=stride,
         dilation=dilation,
         strategy=strategy,
+        origin=origin,
+        precision=precision,
     )
     return filter_bands(image, [step], opts, out=out, band_rows=band_rows)

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import EngineError, RunInfo, convolve, correlate, make_plan, pad_image
+from ..engine import (
+    EngineError,
+    RunInfo,
+    convolve,
+    correlate,
+    make_plan,
+    normalize_borders,
+    pad_image,
+)
 from ..kernels import Kernel, Magnitude
 from ..weights import normalize_weights
 
@@ -23,7 +31,7 @@ ALPHA_MODES = ("keep", "premultiply", "filter", "drop")
 class FilterOptions:
     """Settings shared by every kernel of a chain (see ``convtool filter --help``)."""
 
-    border: str = "reflect"
+    border: str | tuple[str, str] = "reflect"
     cval: float = 0.0
     convolve: bool = False
     stride: int = 1
@@ -34,6 +42,41 @@ class FilterOptions:
     alpha: str = "keep"
     strategy: str = "auto"
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
+    origin: int | tuple[int, int] = 0  # scipy.ndimage's origin (rows, columns), every kernel
+    # --anchor: the tap (row, column) of each kernel as given over the output pixel, -1 the
+    # centre (OpenCV's anchor, y first); overrides ``origin``.
+    anchor: tuple[int, int] | None = None
+    precision: str | None = None  # "float64": sums in double precision (else by the input)
+
+
+def step_origin(kernel_shape: tuple[int, int], opts: FilterOptions, name: str) -> tuple[int, int]:
+    """The engine's ``origin`` for one kernel of the chain: ``opts.origin``, or ``opts.anchor``
+    taken relative to the kernel's centre tap ``(kh // 2, kw // 2)``."""
+    if opts.anchor is None:
+        origin = opts.origin
+        return (origin, origin) if isinstance(origin, int) else (int(origin[0]), int(origin[1]))
+    offsets = []
+    for a, k in zip(opts.anchor, kernel_shape, strict=True):
+        if not -1 <= a < k:
+            ay, ax = opts.anchor
+            raise EngineError(
+                f"--anchor {ay},{ax} lies outside {name} ({kernel_shape[0]}x{kernel_shape[1]}): "
+                "each must be -1 (the centre) or a tap index from 0"
+            )
+        offsets.append(0 if a < 0 else a - k // 2)
+    return offsets[0], offsets[1]
+
+
+def anchor_offsets(
+    kernel_shape: tuple[int, int], opts: FilterOptions, name: str = "the kernel"
+) -> tuple[int, int]:
+    """The anchor tap ``(ah, aw)`` of the kernel as correlated (flipped for ``convolve``): the
+    tap over each output pixel, ``origin`` included."""
+    kh, kw = kernel_shape
+    oy, ox = step_origin(kernel_shape, opts, name)
+    if opts.convolve:
+        return kh - 1 - kh // 2 - oy, kw - 1 - kw // 2 - ox
+    return kh // 2 + oy, kw // 2 + ox
 
 
 def step_weights(kernel: Kernel, channels: int, opts: FilterOptions) -> np.ndarray:
@@ -62,6 +105,8 @@ def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> n
         bias=kernel.bias,
         strategy=opts.strategy,
         info=info,
+        origin=step_origin(weights.shape[:2], opts, kernel.name),
+        precision=opts.precision,
     )
     opts.runs.append((kernel.name, info))
     return out
@@ -79,7 +124,7 @@ def _apply_step(image: np.ndarray, step: Kernel | Magnitude, opts: FilterOptions
 
 def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: FilterOptions):
     """Crop / subsample an untouched channel (alpha) the way a kernel step moves the pixels."""
-    if opts.stride == 1 and opts.border.lower() not in ("valid", "full"):
+    if opts.stride == 1 and not {"valid", "full"} & set(normalize_borders(opts.border)[0]):
         return channel  # same size, every output pixel anchored on its own input pixel
     probe = np.zeros(kernel_shape)
     plan = make_plan(
@@ -90,12 +135,11 @@ def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: F
         stride=opts.stride,
         dilation=opts.dilation,
         flip=opts.convolve,
+        origin=step_origin(kernel_shape, opts, "the kernel"),
     )
     # Output pixel (i, j) is anchored at padded-input pixel (i*sy + ah*dy, j*sx + aw*dx), the
     # anchor tap of the (flipped, for convolution) kernel.
-    kh, kw = kernel_shape
-    ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
-    aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
+    ah, aw = anchor_offsets(kernel_shape, opts)
     y0, x0 = ah * plan.dilation[0], aw * plan.dilation[1]
     padded = pad_image(plan)
     oh, ow = plan.out_shape

@@ -101,6 +101,21 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "CNN layers, OpenCV filter2D and ImageMagick -convolve compute.",
 )
 @click.option(
+    "--anchor",
+    metavar="Y,X",
+    default=None,
+    help="The kernel tap (row,column, from 0, in the kernel as given) that lies over each "
+    "output pixel; -1 is the centre (the default, kh//2,kw//2). OpenCV's filter2D anchor "
+    "with y first; scipy.ndimage's origin is Y-kh//2,X-kw//2. Applies to each kernel.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(("float32", "float64"), case_sensitive=False),
+    default=None,
+    help="Precision of the sums: float32 (the default, float64 for float64 .npy/TIFF input) "
+    "or float64 (double-precision sums, as scipy.ndimage; .npy output keeps float64).",
+)
+@click.option(
     "--stride",
     type=click.IntRange(min=1),
     default=1,
@@ -216,6 +231,8 @@ def filter_command(
     border: str,
     cval: float,
     true_convolution: bool,
+    anchor: str | None,
+    precision: str | None,
     stride: int,
     dilation: int,
     normalize: bool,
@@ -271,6 +288,8 @@ def filter_command(
         convtool filter anim.gif -k sharpen -o sharp.gif
 
         convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
+
+        convtool filter photo.png -k box:4 --anchor 0,0 -o shifted.png
     """
     if output is None:
         raise fail(_missing_output(inputs))
@@ -289,6 +308,8 @@ def filter_command(
         bias=bias,
         alpha=alpha,
         strategy=strategy,
+        anchor=None if anchor is None else _parse_anchor(anchor),
+        precision=None if precision is None else precision.lower(),
     )
     check_options(scheduler, workers)
     if scheduler is not None or _is_batch(inputs, output):
@@ -331,6 +352,18 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler,
         )  # fmt: skip
     if tally.failed or tally.aborted:
         click.get_current_context().exit(2)
+
+
+def _parse_anchor(text: str) -> tuple[int, int]:
+    """``--anchor Y,X``: two integers, each -1 (the centre) or a tap index."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        ay, ax = (int(p) for p in parts)
+    except ValueError:
+        raise fail(f"--anchor must be two integers Y,X (-1 for the centre), got {text!r}") from None
+    if min(ay, ax) < -1:
+        raise fail(f"--anchor must be two integers Y,X (-1 for the centre), got {text!r}")
+    return ay, ax
 
 
 def _missing_output(inputs: tuple[str, ...]) -> str:

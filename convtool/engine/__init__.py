@@ -5,7 +5,9 @@ convolutions"::
     H[i, j, d] = bias[d] + sum_a sum_b sum_c V[a, b, c, d] * X[i + a - ah, j + b - aw, c]
 
 with the anchor ``(ah, aw) = (kh // 2, kw // 2)`` (OpenCV's default anchor, scipy.ndimage's
-``origin=0``). Out-of-image samples come from the border mode. :func:`convolve` is the true
+``origin=0``); ``origin=(oy, ox)`` moves it to ``(kh // 2 + oy, kw // 2 + ox)``, as scipy's
+``origin`` and OpenCV's ``anchor`` (x first there). Out-of-image samples come from the border
+mode, one per axis if asked. :func:`convolve` is the true
 convolution: the kernel flipped in both spatial axes, anchored so that it matches
 ``scipy.ndimage.convolve`` for odd and even sizes.
 
@@ -58,9 +60,11 @@ from .plan import (
     BORDER_MODES,
     EngineError,
     Plan,
+    compute_dtype,
     index_map,
     make_plan,
     normalize_border,
+    normalize_borders,
     pad_image,
 )
 from .plan import _RowSource as _RowSource
@@ -77,6 +81,7 @@ __all__ = [
     "RunInfo",
     "box_into",
     "choose_strategy",
+    "compute_dtype",
     "convolve",
     "correlate",
     "estimate_costs",
@@ -85,6 +90,7 @@ __all__ = [
     "make_plan",
     "next_fast_len",
     "normalize_border",
+    "normalize_borders",
     "pad_image",
     "release_scratch",
 ]

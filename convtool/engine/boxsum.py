@@ -39,7 +39,7 @@ def _sum_dtype(plan: Plan, taps: int) -> np.dtype:
     if src.kind != "u" or src.itemsize > 2:
         return plan.dtype
     top = int(np.iinfo(src).max)
-    if plan.border == "constant" and not (plan.cval == int(plan.cval) and 0 <= plan.cval <= top):
+    if "constant" in plan.borders and not (plan.cval == int(plan.cval) and 0 <= plan.cval <= top):
         return plan.dtype
     for candidate in (np.uint16, np.uint32):
         if taps * top <= np.iinfo(candidate).max:

@@ -371,10 +371,10 @@ def _gemm_im2row(plan: Plan, g: _Geometry, out: np.ndarray) -> None:
     y0 = min(oh, _ceil_div(top, g.sy))
     last = top + h - g.eh
     y1 = max(y0, min(oh, last // g.sy + 1 if last >= 0 else 0))
-    cols = index_map(w, left, right, plan.border)
+    cols = index_map(w, left, right, plan.borders[1])
     part = partial(_Im2Row, kernel=kernel, g=g, cols=cols, left=left, cval=plan.cval)
     jobs = []
-    row_map = index_map(h, top, bottom, plan.border)
+    row_map = index_map(h, top, bottom, plan.borders[0])
     for r0, r1 in ((0, y0), (y1, oh)) if y1 > y0 else ((0, oh),):
         if r1 > r0:
             rows = row_map[r0 * g.sy : (r1 - 1) * g.sy + g.eh]

@@ -82,6 +82,9 @@ class Plan:
     out_shape: tuple[int, int]
     # Padding (top, bottom, left, right) applied before a 'valid' correlation.
     pad: tuple[int, int, int, int]
+    # The border mode of each axis (rows, columns); ``border`` is their common name, or the
+    # pair itself when they differ.
+    borders: tuple[str, str] = ("reflect", "reflect")
 
     @functools.cached_property
     def image(self) -> np.ndarray:
@@ -101,17 +104,65 @@ def _pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def _compute_dtype(image: np.ndarray) -> np.dtype:
-    # float32 is enough for 8/16-bit data (24-bit mantissa); float64 input asks for float64.
-    return np.dtype(np.float64) if image.dtype == np.float64 else np.dtype(np.float32)
+def compute_dtype(dtype: np.dtype, precision: str | None = None) -> np.dtype:
+    """The dtype sums are computed in: ``precision`` when given, else float64 for float64
+    data and float32 for anything else (enough for 8/16-bit data: a 24-bit mantissa).
+
+    Examples
+    --------
+    >>> compute_dtype(np.dtype(np.uint8)), compute_dtype(np.dtype(np.uint8), "float64")
+    (dtype('float32'), dtype('float64'))
+    """
+    if precision is None:
+        return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+    try:
+        chosen = np.dtype(precision)
+    except TypeError:
+        chosen = None
+    if chosen not in (np.float32, np.float64):
+        raise EngineError(f"precision must be float32 or float64, got {precision!r}")
+    return np.dtype(chosen)
+
+
+def normalize_borders(border: str | tuple[str, str]) -> tuple[tuple[str, str], bool]:
+    """``((mode_rows, mode_columns), force_zero_cval)`` for one mode or a pair, one per axis.
+
+    ``full`` pads both axes with zeros and cannot be paired with another mode.
+
+    Examples
+    --------
+    >>> normalize_borders(("nearest", "wrap"))
+    (('nearest', 'wrap'), False)
+    """
+    if isinstance(border, str):
+        mode, zero = normalize_border(border)
+        return (mode, mode), zero
+    pair = tuple(border)
+    if len(pair) != 2 or not all(isinstance(b, str) for b in pair):
+        raise EngineError(f"border must be a mode name or a pair of them, got {border!r}")
+    (my, zy), (mx, zx) = normalize_border(pair[0]), normalize_border(pair[1])
+    if "full" in (my, mx) and my != mx:
+        raise EngineError("border 'full' applies to both axes; it cannot be paired")
+    if (zy and mx == "constant" and not zx) or (zx and my == "constant" and not zy):
+        raise EngineError("border 'zero' and 'constant' cannot be paired (they share cval)")
+    return (my, mx), zy or zx
+
+
+def _origins(origin: int | tuple[int, int]) -> tuple[int, int]:
+    if type(origin) is int:  # the default, checked first (make_plan runs per call)
+        return origin, origin
+    if isinstance(origin, (int, np.integer)):
+        return int(origin), int(origin)
+    pair = tuple(origin)
+    if len(pair) != 2 or not all(isinstance(o, (int, np.integer)) for o in pair):
+        raise EngineError(f"origin must be an integer or a pair of integers, got {origin!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _check_arrays(image: np.ndarray, kernel: np.ndarray) -> None:
     """Raise :class:`EngineError` for image and kernel arrays the engine cannot use."""
     if image.ndim not in (2, 3):
         raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {image.shape}")
-    if image.size == 0:
-        raise EngineError(f"image is empty (shape {image.shape})")
     if image.dtype.kind not in "biufc":  # bool, integers, floats, complex
         raise EngineError(f"image must be numeric, got dtype {image.dtype}")
     if image.dtype.kind == "c" or kernel.dtype.kind == "c":
@@ -151,55 +202,80 @@ def _canonical_kernel(
     return k, depthwise
 
 
+def _axis_padding(mode: str, flip: bool, k: int, d: int, origin: int, axis: str) -> tuple[int, int]:
+    """Padding ``(before, after)`` of one axis that makes its mode a 'valid' correlation."""
+    e = (k - 1) * d + 1
+    if mode == "valid":
+        if origin:
+            raise EngineError(f"origin needs a padding border mode, not 'valid' ({axis})")
+        return (0, 0)
+    if mode == "full":
+        if origin:
+            raise EngineError(f"origin needs a padding border mode, not 'full' ({axis})")
+        return (e - 1, e - 1)
+    # The anchor sits at tap k // 2 + origin (scipy.ndimage's origin); flipping for true
+    # convolution moves it to k - 1 - k // 2 - origin, so that convolve matches the textbook
+    # sum X[i - a] K[a] (and scipy.ndimage.convolve's origin) for odd and even sizes.
+    anchor = (k - 1 - k // 2 - origin) if flip else k // 2 + origin
+    if not 0 <= anchor < k:
+        raise EngineError(
+            f"origin {origin} ({axis}) puts the anchor outside the kernel: a kernel of "
+            f"{k} taps takes {-(k // 2)} to {(k - 1) // 2}"
+        )
+    return (anchor * d, e - 1 - anchor * d)
+
+
 def _padding(
-    mode: str,
+    modes: tuple[str, str],
     flip: bool,
     kernel_hw: tuple[int, int],
     dilation: tuple[int, int],
     hw: tuple[int, int],
+    origin: tuple[int, int] = (0, 0),
 ) -> tuple[int, int, int, int]:
     """Padding ``(top, bottom, left, right)`` that makes the border mode a 'valid' correlation."""
     (kh, kw), (dy, dx), (h, w) = kernel_hw, dilation, hw
     eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
-    if mode == "valid":
-        if eh > h or ew > w:
-            raise EngineError(
-                f"kernel ({kh}x{kw}, dilation {dy}x{dx}) is larger than the image ({h}x{w}) "
-                "with border 'valid'"
-            )
-        return (0, 0, 0, 0)
-    if mode == "full":
-        return (eh - 1, eh - 1, ew - 1, ew - 1)
-    # The anchor sits at (kh // 2, kw // 2) taps; flipping for true convolution moves it to
-    # kh - 1 - kh // 2 so that convolve matches the textbook sum X[i - a] K[a].
-    ah = (kh - 1 - kh // 2) if flip else kh // 2
-    aw = (kw - 1 - kw // 2) if flip else kw // 2
-    return (ah * dy, eh - 1 - ah * dy, aw * dx, ew - 1 - aw * dx)
+    if (modes[0] == "valid" and eh > h) or (modes[1] == "valid" and ew > w):
+        raise EngineError(
+            f"kernel ({kh}x{kw}, dilation {dy}x{dx}) is larger than the image ({h}x{w}) "
+            "with border 'valid'"
+        )
+    top = _axis_padding(modes[0], flip, kh, dy, origin[0], "rows")
+    left = _axis_padding(modes[1], flip, kw, dx, origin[1], "columns")
+    return (*top, *left)
 
 
 def make_plan(
     image: np.ndarray,
     kernel: np.ndarray,
     *,
-    border: str = "reflect",
+    border: str | tuple[str, str] = "reflect",
     cval: float = 0.0,
     stride: int | tuple[int, int] = 1,
     dilation: int | tuple[int, int] = 1,
     flip: bool = False,
+    origin: int | tuple[int, int] = 0,
+    precision: str | None = None,
 ) -> Plan:
-    """Validate the arguments and bring image and kernel to canonical shapes."""
+    """Validate the arguments and bring image and kernel to canonical shapes.
+
+    ``border`` is one mode or a pair (rows, columns); ``origin`` shifts the anchor as
+    scipy.ndimage's ``origin`` (see :func:`convtool.engine.correlate`); ``precision`` is the
+    compute dtype (see :func:`compute_dtype`).
+    """
     image = np.asarray(image)
     kernel = np.asarray(kernel)
     _check_arrays(image, kernel)
-    mode, zero = normalize_border(border)
+    modes, zero = normalize_borders(border)
     sy, sx = _pair(stride, "stride")
     dy, dx = _pair(dilation, "dilation")
-    dtype = _compute_dtype(image)
+    dtype = compute_dtype(image.dtype, precision)
     img = image[:, :, None] if image.ndim == 2 else image
     h, w, c = img.shape
     k, depthwise = _canonical_kernel(kernel, dtype, c, flip)
     kh, kw = k.shape[:2]
-    pad = _padding(mode, flip, (kh, kw), (dy, dx), (h, w))
+    pad = _padding(modes, flip, (kh, kw), (dy, dx), (h, w), _origins(origin))
     eh, ew = (kh - 1) * dy + 1, (kw - 1) * dx + 1
     full_h = h + pad[0] + pad[1] - eh + 1
     full_w = w + pad[2] + pad[3] - ew + 1
@@ -209,12 +285,13 @@ def make_plan(
         dtype=dtype,
         kernel=np.ascontiguousarray(k),
         depthwise=depthwise,
-        border=mode,
-        cval=0.0 if (zero or mode == "full") else float(cval),
+        border=modes[0] if modes[0] == modes[1] else modes,  # type: ignore[arg-type]
+        cval=0.0 if (zero or "full" in modes) else float(cval),
         stride=(sy, sx),
         dilation=(dy, dx),
         out_shape=out_shape,
         pad=pad,
+        borders=modes,
     )
 
 
@@ -225,17 +302,24 @@ def pad_image(plan: Plan, image: np.ndarray | None = None) -> np.ndarray:
     if not any(plan.pad):
         return img
     widths = ((top, bottom), (left, right), (0, 0))
-    mode = _NUMPY_PAD_MODE[plan.border]
-    if mode == "constant":
+    mode = _NUMPY_PAD_MODE[plan.borders[0]]
+    if plan.borders[0] == plan.borders[1] and mode == "constant":
         return np.pad(img, widths, mode="constant", constant_values=plan.cval)
-    if mode == "reflect" and min(img.shape[:2]) == 1:
-        # The mirror of a single sample is that sample; np.pad refuses to mirror a 1-long axis.
-        for axis in (0, 1):
-            axis_widths = [(0, 0)] * 3
-            axis_widths[axis] = widths[axis]
+    if plan.borders[0] == plan.borders[1] and not (mode == "reflect" and min(img.shape[:2]) == 1):
+        return np.pad(img, widths, mode=mode)
+    # One axis at a time: different modes per axis, or a mirror of a 1-long axis (the mirror
+    # of a single sample is that sample; np.pad refuses to mirror it).
+    for axis in (0, 1):
+        if not any(widths[axis]):
+            continue
+        axis_widths = [(0, 0)] * 3
+        axis_widths[axis] = widths[axis]
+        mode = _NUMPY_PAD_MODE[plan.borders[axis]]
+        if mode == "constant":
+            img = np.pad(img, axis_widths, mode="constant", constant_values=plan.cval)
+        else:
             img = np.pad(img, axis_widths, mode="edge" if img.shape[axis] == 1 else mode)
-        return img
-    return np.pad(img, widths, mode=mode)
+    return img
 
 
 class _Geometry(NamedTuple):
@@ -290,8 +374,8 @@ class _RowSource:
         top, bottom, left, right = plan.pad
         self.image = plan.source
         self.cval = plan.cval
-        self.rows = index_map(h, top, bottom, plan.border)
-        self.cols = cols = index_map(w, left, right, plan.border)
+        self.rows = index_map(h, top, bottom, plan.borders[0])
+        self.cols = cols = index_map(w, left, right, plan.borders[1])
         self.left, self.w = left, w
         self.top, self.h = top, h  # padded rows top:top + h are the image's, in order
         self.width = w + left + right

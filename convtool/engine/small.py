@@ -108,8 +108,9 @@ def _border_runs(plan: Plan) -> tuple[_Runs, _Runs]:
         if len(_MAPS) >= _RECIPES_KEEP:
             _MAPS.clear()
         maps = []
-        for n, before, after in ((h, top, bottom), (w, left, right)):
-            index = index_map(n, before, after, plan.border)
+        for n, before, after, mode in ((h, top, bottom, plan.borders[0]),
+                                       (w, left, right, plan.borders[1])):  # fmt: skip
+            index = index_map(n, before, after, mode)
             to = np.r_[np.arange(before), np.arange(before + n, before + n + after)]
             source = index[to]
             maps.append(_runs(to, np.where(source >= 0, source + before, -1)))

@@ -51,6 +51,8 @@ from .library import (
     SOBEL_SMOOTHING,
     SOBEL_X,
     SOBEL_Y,
+    gaussian_1d,
+    gaussian_kernel,
     list_kernels,
 )
 from .spec import parse_kernel, separable_factors
@@ -92,6 +94,8 @@ __all__ = [
     "KernelError",
     "KernelInfo",
     "Magnitude",
+    "gaussian_1d",
+    "gaussian_kernel",
     "list_kernels",
     "parse_kernel",
     "separable_factors",

@@ -159,6 +159,7 @@ class _Param:
     kind: type  # int or float
     rule: str | tuple[int, ...] = ""  # "> 0", ">= 0", ">= 1", choices, or "" for any finite
     optional: bool = False
+    per_axis: bool = False  # "Y:X" gives one value per axis (rows:columns)
 
 
 _RULES: dict[str, Callable[[float], bool]] = {
@@ -199,6 +200,16 @@ def _parse_value(kernel: str, param: _Param, token: str) -> float | int:
     return value
 
 
+def _parse_token(kernel: str, param: _Param, token: str) -> Any:
+    """One value, or ``(y, x)`` for a per-axis parameter written ``Y:X`` (rows:columns)."""
+    if param.per_axis and ":" in token:
+        parts = token.split(":")
+        if len(parts) != 2:
+            raise KernelError(f"{kernel}: {param.name} takes one value or Y:X, got {token!r}")
+        return tuple(_parse_value(kernel, param, t.strip()) for t in parts)
+    return _parse_value(kernel, param, token)
+
+
 def _parse_params(kernel: str, params: Sequence[_Param], text: str | None) -> list[Any]:
     tokens = [] if text is None else [t.strip() for t in text.split(",")]
     if not params and tokens:
@@ -214,7 +225,7 @@ def _parse_params(kernel: str, params: Sequence[_Param], text: str | None) -> li
             joiner = "or" if len(params) == required + 1 else "to"
             expected = f"{required} {joiner} {len(params)} parameters"
         raise KernelError(f"{kernel}: expected {expected} ({usage}), got {len(tokens)}")
-    values: list[Any] = [_parse_value(kernel, p, t) for p, t in zip(params, tokens, strict=False)]
+    values: list[Any] = [_parse_token(kernel, p, t) for p, t in zip(params, tokens, strict=False)]
     return values + [None] * (len(params) - len(values))
 
 
@@ -257,17 +268,120 @@ def _fixed(grid: np.ndarray, factors: tuple[np.ndarray, np.ndarray] | None = Non
     return build
 
 
+def _axis_pair(value: Any) -> tuple[Any, Any]:
+    return value if isinstance(value, tuple) else (value, value)
+
+
 def _box(name: str, width: int, height: int | None) -> Kernel:
     height = width if height is None else height
+    # Size 0 is no filtering along that axis (scipy.ndimage.uniform_filter's size 0).
+    height, width = max(height, 1), max(width, 1)
     _check_side(name, height, width)
     col = _frozen(np.full(height, 1.0 / height))
     row = _frozen(np.full(width, 1.0 / width))
     return Kernel(name, _frozen(np.outer(col, row)), factors=(col, row))
 
 
-def _gaussian(name: str, sigma: float, radius: int | None) -> Kernel:
-    g = _frozen(_gaussian_1d(sigma, _radius(name, sigma, radius, 3.0)))
-    return Kernel(name, _frozen(np.outer(g, g)), factors=(g, g))
+def _gaussian(name: str, sigma: Any, radius: Any) -> Kernel:
+    sigmas, radii = _axis_pair(sigma), _axis_pair(radius)
+    # Sigma 0 is no filtering along that axis (scipy.ndimage.gaussian_filter's rule).
+    col, row = (
+        _frozen(_gaussian_1d(s, _radius(name, s, r, 3.0)) if s > 0 else np.ones(1))
+        for s, r in zip(sigmas, radii, strict=True)
+    )
+    return Kernel(name, _frozen(np.outer(col, row)), factors=(col, row))
+
+
+def gaussian_1d(
+    sigma: float, *, order: int = 0, radius: int | None = None, truncate: float = 4.0
+) -> np.ndarray:
+    """1-D correlation weights of a sampled Gaussian or of its ``order``-th derivative.
+
+    The Gaussian is normalized to sum 1, then differentiated exactly (a polynomial times the
+    Gaussian, as ``scipy.ndimage.gaussian_filter1d``) and flipped, so that correlating with
+    the weights gives the derivative of the smoothed signal (positive where it grows).
+    ``radius`` defaults to scipy's ``int(truncate * sigma + 0.5)``; sigma 0 gives ``[1.0]``
+    (no filtering) for order 0.
+
+    Examples
+    --------
+    The first derivative of a ramp is its slope (up to the truncated tails):
+
+    >>> w = gaussian_1d(1.0, order=1)
+    >>> w.size, round(float(w @ np.arange(9.0)), 4)
+    (9, 0.9999)
+    """
+    return _derivative_1d("gaussian", sigma, order, radius, truncate)
+
+
+def _derivative_1d(
+    label: str, sigma: float, order: int, radius: int | None, truncate: float
+) -> np.ndarray:
+    if not 0 <= order <= 3 or int(order) != order:
+        raise KernelError(f"{label}: order must be 0, 1, 2 or 3, got {order}")
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise KernelError(f"{label}: sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        if order:
+            raise KernelError(f"{label}: a Gaussian derivative needs sigma > 0 along its axis")
+        return np.ones(1)
+    if radius is None:
+        side = 2 * (truncate * sigma + 0.5) + 1
+        _check_side(label, side, side)
+        radius = int(truncate * sigma + 0.5)
+    _check_side(label, 2 * radius + 1, 2 * radius + 1)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 * (x / sigma) ** 2)
+    phi /= phi.sum()
+    # d/dx (q(x) phi(x)) = (q'(x) - q(x) x / sigma^2) phi(x), on q's coefficients.
+    q = np.zeros(order + 1)
+    q[0] = 1.0
+    step = np.diag(np.arange(1.0, order + 1), 1) + np.diag(np.full(order, -1.0 / sigma**2), -1)
+    for _ in range(order):
+        q = step @ q
+    weights = (x[:, None] ** np.arange(order + 1)) @ q * phi
+    return weights[::-1].copy()
+
+
+def gaussian_kernel(
+    sigma: float | tuple[float, float],
+    *,
+    order: int | tuple[int, int] = 0,
+    radius: int | tuple[int | None, int | None] | None = None,
+    truncate: float = 4.0,
+) -> np.ndarray:
+    """2-D correlation weights of a Gaussian or a Gaussian derivative, per axis (rows, columns).
+
+    ``correlate(image, gaussian_kernel(s, order=o))`` equals
+    ``scipy.ndimage.gaussian_filter(image, s, order=o, truncate=truncate)`` with the same
+    border mode: sigma, order and radius take one value or one per axis, the radius defaults
+    to scipy's ``int(truncate * sigma + 0.5)``, and sigma 0 leaves that axis unfiltered.
+    ``order=(0, 1)`` is d/dx (positive where intensity grows to the right), ``(1, 0)`` d/dy
+    (downwards), ``(2, 0) + (0, 2)`` the Laplacian of Gaussian.
+
+    Examples
+    --------
+    >>> gaussian_kernel((0.0, 1.0), radius=1).round(3)
+    array([[0.274, 0.452, 0.274]])
+    >>> gaussian_kernel(1.0, order=(1, 0)).shape
+    (9, 9)
+    """
+    (sy, sx), (oy, ox), (ry, rx) = _axis_pair(sigma), _axis_pair(order), _axis_pair(radius)
+    col = gaussian_1d(float(sy), order=oy, radius=ry, truncate=truncate)
+    row = gaussian_1d(float(sx), order=ox, radius=rx, truncate=truncate)
+    return np.outer(col, row)
+
+
+def _gaussian_derivative(order: tuple[int, int]):
+    def build(name: str, sigma: Any, radius: Any) -> Kernel:
+        sigmas, radii = _axis_pair(sigma), _axis_pair(radius)
+        col, row = (
+            _frozen(_derivative_1d(name.partition(":")[0], s, o, r, 4.0))
+            for s, o, r in zip(sigmas, order, radii, strict=True)
+        )
+        return Kernel(name, _frozen(np.outer(col, row)), factors=(col, row))
+
+    return build
 
 
 def _unsharp(name: str, sigma: float, amount: float | None) -> Kernel:
@@ -358,19 +472,41 @@ class _Named:
 
 _SIGMA = _Param("SIGMA", float, "> 0")
 _RADIUS = _Param("RADIUS", int, ">= 0", optional=True)
+_SIGMA_AXES = _Param("SIGMA", float, ">= 0", per_axis=True)
+_RADIUS_AXES = _Param("RADIUS", int, ">= 0", optional=True, per_axis=True)
+# Gaussian derivatives by name: (order along rows, order along columns) and what they give.
+_DERIVATIVES = {
+    "dx": ((0, 1), "d/dx, positive where intensity grows to the right"),
+    "dy": ((1, 0), "d/dy, positive where intensity grows downwards"),
+    "dxx": ((0, 2), "d2/dx2"),
+    "dyy": ((2, 0), "d2/dy2"),
+    "dxy": ((1, 1), "d2/dxdy"),
+    "dxxx": ((0, 3), "d3/dx3"),
+    "dyyy": ((3, 0), "d3/dy3"),
+}
 
 _NAMED: dict[str, _Named] = {
     "identity": _Named((), "3x3 identity (output = input)", _fixed(IDENTITY)),
     "box": _Named(
-        (_Param("W", int, ">= 1"), _Param("H", int, ">= 1", optional=True)),
-        "W x H mean (box:N is N x N)",
+        (_Param("W", int, ">= 0"), _Param("H", int, ">= 0", optional=True)),
+        "W x H mean (box:N is N x N); a size 0 leaves that axis unfiltered",
         _box,
     ),
     "gaussian": _Named(
-        (_SIGMA, _RADIUS),
-        "sampled Gaussian, normalized to sum 1; RADIUS defaults to ceil(3*SIGMA)",
+        (_SIGMA_AXES, _RADIUS_AXES),
+        "sampled Gaussian, normalized to sum 1; RADIUS defaults to ceil(3*SIGMA); Y:X per axis "
+        "(rows:columns); SIGMA 0 leaves that axis unfiltered",
         _gaussian,
     ),
+    **{
+        f"gaussian-{suffix}": _Named(
+            (_SIGMA_AXES, _RADIUS_AXES),
+            f"Gaussian derivative {text} (scipy gaussian_filter order={order}); RADIUS "
+            "defaults to int(4*SIGMA+0.5); Y:X per axis",
+            _gaussian_derivative(order),
+        )
+        for suffix, (order, text) in _DERIVATIVES.items()
+    },
     "sharpen": _Named((), "3x3 sharpen: identity minus the 4-neighbour Laplacian", _fixed(SHARPEN)),
     "unsharp": _Named(
         (_SIGMA, _Param("AMOUNT", float, ">= 0", optional=True)),
@@ -451,6 +587,8 @@ _NAMED: dict[str, _Named] = {
     ),
     "sepia": _Named((), "RGB to sepia, 1x1x3->3 (Microsoft/W3C sepia matrix)", _sepia),
 }
+
+_DERIVED_NAMES = frozenset(f"gaussian-{suffix}" for suffix in _DERIVATIVES)
 
 
 def list_kernels() -> list[KernelInfo]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import _load_file
-from .library import _NAMED, _parse_params
+from .library import _DERIVED_NAMES, _NAMED, _parse_params
 from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, Magnitude, check_compute_range
 
 # --------------------------------------------------------------------------------------------
@@ -31,7 +31,10 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def _unknown(name: str) -> KernelError:
-    close = difflib.get_close_matches(name, list(_NAMED), n=3, cutoff=0.6)
+    # The Gaussian derivatives (gaussian-dx...) are suggested only for names with a dash, so
+    # that a typo of a base name is not answered with its whole family.
+    pool = [n for n in _NAMED if "-" in name or n not in _DERIVED_NAMES]
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.6)
     if close:
         quoted = [repr(c) for c in close]
         hint = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
