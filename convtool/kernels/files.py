@@ -264,7 +264,7 @@ def _load_npy(label: str, data: bytes) -> Kernel:
     return _finish(label, arr)
 
 
-_JSON_CHUNK = 8 << 20
+_JSON_CHUNK = 1 << 20
 # A kernel file names at most a few keys: more strings than this is not a kernel.
 _MAX_JSON_QUOTES = 4096
 
