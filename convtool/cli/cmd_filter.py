@@ -260,9 +260,9 @@ def filter_command(
     format allows (PNG and TIFF hold 16 bits in every channel; an 8-bit input gives uint8 in
     .npy too); --depth float keeps the raw signed results (.npy, one-channel TIFF). Without
     -k the run is a conversion. An output that is one of the inputs is refused unless
-    --in-place. Every frame
-    of an animation or page of a TIFF is filtered; --frame picks some. Signs: sobel-x is
-    positive where intensity grows to the right, sobel-y where it grows downwards (as OpenCV).
+    --in-place. Every frame of an animation or page of a TIFF is filtered; --frame picks
+    some. Signs: sobel-x is positive where intensity grows to the right, sobel-y where it grows
+    downwards (as OpenCV).
     A single image is filtered in bands of rows: 8- and 16-bit pixels stay integers until a
     band is computed, and .npy files (and uncompressed TIFF) are memory-mapped, so memory
     stays near the input plus the output.
@@ -325,11 +325,11 @@ def filter_command(
             raise fail("--force-preview draws one image: not with several inputs")
         _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler, limit)
         return
-    check_not_input(output, inputs, in_place)
     if skip_existing and output != "-" and os.path.exists(output):
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
+    check_not_input(output, inputs, in_place)
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
         frame_spec=frame_spec, quality=quality, compression=compression,
