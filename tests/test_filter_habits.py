@@ -248,3 +248,33 @@ def test_output_without_an_extension(rgb, tmp_path):
         "(add one: .png, .jpg"
     )
     assert result.output.endswith(", or give --format)\n")
+
+
+def test_band_percentiles_agree_with_numpy_over_many_bands():
+    from convtool.levels import band_percentiles
+
+    rng = np.random.default_rng(5)
+    values = rng.standard_cauchy((400, 50)).astype(np.float32)  # heavy tails: outliers
+    lo, hi = float(values.min()), float(values.max())
+    bands = (values[r : r + 37] for r in range(0, 400, 37))
+    got = band_percentiles(bands, 0.5, lo, hi)
+    want = np.percentile(values.astype(np.float64), [0.5, 99.5])
+    width = (hi - lo) / (1 << 16)
+    np.testing.assert_allclose(got, want, atol=2 * width)
+
+
+def test_batch_depth_float_and_a_depth_refused_before_any_work(rgb, tmp_path):
+    path, pixels = rgb
+    Image.fromarray(pixels[::-1].copy()).save(tmp_path / "b.png")
+    out = tmp_path / "out"
+    result = run(path, tmp_path / "b.png", "-k", "sobel-x", "--depth", "float", "-o",
+                 f"{out}/{{stem}}.npy", "-j", "1", "--quiet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert np.load(out / "in.npy").min() < 0 and np.load(out / "b.npy").min() < 0
+    result = run(path, tmp_path / "b.png", "-k", "box:3", "--depth", "16", "--format", "jpeg",
+                 "-o", tmp_path / "j", "-j", "1")  # fmt: skip
+    assert result.exit_code == 2
+    assert (
+        result.output == "Error: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY\n"
+    )
+    assert not (tmp_path / "j").exists()

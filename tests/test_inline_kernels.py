@@ -123,3 +123,13 @@ def test_json_with_too_many_rows_refused_before_parsing(tmp_path):
     ok = tmp_path / "ok.json"
     ok.write_text(json.dumps({"name": "k[", "weights": [[1.0]] * 1001}))
     assert parse_kernel(str(ok)).weights.shape == (1001, 1)
+
+
+def test_json_prescan_lets_channel_kernels_and_bracketed_names_through(tmp_path):
+    rng = np.random.default_rng(2)
+    weights = rng.normal(size=(3, 3, 2, 2))
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps({"name": "a [b] ]]]", "weights": weights.tolist(), "bias": [1, 2]}))
+    kernel = parse_kernel(str(path))
+    np.testing.assert_array_equal(kernel.weights, weights)
+    assert kernel.bias.tolist() == [1.0, 2.0]
