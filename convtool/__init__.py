@@ -4,6 +4,37 @@ The core (this package minus :mod:`convtool.cli`) is pure numpy and knows nothin
 The names below load their module on first use, so that ``import convtool`` is quick and the
 command line can guard its start-up (signals) before numpy and Pillow load.
 
+Rooms, in the order data flows through them (bytes -> image array -> kernel chain -> engine
+strategy -> output bytes; image + template -> score map -> matches). Each module's docstring says
+what it owns and what it must not import; ``tests/test_layering.py`` checks those bans and that
+no import circle exists, ``tests/test_engine_layout.py`` the engine's own.
+
+* :mod:`convtool.images` turns bytes into arrays and back, the only user of Pillow: ``decode``,
+  ``pixels`` (the file's own type, for bands), ``frames``, ``encode``, our ``png`` and ``tiff``
+  writers, ``write`` (the one atomic writer), ``draw``, ``info``. :mod:`convtool._npy` reads
+  ``.npy`` bytes without unpickling, shared with kernel files; :mod:`convtool._mmap` drops
+  finished rows of memory maps.
+* :mod:`convtool.kernels` turns a spec into weights (``library``, ``files``, ``spec``,
+  ``types``); :mod:`convtool.weights` holds the one meaning of ``--normalize``.
+* :mod:`convtool.chain` applies a kernel chain: ``memory`` (a whole array: alpha modes,
+  normalization, scale and bias, each step one engine call), ``bands`` (the same chain over bands
+  of output rows in bounded memory) and ``file`` (one file through either to one output file:
+  the single-file command and every batch worker call it).
+* :mod:`convtool.engine` is one correlation: ``plan`` (validation, border modes, index maps),
+  ``cost`` (the cost model and ``auto``), one module per strategy, ``run`` (:func:`correlate`,
+  :func:`convolve`). It imports only numpy and :mod:`convtool.runtime`, the one thread pool
+  and its per-thread scratch arrays, which the engine and the matcher share.
+* :mod:`convtool.matching` turns an image and a template into a score map, then matches
+  (``inputs``, ``windows``, ``spectral``, ``scoring``, ``masked``, ``peaks``, ``search``);
+  :mod:`convtool.geometry` (resize, rotate) and :mod:`convtool.pictures` (heatmaps) do not
+  depend on it.
+* :mod:`convtool.params` counts parameters and MACs exactly; :mod:`convtool.fit` fits a kernel
+  to an image pair.
+* :mod:`convtool.batch` runs many files on any executor; :mod:`convtool.dask` puts arrays and
+  batches on Dask (the optional extra).
+* :mod:`convtool.cli` is the command line, a thin click layer (one ``cmd_*`` module per
+  command); it imports the rest and nothing imports it.
+
 >>> import numpy as np
 >>> from convtool import correlate
 >>> correlate(np.arange(9.0).reshape(3, 3), np.array([[0.0, 1.0], [2.0, 3.0]]), border="valid")

@@ -36,8 +36,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError("convtool.dask needs the dask extra: pip install 'convtool[dask]'") from exc
 
 from . import engine
+from .chain.memory import ALPHA_MODES, FilterOptions, step_weights
 from .engine import EngineError, make_plan, pad_image
-from .filtering import ALPHA_MODES, FilterOptions, step_weights
 from .kernels import Kernel, Magnitude
 
 __all__ = ["apply_chain", "convolve", "correlate"]

@@ -1,4 +1,4 @@
-"""Banded chain runs (convtool.bands) against the whole-image path and scipy."""
+"""Banded chain runs (convtool.chain.bands) against the whole-image path and scipy."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from convtool import engine, runtime
-from convtool.bands import BAND_BYTES, BandedChain, correlate_into, filter_bands
+from convtool.chain.bands import BAND_BYTES, BandedChain, correlate_into, filter_bands
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.engine import EngineError
-from convtool.filtering import FilterOptions, apply_chain
 from convtool.kernels import Kernel, parse_kernel
 
 BORDERS = ("reflect", "mirror", "nearest", "wrap", "constant", "valid", "full")

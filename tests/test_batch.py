@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from convtool import batch
-from convtool.filtering import FilterOptions
+from convtool.chain.memory import FilterOptions
 from convtool.kernels import parse_kernel
 
 ndi = pytest.importorskip("scipy.ndimage")
@@ -728,7 +728,7 @@ def test_cli_batch_honours_quality_and_compression(tmp_path):
 
 def test_batch_worker_filters_in_bands(tmp_path, monkeypatch):
     # The worker runs the single form's banded path: integers kept, bands of rows.
-    from convtool import bands
+    from convtool.chain import bands
 
     src = save(tmp_path / "p.png", photo(5, 64, 48))
     seen = []

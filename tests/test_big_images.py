@@ -135,7 +135,7 @@ def test_npy_in_and_out_through_maps(runner, tmp_path):
 
 
 def test_rescale_spans_the_whole_image_not_each_band(runner, tmp_path, monkeypatch):
-    import convtool.bands as bands
+    import convtool.chain.bands as bands
 
     monkeypatch.setattr(bands, "BAND_BYTES", 64)  # bands of a few rows
     ramp = np.repeat(np.linspace(0.2, 0.6, 40, dtype=np.float32)[:, None], 5, axis=1)
@@ -188,7 +188,7 @@ def test_16bit_colour_stays_16bit_through_the_bands(runner, tmp_path, monkeypatc
     """16-bit colour PNG/TIFF read exactly (formats work) and filtered in tiny bands (this
     work): the output equals scipy's box filter of the 16-bit values, rounded, to 1 LSB, and
     a page picked from a multi-page TIFF equals that page filtered alone."""
-    import convtool.bands as bands
+    import convtool.chain.bands as bands
     from convtool.images import ImageInfo, encode_frames, read_frames
 
     monkeypatch.setattr(bands, "BAND_BYTES", 64)  # bands of a row or two: 17 rows is not k*band
@@ -240,7 +240,7 @@ def test_single_file_progress_is_a_bar_over_the_rows(tmp_path, monkeypatch):
     from click.testing import CliRunner
     from PIL import Image
 
-    from convtool import bands
+    from convtool.chain import bands
     from convtool.cli import cli
 
     monkeypatch.setattr(bands, "BAND_BYTES", 64 * 3 * 4 * 8)  # 8-row bands of a 64-wide image

@@ -12,8 +12,8 @@ dask = pytest.importorskip("dask")
 
 import convtool  # noqa: E402
 from convtool import dask as cdask  # noqa: E402
+from convtool.chain.memory import FilterOptions, apply_chain  # noqa: E402
 from convtool.engine import BORDER_MODES, EngineError  # noqa: E402
-from convtool.filtering import FilterOptions, apply_chain  # noqa: E402
 from convtool.kernels import parse_kernel  # noqa: E402
 
 ndimage = pytest.importorskip("scipy.ndimage")

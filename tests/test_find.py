@@ -15,8 +15,10 @@ from PIL import Image
 from skimage.feature import match_template as sk_match_template
 from skimage.feature import peak_local_max
 
-from convtool import template as tm
+from convtool import matching as tm
 from convtool.cli import cli
+from convtool.engine import next_fast_len
+from convtool.matching import peaks, scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENE = ROOT / "samples" / "waldo-scene.png"
@@ -137,8 +139,10 @@ def test_zncc_is_scale_invariant_at_extreme_scales(scale):
 
 def test_search_computes_image_spectrum_and_running_sums_once(monkeypatch):
     calls = []
-    original = tm._prefix_tasks
-    monkeypatch.setattr(tm, "_prefix_tasks", lambda *a, **k: calls.append(1) or original(*a, **k))
+    original = scoring._prefix_tasks
+    monkeypatch.setattr(
+        scoring, "_prefix_tasks", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
     g = rng(13)
     image = g.random((90, 120, 3)).astype(np.float32)
     result = tm.search(image, image[20:40, 30:60], scales=(0.5, 0.75, 1.0, 1.25))
@@ -337,7 +341,7 @@ def test_resize_agrees_with_opencv():
 def test_nms_keeps_mtm_demo_boxes():
     # MTM's NMS demo: IoUs 0.747, 0.254, 0.338; maxOverlap 0.5 and N=2 keep the .8 and .4 boxes
     boxes = np.array([[780, 350, 700, 480], [806, 416, 716, 442], [1074, 530, 680, 390]], float)
-    assert tm._nms(boxes, np.array([0.8, 0.6, 0.4]), overlap=0.5, top=2) == [0, 2]
+    assert peaks._nms(boxes, np.array([0.8, 0.6, 0.4]), overlap=0.5, top=2) == [0, 2]
 
 
 def test_find_matches_ssd_lower_is_better_and_thresholds():
@@ -357,7 +361,7 @@ def test_next_fast_len_is_smallest_5_smooth():
 
     for n in [*range(1, 300), 1079, 1081, 1919, 1921, 4097]:
         want = next(m for m in range(n, 2 * n + 2) if smooth(m))
-        assert tm.next_fast_len(n) == want
+        assert next_fast_len(n) == want
 
 
 def test_parse_scales():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.engine import correlate
-from convtool.filtering import FilterOptions, apply_chain
 from convtool.fit import COND_WARN, FitError, closest_named, fit_kernel
 from convtool.kernels import parse_kernel
 

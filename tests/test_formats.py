@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.cli import cli
-from convtool.filtering import FilterOptions, apply_chain
 from convtool.images import (
     ImageInfo,
     ImageIOError,

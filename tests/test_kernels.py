@@ -20,8 +20,8 @@ from skimage import filters as skf
 
 from convtool import cli as cli_module
 from convtool import convolve, correlate
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.cli import cli
-from convtool.filtering import FilterOptions, apply_chain
 from convtool.kernels import (
     Kernel,
     KernelError,

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import convtool
-from convtool import geometry, matching, pictures, template
 
 PACKAGE = Path(convtool.__file__).parent
 
@@ -37,7 +36,7 @@ def _offends(names: set[str], banned: tuple[str, ...]) -> list[str]:
 
 def test_importing_the_matcher_loads_no_cli_terminal_or_pil_code():
     code = (
-        "import sys, convtool.matching, convtool.geometry, convtool.pictures, convtool.template\n"
+        "import sys, convtool.matching, convtool.geometry, convtool.pictures\n"
         "bad = ('click', 'rich', 'PIL', 'convtool.cli', 'convtool.images')\n"
         "print(sorted(m for m in sys.modules if m.startswith(bad)))\n"
     )
@@ -54,29 +53,10 @@ def test_matching_modules_import_neither_cli_images_nor_pictures(path):
 @pytest.mark.parametrize("name", ["geometry.py", "pictures.py"])
 def test_geometry_and_pictures_do_not_import_the_matcher(name):
     banned = ("click", "rich", "PIL", "convtool.cli", "convtool.images", "convtool.matching")
-    banned += ("convtool.template",)
     assert _offends(_imported(PACKAGE / name), banned) == []
 
 
 def test_the_import_checker_sees_relative_imports():
-    # Guards the guard: template.py imports the matcher and pictures, relatively.
-    names = _imported(PACKAGE / "template.py")
-    assert "convtool.matching.scoring" in names and "convtool.pictures" in names
-
-
-def test_compatibility_alias_exposes_the_new_homes_objects():
-    for name in template.__all__:
-        home = matching if hasattr(matching, name) else pictures
-        if name == "next_fast_len":
-            continue  # the engine's
-        assert getattr(template, name) is getattr(home, name), name
-    assert template.resize is geometry.resize and template.rotate is geometry.rotate
-
-
-def test_patching_the_alias_patches_where_the_matcher_looks(monkeypatch):
-    spy = object()
-    original = matching.scoring._prefix_tasks
-    monkeypatch.setattr(template, "_prefix_tasks", spy)
-    assert matching.scoring._prefix_tasks is spy and matching.windows._prefix_tasks is spy
-    monkeypatch.undo()
-    assert matching.scoring._prefix_tasks is original
+    # Guards the guard: search.py imports the scorer (one dot) and geometry (two dots).
+    names = _imported(PACKAGE / "matching" / "search.py")
+    assert "convtool.matching.scoring" in names and "convtool.geometry" in names

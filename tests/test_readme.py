@@ -152,6 +152,24 @@ def test_readme_has_examples_that_run():
     assert len(skipped) <= 6, [f"line {b.line}: {b.skip}" for b in skipped]
 
 
+def test_every_fence_names_its_language():
+    # A bare ``` block would be neither run nor skipped: it would escape the checks above.
+    fences = [
+        (n, line) for n, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1)
+        if line.startswith("```")
+    ]  # fmt: skip
+    openings = fences[::2]
+    assert len(fences) % 2 == 0
+    bad = [n for n, line in openings if line[3:].strip() not in ("console", "sh", "python", "text")]
+    assert bad == []
+
+
+def test_ci_runs_the_readme_test_command_as_written():
+    quick = _sections()["Quick start"]
+    command = next(line for line in quick.splitlines() if "python -m pytest" in line)
+    assert command in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
 def _sections() -> dict[str, str]:
     """README text under each ``## `` heading."""
     text = README.read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..filtering import FilterOptions
+from ..chain.memory import FilterOptions
 from ..images import FORMATS, format_for_path
 from ..samefile import file_id, same_file_message
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import matching, pictures, runtime
-from ..filefilter import filter_file
+from ..chain.file import filter_file
 from ..images import (
     ImageInfo,
     draw_boxes,

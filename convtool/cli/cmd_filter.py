@@ -1,6 +1,6 @@
 """``convtool filter``: read an image, run a kernel chain through the engine, write the result.
 
-Parses options only: pixels are computed by :mod:`convtool.filtering` and bytes go in and out
+Parses options only: pixels are computed by :mod:`convtool.chain` and bytes go in and out
 through :mod:`convtool.images` (its one atomic writer). Several inputs (or a directory, or an
 output directory / name template) run as a batch through :mod:`convtool.batch` and
 :mod:`.batchrun`. Must not import the group or another command.
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import engine
+from ..chain.file import filter_file
+from ..chain.memory import ALPHA_MODES, FilterOptions
 from ..engine import BORDER_ALIASES, BORDER_MODES
-from ..filefilter import filter_file
-from ..filtering import ALPHA_MODES, FilterOptions
 from ..images import (
     DEFAULT_JPEG_QUALITY,
     DEFAULT_PNG_LEVEL,

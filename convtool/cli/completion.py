@@ -2,7 +2,7 @@
 
 Choices (border modes, methods, strategies, value mappings) complete through click's
 ``Choice`` already; kernel specs are free text (a name with parameters, or a file), so they
-get :func:`complete_kernel`. Install lines for bash, zsh and fish are in the README.
+get :func:`complete_kernel`. The README shows the install line (bash; zsh and fish likewise).
 Must not import the group or a command module.
 """
 

@@ -23,8 +23,8 @@ from .plan import Plan, _Geometry, _geometry
 from .rank import _SEP_BLOCK_COLS, _SEP_BLOCK_ROWS, _sep_direct, kernel_rank
 from .small import _recipe, row_gemm_ops
 
-# Cost model constants: nanoseconds of one thread of the benchmark machine (README,
-# Performance), fitted on 1080p RGB float32 runs; only their ratios matter.
+# Cost model constants: nanoseconds of one thread of the benchmark machine (tests/bench/README.md,
+# "What each path costs"), fitted on 1080p RGB float32 runs; only their ratios matter.
 # Refit with `PYTHONPATH=$PWD python tests/bench/calibrate.py --fit` on a quiet machine: it
 # prints least-squares values for the constants listed in its FIT table (strips: _NS_TAP,
 # _NS_STRIP_BASE; gemm: _NS_FLOP_IM2ROW, _NS_COPY_IM2ROW, _NS_FLOP_MIX, _NS_COPY_MIX;

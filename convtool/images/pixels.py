@@ -3,7 +3,7 @@
 Owns :func:`read_pixels`: 8- and 16-bit images as uint8/uint16 (16-bit colour at full depth,
 through :mod:`.decode`), ``.npy`` files memory-mapped, uncompressed TIFF strips mapped straight
 from the file, and Pillow images copied a few MB at a time; what the banded runner
-(:mod:`convtool.bands`) reads a band of rows from. Multi-frame files are left to
+(:mod:`convtool.chain.bands`) reads a band of rows from. Multi-frame files are left to
 :mod:`.frames`. Must not import: convtool.engine, matching or cli, click, rich.
 """
 

@@ -1,7 +1,7 @@
 """Kernel files: ``.txt``, ``.json`` and ``.npy`` parsing with one-line errors.
 
 Owns reading a kernel file into a :class:`Kernel` (see :mod:`convtool.kernels` for the formats).
-Must not import: convtool.engine, convtool.filtering, convtool.images, click, rich, PIL.
+Must not import: convtool.engine, convtool.chain, convtool.images, click, rich, PIL.
 """
 
 from __future__ import annotations

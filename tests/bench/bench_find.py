@@ -1,4 +1,4 @@
-"""Benchmark `convtool.template.match_template` (zncc) against OpenCV and scikit-image.
+"""Benchmark `convtool.match_template` (zncc) against OpenCV and scikit-image.
 
     python tests/bench/bench_find.py [--repeats 5] [--skimage-repeats 3] [--no-skimage]
                                      [--sizes 16,64,200] [--quick]
@@ -23,7 +23,7 @@ import numpy as np
 from skimage.feature import match_template as sk_match_template
 from timing import median_ms
 
-from convtool.template import match_template
+from convtool.matching import match_template
 
 
 def bench(

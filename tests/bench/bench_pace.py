@@ -32,13 +32,13 @@ import cv2
 import numpy as np
 
 from convtool import engine
-from convtool.filtering import FilterOptions, apply_chain
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.images.encode import to_output_array
 from convtool.kernels import Kernel, parse_kernel
-from convtool.template import match_template
+from convtool.matching import match_template
 
 try:  # the banded runner (big-images issue), once merged: the CLI's 8-bit path then
-    from convtool.bands import filter_bands
+    from convtool.chain.bands import filter_bands
 except ImportError:
     filter_bands = None
 

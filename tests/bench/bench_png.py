@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from timing import median_ms
 
-from convtool.filtering import FilterOptions, apply_chain
+from convtool.chain.memory import FilterOptions, apply_chain
 from convtool.images import DEFAULT_PNG_LEVEL, decode_image
 from convtool.images.png import encode_png
 from convtool.kernels import parse_kernel

@@ -267,7 +267,7 @@ def bench_box(args: argparse.Namespace) -> None:
         "Both 8-bit rows write into an output made before the timing.\n"
     )
     print("| case | median ms | ratios convtool / peer |\n|---|---|---|")
-    from convtool.bands import correlate_into
+    from convtool.chain.bands import correlate_into
 
     box = parse_kernel("box:5").weights
     for size, (h, w) in {"1080p": (1080, 1920), "4K": (2160, 3840)}.items():

@@ -8,7 +8,7 @@ compute dtype band by band, and writing results into a caller's output array (``
 converted, filtered and stored while its rows are in that core's cache; the engine runs
 inline inside), so ``convert`` callbacks see bands in any order; memory is then a few bands.
 
-Results equal :func:`convtool.filtering.apply_chain` on the whole image value for value when
+Results equal :func:`convtool.chain.memory.apply_chain` on the whole image value for value when
 the strategy is ``direct`` or ``strips`` (each output pixel sums its taps in the same order
 whatever rows it is given). ``gemm`` and ``separable`` (BLAS: block shapes, and GEMV for
 one-row blocks, change the order of the sums) and ``fft`` (transform sizes follow the rows
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import runtime
-from ._mmap import release_rows
-from .engine import (
+from .. import runtime
+from .._mmap import release_rows
+from ..engine import (
     EngineError,
     RunInfo,
     box_into,
@@ -37,8 +37,8 @@ from .engine import (
     make_plan,
     normalize_border,
 )
-from .filtering import ALPHA_MODES, FilterOptions, step_weights
-from .kernels import Kernel, Magnitude
+from ..kernels import Kernel, Magnitude
+from .memory import ALPHA_MODES, FilterOptions, step_weights
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 
@@ -113,7 +113,7 @@ def _plan_pass(name, kernel, shape, dtype, opts: FilterOptions) -> _Pass:
 
 
 def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
-    """Where 'keep' alpha comes from after a step: filtering.apply_chain's _follow_geometry."""
+    """Where 'keep' alpha comes from after a step: memory.apply_chain's _follow_geometry."""
     mode, _ = normalize_border(opts.border)
     if opts.stride == 1 and mode not in ("valid", "full"):
         return None, None
@@ -224,7 +224,7 @@ class BandedChain:
     dtype : dtype
         The source's dtype: float64 computes in float64, anything else in float32.
     steps : sequence of Kernel or Magnitude
-        The chain, as for :func:`convtool.filtering.apply_chain`.
+        The chain, as for :func:`convtool.chain.memory.apply_chain`.
     opts : FilterOptions
         Border, stride, dilation, alpha mode, scale, bias, strategy (as the whole-image path).
     has_alpha : bool
@@ -499,7 +499,7 @@ def filter_bands(
     input_scale: float | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """:func:`convtool.filtering.apply_chain` computed band by band into ``out``.
+    """:func:`convtool.chain.memory.apply_chain` computed band by band into ``out``.
 
     Only a band of rows per thread (plus the rows its kernels reach) is held as floats, so
     ``image`` may be an integer array (converted a band at a time) or a memory-mapped one,

@@ -3,7 +3,7 @@ batch worker run this, so both keep every frame, honour the same options and sta
 memory.
 
 Owns: :func:`filter_file` (one frame in bands, integers kept; several frames whole, each
-through :func:`convtool.filtering.apply_chain`), the notes on options an output format has
+through :func:`convtool.chain.memory.apply_chain`), the notes on options an output format has
 no use for, and the check that a single-frame format is not handed several frames.
 Must not import: click, rich, convtool.cli; image I/O only through :mod:`convtool.images`.
 
@@ -23,10 +23,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._mmap import anonymous_array
-from .bands import BandedChain
-from .filtering import FilterOptions, apply_chain
-from .images import (
+from .._mmap import anonymous_array
+from ..images import (
     MULTI_FRAME_FORMATS,
     ImageInfo,
     ImageIOError,
@@ -40,8 +38,10 @@ from .images import (
     to_output_array,
     write_bytes,
 )
-from .kernels import Kernel, Magnitude
-from .levels import band_percentiles, parse_stretch
+from ..kernels import Kernel, Magnitude
+from ..levels import band_percentiles, parse_stretch
+from .bands import BandedChain
+from .memory import FilterOptions, apply_chain
 
 __all__ = ["Filtered", "filter_file"]
 

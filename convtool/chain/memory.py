@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import EngineError, RunInfo, convolve, correlate, make_plan, pad_image
-from .kernels import Kernel, Magnitude
-from .weights import normalize_weights
+from ..engine import EngineError, RunInfo, convolve, correlate, make_plan, pad_image
+from ..kernels import Kernel, Magnitude
+from ..weights import normalize_weights
 
 __all__ = ["ALPHA_MODES", "FilterOptions", "apply_chain", "normalize_weights"]
 
