@@ -59,7 +59,22 @@ _EXPORTS = {
                "parse_layers", "stage_costs"),
     "pictures": ("heatmap",),
 }  # fmt: skip
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+_lazy_getattr, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def __getattr__(name: str):
+    """``__version__`` from the installed package's metadata (``0+unknown`` in a source tree
+    that is not installed), looked up on first use; the other names load their module."""
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("convtool")
+        except PackageNotFoundError:
+            value = "0+unknown"
+        globals()["__version__"] = value
+        return value
+    return _lazy_getattr(name)
 
 
 if TYPE_CHECKING:

@@ -505,7 +505,7 @@ def test_check_output_path_rules(tmp_path):
     assert check_output_path(str(tmp_path / "a.JPEG"), "jpeg") == "jpeg"
     with pytest.raises(ImageIOError, match="does not exist"):
         check_output_path(str(tmp_path / "missing" / "a.png"))
-    with pytest.raises(ImageIOError, match="cannot tell the output format"):
+    with pytest.raises(ImageIOError, match="the output name has no extension to tell the format"):
         check_output_path(str(tmp_path / "a"))
 
 

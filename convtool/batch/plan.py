@@ -16,6 +16,7 @@ from typing import Any
 
 from ..chain.memory import FilterOptions
 from ..images import FORMATS, format_for_path
+from ..samefile import file_id, same_file_message
 
 FIELDS = {
     "stem": "file name without its extension (photo)",
@@ -145,13 +146,20 @@ def _targets(sources: Sequence[Source], output: str, out_format: str | None) -> 
 
 
 def _key(path: str) -> str:
-    return os.path.normcase(os.path.abspath(path))
+    return os.path.normcase(os.path.realpath(path))
 
 
-def check_clashes(sources: Sequence[Source], targets: Sequence[str | None]) -> None:
-    """Refuse two inputs writing one output, and an output that is another job's input."""
+def check_clashes(
+    sources: Sequence[Source], targets: Sequence[str | None], *, in_place: bool = False
+) -> None:
+    """Refuse two inputs writing one output, an output that is another job's input, and (unless
+    ``in_place``) an output that is its own input. Paths are compared with links resolved, and
+    existing files by device and inode: an output directory that is a symbolic link to the input
+    directory, or a hard link to an input, is caught here, before any work."""
     seen: dict[str, str] = {}
-    inputs = {_key(s.path): s.path for s in sources}
+    inputs: dict[object, str] = {}
+    for s in sources:
+        inputs.setdefault(file_id(s.path) or _key(s.path), s.path)
     for source, target in zip(sources, targets, strict=True):
         if target is None:
             continue
@@ -159,10 +167,14 @@ def check_clashes(sources: Sequence[Source], targets: Sequence[str | None]) -> N
         if key in seen:
             raise BatchError(f"{seen[key]} and {source.path} would both be written to {target}")
         seen[key] = source.path
-        if key in inputs and key != _key(source.path):
-            raise BatchError(
-                f"{target}: output of {source.path} would overwrite the input {inputs[key]}"
-            )
+        hit = inputs.get(file_id(target) or key)
+        if hit is None:
+            continue
+        own = (file_id(source.path) or _key(source.path)) == (file_id(hit) or _key(hit))
+        if not own:
+            raise BatchError(f"{target}: output of {source.path} would overwrite the input {hit}")
+        if not in_place:
+            raise BatchError(same_file_message(target, source.path))
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,7 @@ class FilterSettings:
     # The pixel limit in force where the run was planned: worker processes start with their
     # own (the environment's or the default), not the --max-pixels the user gave.
     max_pixels: int | None = None
+    depth: str | None = None  # --depth: "8", "16", "float" (None: the input's)
 
 
 @dataclass(frozen=True)
@@ -201,12 +214,14 @@ def plan_filter(
     *,
     recursive: bool = False,
     skip_existing: bool = False,
+    in_place: bool = False,
 ) -> list[FilterJob]:
     """Jobs for ``convtool filter IN... -o OUT``: OUT a name template, else a directory.
 
     A directory output keeps each file's path under its input directory (``OUT/{rel}``),
     with the extension of ``settings.out_format`` when one is given. Every output format is
-    checked, and clashing outputs refused, before any file is touched.
+    checked, and clashing outputs refused, before any file is touched; an output that is its own
+    input (links followed) only with ``in_place``.
     """
     if "-" in inputs or output == "-":
         raise BatchError("'-' (standard input/output) only works with a single input file")
@@ -221,7 +236,7 @@ def plan_filter(
     if not sources:
         raise BatchError(f"no image files found in {', '.join(inputs)}")
     targets = _targets(sources, output, settings.out_format)
-    check_clashes(sources, targets)
+    check_clashes(sources, targets, in_place=in_place)
     jobs = []
     for i, (source, target) in enumerate(zip(sources, targets, strict=True)):
         try:
@@ -261,7 +276,7 @@ class FindJob:
 
 
 def _picture_format(path: str, option: str) -> None:
-    fmt = format_for_path(path)
+    fmt = format_for_path(path, format_option=False)  # find has no --format
     if fmt == "npy":
         raise BatchError(f"{option} {path}: write a picture (.png, .jpg, ...), not .npy")
 

@@ -78,7 +78,7 @@ def filter_one(job: FilterJob) -> FileResult:
         done = filter_file(
             job.source, job.target, list(settings.kernels), opts, mapping=settings.mapping,
             fmt=job.fmt, frames=settings.frames, quality=settings.quality,
-            compression=settings.compression, make_dirs=job.make_dirs,
+            compression=settings.compression, make_dirs=job.make_dirs, depth=settings.depth,
         )  # fmt: skip
         result.notes, result.shape = tuple(done.info.notes), done.shape
     except Exception as exc:  # one bad file must not stop the others

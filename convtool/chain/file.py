@@ -39,6 +39,7 @@ from ..images import (
     write_bytes,
 )
 from ..kernels import Kernel, Magnitude
+from ..levels import band_percentiles, parse_stretch
 from .bands import BandedChain
 from .memory import FilterOptions, apply_chain
 
@@ -78,13 +79,16 @@ def filter_file(
     progress: Callable[[int, int], None] | None = None,
     preview: bool = False,
     make_dirs: bool = False,
+    depth: str | None = None,
 ) -> Filtered:
     """Read ``source``, run ``steps`` over every frame (or those ``frames`` picks) and write
     ``target`` (``"-"``: ``stdout``) atomically: a failure leaves an existing file as it was.
 
     ``fmt`` is the output format (None: the input's), ``mapping`` how values are stored
     (see :func:`convtool.images.to_output_array`), ``progress(done_rows, total_rows)`` is
-    called as bands of a single frame are done, ``make_dirs`` creates the target's folder.
+    called as bands of a single frame are done, ``make_dirs`` creates the target's folder,
+    ``depth`` (``"8"``, ``"16"``, ``"float"``; None: the input's, see
+    :func:`convtool.images.stored_layout`) the stored depth.
     ``stdin`` (a seekable stream) is read when ``source`` is ``"-"``.
 
     Examples
@@ -103,7 +107,7 @@ def filter_file(
     done = _one_frame(
         source, stdin, target, fmt, steps, opts, mapping, frames=frames, quality=quality,
         compression=compression, stdout=stdout, progress=progress, preview=preview,
-        make_dirs=make_dirs,
+        make_dirs=make_dirs, depth=depth,
     )  # fmt: skip
     if done is not None:
         return done
@@ -112,6 +116,7 @@ def filter_file(
     return _all_frames(
         source, stdin, target, fmt, steps, opts, mapping, frames=frames, quality=quality,
         compression=compression, stdout=stdout, preview=preview, make_dirs=make_dirs,
+        depth=depth,
     )  # fmt: skip
 
 
@@ -149,7 +154,7 @@ def _parent(target: str, make_dirs: bool) -> None:
 
 def _one_frame(source, stdin, target, fmt, steps, opts: FilterOptions, mapping, *, frames,
                quality, compression, stdout, progress, preview,
-               make_dirs) -> Filtered | None:  # fmt: skip
+               make_dirs, depth=None) -> Filtered | None:  # fmt: skip
     """One frame, read, filtered band by band and written; None when the input has (or
     ``frames`` picks) several frames."""
     picked = read_pixels(source, stdin=stdin, spec=frames)
@@ -166,14 +171,19 @@ def _one_frame(source, stdin, target, fmt, steps, opts: FilterOptions, mapping, 
     fmt = fmt or info.format
     _note_unused(info, fmt, quality=quality, compression=compression)
     asked = mapping or "clip"  # what the preview shows (as before the bands)
-    depth, mapping = stored_layout(info, fmt, 1 if len(shape) == 2 else shape[2], mapping)
+    channels = 1 if len(shape) == 2 else shape[2]
+    depth, mapping = stored_layout(info, fmt, channels, mapping, depth=depth)
     dtype = {"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype)
     limits = None
-    if mapping == "rescale":  # a first pass for the min and max of the whole result
+    percent = parse_stretch(mapping)
+    if mapping == "rescale" or percent is not None:  # a pass for the min and max of the result
         lo, hi = np.inf, -np.inf
         for _, _, values in chain.bands(pixels):
             lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
         limits = (lo, hi)
+        if percent is not None:  # and one for the histogram of its values
+            bands = (values for _, _, values in chain.bands(pixels))
+            limits = band_percentiles(bands, percent, lo, hi)
     step = max(1, -(-max(shape[:2]) // _PREVIEW_SIDE))
     kept: dict[int, np.ndarray] = {}  # by first row: bands finish in any order
 
@@ -210,7 +220,8 @@ def _one_frame(source, stdin, target, fmt, steps, opts: FilterOptions, mapping, 
 
 
 def _all_frames(source, stdin, target, fmt, steps, opts: FilterOptions, mapping, *, frames,
-                quality, compression, stdout, preview, make_dirs) -> Filtered:  # fmt: skip
+                quality, compression, stdout, preview, make_dirs,
+                depth=None) -> Filtered:  # fmt: skip
     """Several frames: each decoded to floats and filtered whole, all encoded in one file."""
     read = read_frames(source, stdin=stdin, spec=frames)
     info = read.info
@@ -223,7 +234,7 @@ def _all_frames(source, stdin, target, fmt, steps, opts: FilterOptions, mapping,
         info.alpha = False
     data = encode_frames(
         results, info, fmt, mapping=mapping, quality=quality, compression=compression,
-        timing=read.timing,
+        timing=read.timing, depth=depth,
     )  # fmt: skip
     _parent(target, make_dirs)
     write_bytes(data, target, stdout=stdout)

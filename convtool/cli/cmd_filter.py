@@ -27,6 +27,7 @@ from ..images import (
     check_output_path,
     set_max_pixels,
 )
+from ..images.depths import check_depth
 from ..images.info import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from ..kernels import MAX_KERNEL_SIDE, parse_kernel
 from . import common
@@ -40,14 +41,21 @@ from .common import (
     stderr_console,
 )
 from .completion import complete_kernel
+from .filter_options import (
+    DEFAULT_STRETCH,
+    VALUES,
+    check_cval,
+    check_not_input,
+    check_stdin,
+    conversion_steps,
+    habit_options,
+)
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
 from .scheduler import check_options, executor_for, scheduler_option
 
 if TYPE_CHECKING:
     from .. import batch
-
-VALUE_MAPPINGS = ("clip", "abs", "rescale")
 
 
 @click.command(name="filter")
@@ -59,12 +67,13 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
     "--kernel",
     "kernels",
     multiple=True,
-    required=True,
     metavar="KERNEL",
     shell_complete=complete_kernel,
     help="Named kernel with optional parameters after a colon (sharpen, gaussian:2, "
-    "sobel-x, ...; see 'convtool kernels') or a kernel file (.txt, .json, .npy). "
-    "Repeat to apply several in order.",
+    "sobel-x, ...; see 'convtool kernels'), an inline matrix ('1 2 1; 2 4 2; 1 2 1 /16', "
+    "'3x3: 1,2,1 2,4,2 1,2,1', '[[1,2,1]]') or a kernel file (.txt, .json, .npy; './NAME' "
+    "for a file named like a number). Repeat to apply several in order. Without -k: a "
+    "conversion (format, --depth, --frame, --alpha), pixels unchanged.",
 )
 @click.option(
     "-o",
@@ -153,12 +162,15 @@ VALUE_MAPPINGS = ("clip", "abs", "rescale")
 @click.option(
     "--values",
     "mapping",
-    type=click.Choice(VALUE_MAPPINGS, case_sensitive=False),
+    type=VALUES,
     default=None,
-    help="How results map back to the output's integer range: clip (default; negative edge "
-    "responses become black), abs (magnitude of signed responses), rescale (min..max to the "
-    "full range). .npy output keeps raw floats unless abs/rescale is asked for.",
+    help="How results map to the output's range: clip (default; negative edge responses "
+    "become black), abs (magnitude of signed responses), rescale (min..max to the full "
+    "range), stretch[:P] (the P-th..(100-P)-th percentiles to the full range, the rest "
+    f"clipped; P defaults to {DEFAULT_STRETCH:g}). With --depth float the default keeps "
+    "the raw values (none).",
 )
+@habit_options
 @click.option(
     "--alpha",
     type=click.Choice(ALPHA_MODES, case_sensitive=False),
@@ -239,6 +251,8 @@ def filter_command(
     scale: float,
     bias: float,
     mapping: str | None,
+    depth: str | None,
+    in_place: bool,
     alpha: str,
     out_format: str | None,
     frame_spec: str | None,
@@ -259,10 +273,13 @@ def filter_command(
     """Filter INPUT (or many: files, directories) with one or more kernels and write OUTPUT.
 
     Values are computed in float32 in normalized units (0 = black, 1 = white for 8- and 16-bit
-    images; raw values for float TIFF and .npy). 8-bit and 16-bit outputs keep the input's
-    depth where the format allows (PNG and TIFF hold 16 bits in every channel). Every frame
-    of an animation or page of a TIFF is filtered; --frame picks some. Signs: sobel-x is
-    positive where intensity grows to the right, sobel-y where it grows downwards (as OpenCV).
+    images; raw values for float TIFF and .npy). Outputs keep the input's depth where the
+    format allows (PNG and TIFF hold 16 bits in every channel; an 8-bit input gives uint8 in
+    .npy too); --depth float keeps the raw signed results (.npy, one-channel TIFF). Without
+    -k the run is a conversion. An output that is one of the inputs is refused unless
+    --in-place. Every frame of an animation or page of a TIFF is filtered; --frame picks
+    some. Signs: sobel-x is positive where intensity grows to the right, sobel-y where it grows
+    downwards (as OpenCV).
     A single image is filtered in bands of rows: 8- and 16-bit pixels stay integers until a
     band is computed, and .npy files (and uncompressed TIFF) are memory-mapped, so memory
     stays near the input plus the output.
@@ -290,9 +307,21 @@ def filter_command(
         convtool filter scan.tif --frame 2 -k gaussian:1 -o page2.jpg --quality 90
 
         convtool filter photo.png -k box:4 --anchor 0,0 -o shifted.png
+
+        convtool filter photo.png -k '1 2 1; 2 4 2; 1 2 1 /16' -o soft.png
+
+        convtool filter photo.png -k sobel-x --depth float -o sx.npy
+
+        convtool filter photo.png -k sobel --values stretch:0.5 -o edges.png
+
+        convtool filter photo.png -o photo.tif
+
+        convtool filter photo.png -k sharpen -o photo.png --in-place
     """
     if output is None:
         raise fail(_missing_output(inputs))
+    check_cval(border)
+    check_stdin(inputs)
     try:
         limit = set_max_pixels(max_pixels)
     except ImageIOError as exc:
@@ -321,6 +350,7 @@ def filter_command(
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
+    check_not_input(output, inputs, in_place)
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
         frame_spec=frame_spec, quality=quality, compression=compression,
@@ -334,14 +364,18 @@ def _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler,
 
     p = click.get_current_context().params
     try:
-        steps = tuple(parse_kernel(spec) for spec in kernels)
+        steps = tuple(_steps(kernels))
         settings = batch.FilterSettings(
             steps, opts, mapping, out_format, frames=p["frame_spec"], quality=p["quality"],
-            compression=p["compression"], max_pixels=limit,
+            compression=p["compression"], max_pixels=limit, depth=p["depth"],
         )  # fmt: skip
         jobs = batch.plan_filter(
-            inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"]
-        )
+            inputs, output, settings, recursive=p["recursive"], skip_existing=p["skip_existing"],
+            in_place=p["in_place"],
+        )  # fmt: skip
+        if p["depth"] is not None:
+            for fmt in sorted({job.fmt for job in jobs if job.fmt}):
+                check_depth(fmt, p["depth"], 1)
     except (*common.LIBRARY_ERRORS, batch.BatchError) as exc:
         raise fail(str(exc)) from None
     with executor_for(scheduler) as executor:
@@ -364,6 +398,11 @@ def _parse_anchor(text: str) -> tuple[int, int]:
     if min(ay, ax) < -1:
         raise fail(f"--anchor must be two integers Y,X (-1 for the centre), got {text!r}")
     return ay, ax
+
+
+def _steps(kernels: tuple[str, ...]) -> list:
+    """The chain of -k specs, or a conversion's identity step without any."""
+    return [parse_kernel(spec) for spec in kernels] if kernels else conversion_steps()
 
 
 def _missing_output(inputs: tuple[str, ...]) -> str:
@@ -417,8 +456,11 @@ def _filter_single(
 ) -> None:
     """One file (or stdin) to one file (or stdout): every frame, in one output file."""
     started = time.perf_counter()
+    depth = click.get_current_context().params.get("depth")
     try:
         fmt = check_output_path(output, out_format)
+        if depth is not None and fmt is not None:
+            check_depth(fmt, depth, 1)
     except ImageIOError as exc:
         raise fail(str(exc)) from None
     if output == "-" and preview == "always":
@@ -435,12 +477,12 @@ def _filter_single(
         f"filtering {name}", None, enabled=shown, delay=delay, unit="rows", counted=True
     ) as bar:
         try:
-            steps = [parse_kernel(spec) for spec in kernels]
+            steps = _steps(kernels)
             stdin = io.BytesIO(binary_stdin().read()) if input_path == "-" else None
             done = filter_file(
                 input_path, output, steps, opts, mapping=mapping, fmt=fmt, frames=frame_spec,
                 quality=quality, compression=compression, stdin=stdin, stdout=binary_stdout(),
-                progress=bar.update, preview=preview is not None,
+                progress=bar.update, preview=preview is not None, depth=depth,
             )  # fmt: skip
         except common.LIBRARY_ERRORS as exc:  # loads the matcher only on an error
             raise fail(str(exc)) from None

@@ -32,7 +32,7 @@ def _find_output_format(path: str | None, option: str, npy: bool = False) -> str
     """Check an output path before any work, so that a bad one leaves no file behind."""
     if path is None:
         return None
-    fmt = check_output_path(path)
+    fmt = check_output_path(path, format_option=False)  # find has no --format
     if fmt == "npy" and not npy:
         raise matching.TemplateError(
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"

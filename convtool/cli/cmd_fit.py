@@ -99,12 +99,18 @@ def _warnings(fit: FitResult, total: int, ignore_clipped: bool) -> list[str]:
     return notes
 
 
+# Image extensions (convtool.images.FORMATS, without .npy), spelled out so that fit's checks
+# need not import the image package.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+
+
 def _check_output(output: str | None, as_json: bool) -> None:
     if output is None and not as_json:
         raise fail("give -o FILE (or -o - for stdout) to write the kernel, or --json")
     if output == "-" and as_json:
         raise fail("-o - and --json both write to stdout; choose one")
-    if output not in (None, "-") and Path(output).suffix.lower() in (".txt", ".npy"):
+    suffix = Path(output or "").suffix.lower()
+    if output not in (None, "-") and (suffix in (".txt", ".npy") or suffix in _IMAGE_SUFFIXES):
         raise fail(f"{output}: fit writes JSON kernel files; use a .json name")
 
 

@@ -180,6 +180,7 @@ class _Style:
     count: Callable[[int], str]
     size: Callable[[int], str]
     notes: tuple[str, ...]
+    unit: str = ""  # after a size in running text: " bytes" when --exact prints bare integers
 
     @classmethod
     def of(cls, dtype: str, *, exact: bool, as_json: bool, as_table: bool | None) -> _Style:
@@ -190,6 +191,7 @@ class _Style:
             count=(lambda n: f"{n:,}") if exact else human_count,
             size=(lambda n: f"{n:,}") if exact else human_bytes,
             notes=(*PARAMS_CONVENTION, _bytes_note(dtype)),
+            unit=" bytes" if exact else "",
         )
 
 
@@ -317,8 +319,8 @@ def _report_stack(size: tuple[int, int, int], stack: list[ModelLayer], style: _S
         summary = f"{_shape(size)} input, {len(stack)} layers"
         notes.insert(
             0,
-            f"{dtype} parameters: {style.size(total.nbytes(dtype))}, the dense network's "
-            f"{style.size(dense_total.nbytes(dtype))}",
+            f"{dtype} parameters: {style.size(total.nbytes(dtype))}{style.unit}, the dense "
+            f"network's {style.size(dense_total.nbytes(dtype))}{style.unit}",
         )
         if ratio is not None:
             summary += f"; the dense network has {_ratio_text(ratio)} the parameters"

@@ -14,7 +14,8 @@ A ``.npy`` filled band by band is written into that temporary file (:func:`atomi
 Layout: :mod:`.info` (ImageInfo, ImageIOError, FORMATS), :mod:`.decode` (reading, probing, EXIF
 orientation, 16-bit colour at full depth, the pixel limit), :mod:`.pixels` (:func:`read_pixels`
 in the file's own type for the banded path), :mod:`.frames` (every frame or page, and timing),
-:mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.png` and
+:mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.depths` (which
+depths each output format holds, for ``--depth``), :mod:`.png` and
 :mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
 click, rich, convtool.cli, convtool.engine or the matcher.

@@ -22,6 +22,8 @@ from PIL import Image
 
 from .. import runtime
 from .._mmap import discard_rows
+from ..levels import parse_stretch, stretch_limits
+from .depths import check_depth
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
 from .tiff import encode_tiff, write_tiff
@@ -29,8 +31,20 @@ from .tiff import encode_tiff, write_tiff
 _PIL_FORMAT = {"jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP", "gif": "GIF"}
 
 
-def format_for_path(path: str, fallback: str | None = None) -> str:
-    """Output format from a file name's extension (or ``fallback`` when it has none we know)."""
+def format_for_path(path: str, fallback: str | None = None, *, format_option: bool = True) -> str:
+    """Output format from a file name's extension (or ``fallback`` when it has none we know).
+
+    ``format_option``: the command has ``--format``, which the error then suggests.
+
+    Examples
+    --------
+    >>> format_for_path("a.TIF")
+    'tiff'
+    >>> format_for_path("result", format_option=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convtool.images.ImageIOError: result: the output name has no extension to tell the format ...
+    """
     suffix = Path(path).suffix.lower()
     for fmt, exts in FORMATS.items():
         if suffix in exts:
@@ -38,13 +52,21 @@ def format_for_path(path: str, fallback: str | None = None) -> str:
     if fallback is not None:
         return fallback
     known = ", ".join(e for exts in FORMATS.values() for e in exts)
+    hint = ", or give --format" if format_option else ""
+    if not suffix:
+        raise ImageIOError(
+            f"{path}: the output name has no extension to tell the format from (add one: "
+            f"{known}{hint})"
+        )
     raise ImageIOError(
-        f"{path}: cannot tell the output format from the extension {suffix or '(none)'!r} "
-        f"(use one of {known}, or --format)"
+        f"{path}: cannot tell the output format from the extension {suffix!r} "
+        f"(use one of {known}{hint.replace(' give', '')})"
     )
 
 
-def check_output_path(path: str, fmt: str | None = None) -> str | None:
+def check_output_path(
+    path: str, fmt: str | None = None, *, format_option: bool = True
+) -> str | None:
     """The output format for ``path`` (``fmt`` is --format, or None), checked before any work.
 
     Errors, each naming what is wrong: ``path`` is an existing directory, ends with a slash,
@@ -79,7 +101,7 @@ def check_output_path(path: str, fmt: str | None = None) -> str | None:
         raise ImageIOError(f"{path}: output directory {str(parent)!r} does not exist")
     by_name = format_for_path(path, fallback="") or None
     if fmt is None:
-        return format_for_path(path)
+        return format_for_path(path, format_option=format_option)
     if by_name is not None and by_name != fmt:
         raise ImageIOError(
             f"{path}: the extension {target.suffix!r} says {by_name.upper()} but --format says "
@@ -100,9 +122,11 @@ def to_output_array(
 
     ``mapping`` is ``clip`` (values outside [0, 1] are clipped), ``abs`` (absolute value, then
     clip: edge magnitudes), ``rescale`` (min..max stretched to the full range; a flat image maps
-    to 0; ``limits`` gives the min and max of the whole image when ``values`` is a band of it)
-    or ``none`` (only for float output). Integer depths are rounded half to even. ``out``
-    (of the stored dtype) receives the result instead of a new array.
+    to 0; ``limits`` gives the min and max of the whole image when ``values`` is a band of it),
+    ``stretch[:P]`` (the P-th..(100-P)-th percentiles to the full range, the rest clipped; see
+    :mod:`convtool.levels`; ``limits`` as for rescale) or ``none`` (only for float output).
+    Integer depths are rounded half to even. ``out`` (of the stored dtype) receives the result
+    instead of a new array.
 
     Examples
     --------
@@ -119,6 +143,14 @@ def to_output_array(
     elif mapping == "rescale":
         lo, hi = (float(work.min()), float(work.max())) if limits is None else limits
         work = (work - lo) / (hi - lo) if hi > lo else np.zeros_like(work)
+    elif mapping.startswith("stretch"):
+        percent = parse_stretch(mapping)
+        if percent is None:
+            raise ImageIOError(f"unknown value mapping {mapping!r}")
+        lo, hi = stretch_limits(work, percent) if limits is None else limits
+        work = (work - lo) / (hi - lo) if hi > lo else np.zeros_like(work)
+        if depth == "float":
+            work = np.clip(work, 0.0, 1.0)
     elif mapping not in ("clip", "none"):
         raise ImageIOError(f"unknown value mapping {mapping!r}")
     if depth == "float":
@@ -186,6 +218,7 @@ def encode_frames(
     quality: int | None = None,
     compression: int | None = None,
     timing: Timing | None = None,
+    depth: str | None = None,
 ) -> bytes:
     """Encode one or more frames of computed values as ``fmt`` bytes.
 
@@ -194,7 +227,8 @@ def encode_frames(
     go where the format holds them. ``quality`` (1-100) is for JPEG (default
     :data:`DEFAULT_JPEG_QUALITY`) and WebP (default: lossless); ``compression`` is the zlib
     level for PNG (default :data:`.png.DEFAULT_LEVEL`) and TIFF (default 0: uncompressed).
-    Several frames need a format of :data:`MULTI_FRAME_FORMATS`.
+    Several frames need a format of :data:`MULTI_FRAME_FORMATS`. ``depth`` (``"8"``, ``"16"``,
+    ``"float"``; None: as above) asks for a stored depth (see :func:`stored_layout`).
     """
     values = [_squeeze(np.asarray(f)) for f in frames]
     if len(values) > 1 and fmt not in MULTI_FRAME_FORMATS:
@@ -202,24 +236,46 @@ def encode_frames(
             f"{fmt.upper()} holds one frame, the input has {len(values)}: pick one with "
             f"--frame N or write {', '.join(f.upper() for f in MULTI_FRAME_FORMATS)}"
         )
-    if fmt == "npy":
-        return _encode_npy(values[0], info, mapping)
     channels = 1 if values[0].ndim == 2 else values[0].shape[2]
-    depth, mapping = stored_layout(info, fmt, channels, mapping)
+    depth, mapping = stored_layout(info, fmt, channels, mapping, depth=depth)
     arrs = [to_output_array(v, depth=depth, mapping=mapping) for v in values]
     return encode_stored(arrs, info, fmt, quality=quality, compression=compression, timing=timing)
 
 
 def stored_layout(
-    info: ImageInfo, fmt: str, channels: int, mapping: str | None = None
+    info: ImageInfo,
+    fmt: str,
+    channels: int,
+    mapping: str | None = None,
+    *,
+    depth: str | None = None,
 ) -> tuple[str, str]:
     """``(depth, mapping)`` that :func:`encode_frames` stores ``channels``-channel values with.
 
     Raises ImageIOError where ``fmt`` cannot hold the values (unknown format, more than 4
-    channels, alpha in JPEG), before anything is computed. A 16-bit result bound for an 8-bit
-    format is noted in ``info.notes``.
+    channels, alpha in JPEG, a ``depth`` it does not hold: see :mod:`.depths`), before anything
+    is computed. A 16-bit result bound for an 8-bit format is noted in ``info.notes``.
+
+    ``depth`` None (the default) keeps the input's depth where ``fmt`` holds it: 8-bit stays
+    8-bit (also in ``.npy``: uint8), 16-bit stays 16-bit in PNG, TIFF and ``.npy``, float
+    input stays float in ``.npy`` and one-channel TIFF (else 16-bit PNG/TIFF, 8-bit others).
+    ``depth="float"`` stores the raw results (normalized units, signed, unclipped: mapping
+    ``none`` unless one is asked for).
+
+    Examples
+    --------
+    >>> stored_layout(ImageInfo(depth="8"), "npy", 1)
+    ('8', 'clip')
+    >>> stored_layout(ImageInfo(depth="8"), "tiff", 1, depth="float")
+    ('float', 'none')
     """
+    if depth is not None:
+        if fmt not in FORMATS:
+            raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+        check_depth(fmt, depth, channels)
     if fmt == "npy":
+        if depth is not None:
+            return depth, mapping or ("none" if depth == "float" else "clip")
         if info.depth == "float":
             return "float", mapping or "none"
         return info.depth, mapping or "clip"
@@ -234,6 +290,8 @@ def stored_layout(
         raise ImageIOError(
             "JPEG cannot store an alpha channel; write PNG, WebP or TIFF, or use --alpha drop"
         )
+    if depth is not None:
+        return depth, mapping or ("none" if depth == "float" else "clip")
     mapping = mapping or "clip"
     if info.depth == "float" and fmt == "tiff" and channels == 1:
         # Float sources (TIFF 'F') stay float where the format can hold it.
@@ -315,6 +373,7 @@ def encode_image(
     mapping: str | None = None,
     quality: int | None = None,
     compression: int | None = None,
+    depth: str | None = None,
 ) -> bytes:
     """Encode computed values as ``fmt`` bytes with the depth of ``info`` where ``fmt`` allows.
 
@@ -322,22 +381,12 @@ def encode_image(
     image formats store integers, clipped by default. See :func:`encode_frames`.
     """
     return encode_frames(
-        [values], info, fmt, mapping=mapping, quality=quality, compression=compression
+        [values], info, fmt, mapping=mapping, quality=quality, compression=compression, depth=depth
     )
 
 
 def _squeeze(values: np.ndarray) -> np.ndarray:
     return values[:, :, 0] if values.ndim == 3 and values.shape[2] == 1 else values
-
-
-def _encode_npy(values: np.ndarray, info: ImageInfo, mapping: str | None) -> bytes:
-    if info.depth == "float":
-        arr = to_output_array(values, depth="float", mapping=mapping or "none")
-    else:
-        arr = to_output_array(values, depth=info.depth, mapping=mapping or "clip")
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
 
 
 def _png(arrs: list[np.ndarray], info: ImageInfo, level: int | None, timing: Timing) -> bytes:

@@ -4,8 +4,10 @@ A kernel spec is either a name with optional parameters after a colon (``gaussia
 ``box:5,3``, ``motion:9,30``) or the path of a kernel file:
 
 ``.txt`` (or any other text file)
-    One row per line, numbers separated by spaces and/or commas, ``#`` starts a comment,
-    blank lines are ignored. Always 2-D.
+    One row per line (or rows separated by ``;``), numbers separated by spaces and/or commas,
+    ``#`` starts a comment, blank lines are ignored, a last ``/N`` divides every weight by N,
+    an ImageMagick ``WxH:`` header gives the shape of row-major values. Always 2-D. Read a line
+    at a time: a line over :data:`.files.MAX_TEXT_LINE_BYTES` is refused before more is read.
 ``.json``
     ``{"weights": [[...]], "bias": 0.0, "normalize": false}`` or a bare nested list. Weights may be
     2-D ``(kh, kw)``, 3-D ``(kh, kw, C)`` or 4-D ``(kh, kw, Cin, Cout)``; ``bias`` is a number or
@@ -15,9 +17,13 @@ A kernel spec is either a name with optional parameters after a colon (``gaussia
 ``.npy``
     A real numeric array of 2 to 4 dimensions, loaded without unpickling.
 
-A spec is read as a file when its name part is not a named kernel and it exists as a file, ends in
-``.txt``/``.json``/``.npy`` or contains a path separator; so ``./sharpen`` reads a file called
-``sharpen`` while ``sharpen`` is the named kernel.
+An inline kernel (a *literal*) uses the text grammar on one line: ``1 2 1; 2 4 2; 1 2 1 /16``,
+``3x3: 1,2,1 2,4,2 1,2,1``, or a JSON nested list ``[[1,2,1]]`` (see :mod:`.text`).
+
+The rule, in order: the part before ``:`` is a kernel name: the named kernel; the spec starts with
+a digit, a sign, a point, ``[`` or ``WxH:`` and does not end in ``.txt``/``.json``/``.npy``: a
+literal; else a file path. So ``./sharpen`` reads a file called ``sharpen`` while ``sharpen`` is
+the named kernel, and ``./121`` reads a file while ``121`` is the 1x1 kernel 121.
 
 Sign conventions (under correlation, the default of ``convtool filter``): ``sobel-x`` is positive
 where intensity grows to the right and ``sobel-y`` where it grows downwards, exactly as
@@ -27,7 +33,8 @@ scales them so that a unit step gives a response of 1.
 
 Layout: :mod:`.types` (Kernel, Magnitude, KernelInfo, KernelError), :mod:`.library` (named
 kernels as grids, :func:`list_kernels`), :mod:`.files` (kernel files), :mod:`.spec`
-(:func:`parse_kernel`, :func:`separable_factors`). Pure numpy: must not import
+(:func:`parse_kernel`, :func:`parse_literal`, :func:`separable_factors`), :mod:`.text` (the
+one text grammar of files and literals). Pure numpy: must not import
 convtool.engine, convtool.images, click, rich or PIL.
 """
 

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from .._npy import NPY_MAGIC, load_npy
 from ..weights import normalize_weights
+from .text import parse_rows
 from .types import (
     KERNEL_FILE_SUFFIXES,
     MAX_KERNEL_DIMS,
     MAX_KERNEL_FILE_BYTES,
     MAX_KERNEL_SIDE,
+    MAX_KERNEL_WEIGHTS,
     Kernel,
     KernelError,
     _frozen,
@@ -65,43 +68,42 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun if n == 1 else plural}"
 
 
-def _load_text(label: str, data: bytes) -> Kernel:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise KernelError(f"{label}: not a UTF-8 text kernel file") from None
-    rows: list[list[float]] = []
-    first_line = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        tokens = [t for t in re.split(r"[\s,]+", line.split("#", 1)[0]) if t]
-        if not tokens:
-            continue
-        row = []
-        for token in tokens:
-            try:
-                value = float(token)
-            except ValueError:
-                raise KernelError(f"{label}: line {number}: {token!r} is not a number") from None
-            if not math.isfinite(value):
-                raise KernelError(
-                    f"{label}: line {number}: {token!r} is not allowed (NaN or infinite)"
-                )
-            row.append(value)
-        if len(row) > MAX_KERNEL_SIDE or len(rows) >= MAX_KERNEL_SIDE:
+# Streaming limits of text kernel files, checked line by line before any more is read: a row
+# holds at most MAX_KERNEL_SIDE values (a float64 needs 24 characters at most), and comments and
+# blank lines around at most MAX_KERNEL_SIDE rows stay well under this many lines.
+MAX_TEXT_LINE_BYTES = MAX_KERNEL_SIDE * 64 + 4096
+MAX_TEXT_LINES = 100_000
+
+
+def _text_lines(label: str, fh: BinaryIO) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a text kernel file, each refused once over its streaming limit."""
+    for number in range(1, MAX_TEXT_LINES + 2):
+        raw = fh.readline(MAX_TEXT_LINE_BYTES + 1)
+        if not raw:
+            return
+        if number > MAX_TEXT_LINES:
             raise KernelError(
-                f"{label}: line {number}: kernel larger than {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+                f"{label}: more than {MAX_TEXT_LINES:,} lines (a kernel has at most "
+                f"{MAX_KERNEL_SIDE} rows)"
             )
-        if rows and len(row) != len(rows[0]):
+        if len(raw) > MAX_TEXT_LINE_BYTES:
             raise KernelError(
-                f"{label}: line {number} has {_count(len(row), 'value')}, expected "
-                f"{len(rows[0])} as on line {first_line}"
+                f"{label}: line {number} is longer than {MAX_TEXT_LINE_BYTES:,} bytes (a kernel "
+                f"row holds at most {MAX_KERNEL_SIDE} values)"
             )
-        if not rows:
-            first_line = number
-        rows.append(row)
-    if not rows:
-        raise KernelError(f"{label}: empty kernel file (no numbers)")
-    return _finish(label, np.array(rows, dtype=np.float64))
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise KernelError(f"{label}: not a UTF-8 text kernel file") from None
+
+
+def _load_text(label: str, fh: BinaryIO) -> Kernel:
+    weights, divisor = parse_rows(label, _text_lines(label, fh))
+    if divisor != 1.0:
+        weights = weights / divisor
+    return _finish(label, weights)
 
 
 def _json_type(value: object) -> str:
@@ -262,6 +264,45 @@ def _load_npy(label: str, data: bytes) -> Kernel:
     return _finish(label, arr)
 
 
+_JSON_CHUNK = 1 << 20
+# A kernel file names at most a few keys: more strings than this is not a kernel.
+_MAX_JSON_QUOTES = 4096
+
+
+def _json_prescan(label: str, fh: BinaryIO) -> None:
+    """Refuse a JSON kernel over the size limits from its brackets and commas, a chunk at a
+    time, before the whole text is parsed (63 M rows parsed took 36 s and 7 GB to refuse).
+
+    Lists opened at bracket depth 2 are the weights' rows (at most MAX_KERNEL_SIDE), at depth
+    3 their columns (at most MAX_KERNEL_SIDE squared); commas bound the number of weights.
+    """
+    depth = 0
+    opened = np.zeros(8, dtype=np.int64)
+    commas = quotes = 0
+    limits = {2: (MAX_KERNEL_SIDE, "rows"), 3: (MAX_KERNEL_SIDE**2, "columns of rows")}
+    while chunk := fh.read(_JSON_CHUNK):
+        a = np.frombuffer(chunk, dtype=np.uint8)
+        quotes += int(np.count_nonzero(a == ord('"')))
+        commas += int(np.count_nonzero(a == ord(",")))
+        if quotes > _MAX_JSON_QUOTES:
+            raise KernelError(f"{label}: more than {_MAX_JSON_QUOTES} strings in a kernel file")
+        pos = np.flatnonzero((a == ord("[")) | (a == ord("]")))
+        if pos.size:
+            step = np.where(a[pos] == ord("["), 1, -1)
+            after = depth + np.cumsum(step)
+            depth = int(after[-1])
+            opened += np.bincount(np.clip(after[step == 1], 0, 7), minlength=8)
+        for level, (limit, what) in limits.items():
+            if opened[level] > limit:
+                raise KernelError(
+                    f"{label}: JSON kernel with more than {limit:,} {what} (kernels are at most "
+                    f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE})"
+                )
+        if commas > MAX_KERNEL_WEIGHTS + int(opened.sum()) + 64:
+            raise KernelError(f"{label}: kernel holds more than {MAX_KERNEL_WEIGHTS} weights")
+    fh.seek(0)
+
+
 def _load_file(label: str, path: Path) -> Kernel:
     if path.is_dir():
         raise KernelError(f"{label}: is a directory, not a kernel file")
@@ -271,14 +312,23 @@ def _load_file(label: str, path: Path) -> Kernel:
                 f"{label}: kernel file larger than {MAX_KERNEL_FILE_BYTES >> 20} MiB "
                 f"(kernels are at most {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE})"
             )
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            return _load_open(label, path, fh)
     except FileNotFoundError:
         raise KernelError(f"{label}: no such kernel file") from None
     except OSError as exc:
         raise KernelError(f"{label}: cannot read ({exc.strerror or exc})") from None
+
+
+def _load_open(label: str, path: Path, fh: BinaryIO) -> Kernel:
+    """Sniff the format from the suffix (else the first bytes), then parse: text as a stream
+    of lines, JSON after :func:`_json_prescan`, ``.npy`` whole (its header gives the size)."""
     suffix = path.suffix.lower()
-    if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and data.startswith(NPY_MAGIC)):
-        return _load_npy(label, data)
-    if suffix == ".json" or (suffix != ".txt" and data.lstrip()[:1] in (b"{", b"[")):
-        return _load_json(label, data)
-    return _load_text(label, data)
+    head = fh.read(64)
+    fh.seek(0)
+    if suffix == ".npy" or (suffix not in KERNEL_FILE_SUFFIXES and head.startswith(NPY_MAGIC)):
+        return _load_npy(label, fh.read())
+    if suffix == ".json" or (suffix != ".txt" and head.lstrip()[:1] in (b"{", b"[")):
+        _json_prescan(label, fh)
+        return _load_json(label, fh.read())
+    return _load_text(label, fh)

@@ -7,13 +7,15 @@ convtool.images, click, rich, PIL.
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .files import _load_file
+from .files import _finish, _load_file, _nested_array
 from .library import _DERIVED_NAMES, _NAMED, _parse_params
+from .text import is_literal, literal_label, parse_rows
 from .types import KERNEL_FILE_SUFFIXES, Kernel, KernelError, Magnitude, check_compute_range
 
 # --------------------------------------------------------------------------------------------
@@ -28,6 +30,42 @@ def _looks_like_path(spec: str) -> bool:
         or os.sep in spec
         or Path(spec).is_file()
     )
+
+
+def parse_literal(spec: str) -> Kernel:
+    """An inline kernel: rows of the text grammar (:mod:`.text`: ``1 2 1; 2 4 2; 1 2 1 /16``,
+    ``3x3: 1,2,1 2,4,2 1,2,1``) or a JSON nested list (``[[1,2,1]]``, optionally ``/N``).
+
+    Examples
+    --------
+    >>> parse_literal("1 2 1 /4").weights
+    array([[0.25, 0.5 , 0.25]])
+    >>> parse_literal("[[1], [2], [1]]").weights.shape
+    (3, 1)
+    >>> parse_literal("1 2; 3")
+    Traceback (most recent call last):
+    ...
+    convtool.kernels.KernelError: kernel '1 2; 3': row 2 has 1 value, expected 2 as in row 1
+    """
+    label = literal_label(spec)
+    body, divisor = spec.strip(), 1.0
+    if body.startswith("["):
+        close = body.rfind("]")
+        if close < 0:
+            raise KernelError(f"{label}: a list without its closing ']'")
+        head, (rest, slash, tail) = body[: close + 1], body[close + 1 :].partition("/")
+        if rest.strip():
+            raise KernelError(f"{label}: unexpected {rest.strip()!r} after the closing ']'")
+        if slash:
+            divisor = parse_rows(label, [(1, "0 /" + tail)], unit="row")[1]
+        try:
+            doc = json.loads(head)
+        except (json.JSONDecodeError, RecursionError):
+            raise KernelError(f"{label}: not a valid nested list of numbers") from None
+        weights = _nested_array(label, "weights", doc)
+    else:
+        weights, divisor = parse_rows(label, enumerate(body.splitlines(), 1), unit="row")
+    return _finish(label, weights / divisor if divisor != 1.0 else weights)
 
 
 def _unknown(name: str) -> KernelError:
@@ -45,7 +83,12 @@ def _unknown(name: str) -> KernelError:
 
 
 def parse_kernel(spec: str | os.PathLike[str]) -> Kernel | Magnitude:
-    """Resolve ``NAME[:ARGS]`` or a kernel file path.
+    """Resolve ``NAME[:ARGS]``, an inline kernel or a kernel file path.
+
+    The rule, in order: the part before the first ``:`` is a kernel name (and the spec holds no
+    path separator): the named kernel; the spec starts with a digit, sign, point, ``[`` or a
+    ``WxH:`` header and does not end in ``.txt``/``.json``/``.npy``: an inline kernel
+    (:func:`parse_literal`); else a file path. ``./NAME`` always reads a file.
 
     Parameters
     ----------
@@ -94,6 +137,8 @@ def parse_kernel(spec: str | os.PathLike[str]) -> Kernel | Magnitude:
         return kernel
     if not spec.strip():
         raise KernelError("empty kernel spec")
+    if is_literal(spec):
+        return parse_literal(spec)
     if _looks_like_path(spec):
         return _load_file(spec, Path(spec))
     if not key:
