@@ -22,6 +22,7 @@ from PIL import Image
 
 from .. import runtime
 from .._mmap import discard_rows
+from . import netpbm
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
 from .tiff import encode_tiff, write_tiff
@@ -225,6 +226,8 @@ def stored_layout(
         return info.depth, mapping or "clip"
     if fmt not in FORMATS:
         raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt in netpbm.WRITE_FORMATS:
+        return netpbm.stored_layout(info, fmt, channels, mapping)
     if channels not in (1, 2, 3, 4):
         raise ImageIOError(
             f"cannot store {channels} channels as {fmt.upper()} (1 to 4 channels); "
@@ -265,6 +268,8 @@ def encode_stored(
         buf = io.BytesIO()
         np.save(buf, arrs[0], allow_pickle=False)
         return buf.getvalue()
+    if fmt in netpbm.WRITE_FORMATS:
+        return netpbm.encode(arrs, fmt)
     if arrs[0].dtype.kind == "f":  # single-channel float TIFF
         return _pil_save([Image.fromarray(a.astype(np.float32)) for a in arrs], fmt, info)
     timing = timing or Timing()
