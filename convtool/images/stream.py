@@ -191,7 +191,7 @@ def _whole(src: ByteSource, name: str) -> Iterator[StreamFrame]:
 
 
 def iter_frames(
-    stream: BinaryIO | bytes, *, raw: RawLayout | str | None = None, name: str = "stdin"
+    stream: BinaryIO | bytes | ByteSource, *, raw: RawLayout | str | None = None, name: str = "stdin"
 ) -> Iterator[StreamFrame]:
     """The frames of an image stream, one at a time, as they arrive.
 
@@ -228,7 +228,7 @@ def iter_frames(
         dst.stdin.close(); dst.wait(); src.wait()
     """
     layout = RawLayout.parse(raw) if isinstance(raw, str) else raw
-    src = ByteSource(stream)
+    src = stream if isinstance(stream, ByteSource) else ByteSource(stream)
     if layout is not None:
         yield from _raw_frames(src, layout, name)
         return
