@@ -234,7 +234,8 @@ def filter_stream(
                 for frame in frames:
                     task = lambda f=frame: _process(f, chains, sink, mapping, options)  # noqa: E731
                     pending.append(runtime.submit(task))
-                    while len(pending) >= ahead:
+                    # results already done go out before the next frame is waited for
+                    while pending and (len(pending) >= ahead or pending[0].done()):
                         emit()
             except (ImageIOError, OSError):  # the frames read before the failure go out first
                 while pending:
