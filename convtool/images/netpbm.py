@@ -263,6 +263,10 @@ def _plain_samples(src: ByteSource, h: Header, name: str) -> np.ndarray:
         if enough or count == 0:
             end = int(ends[count - 1]) if count else 0
             break
+        if not np.all(digit | np.isin(data, list(_SPACE))):  # all of it is this raster's
+            raise ImageIOError(
+                f"{name}: bad plain {_label(h.kind)} data (a sample is not a number)"
+            )
         if not src.grow():
             raise Truncated(
                 f"{name}: truncated {_label(h.kind)} data ({len(starts):,} of {count:,} samples)"
