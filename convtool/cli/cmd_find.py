@@ -304,7 +304,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
         angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
-        images, image_info, templ, mask = _read_inputs(
+        images, image_info, templ, mask, numbers = _read_inputs(
             image_path, template_path, p["mask_path"], p["frame_spec"], stdin
         )
         shown = wanted(p["progress"], quiet=p["quiet"])
@@ -344,7 +344,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         as_csv=p["as_csv"],
         as_table=p["as_table"],
         method=result.method,
-        frames=[f + 1 for f in frame_of] if len(images) > 1 else None,
+        frames=[numbers[f] for f in frame_of] if len(images) > 1 else None,
     )
     if p["preview"]:
         preview_values(p["preview"], annotated_rgb8(found[best], image).astype("float32") / 255)
@@ -475,8 +475,9 @@ def _csv_line(values: list) -> str:
 
 def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None,
                  stdin=None):  # fmt: skip
-    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
-    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
+    """``(images, image_info, template, mask, numbers)``: every frame picked from IMAGE with
+    its alpha split off, the template's alpha (unless fully opaque) or the --mask file as its
+    weights, and the picked frames' numbers in the file (from 1, as --frame counts)."""
     frames = read_frames(image_path, stdin=stdin or binary_stdin(), spec=spec)
     images, image_info = frames.arrays, frames.info
     templ, templ_info = read_image(template_path)
@@ -488,4 +489,4 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spe
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return images, image_info, templ, mask
+    return images, image_info, templ, mask, [i + 1 for i in frames.indices]
