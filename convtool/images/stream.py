@@ -191,7 +191,10 @@ def _whole(src: ByteSource, name: str) -> Iterator[StreamFrame]:
 
 
 def iter_frames(
-    stream: BinaryIO | bytes | ByteSource, *, raw: RawLayout | str | None = None, name: str = "stdin"
+    stream: BinaryIO | bytes | ByteSource,
+    *,
+    raw: RawLayout | str | None = None,
+    name: str = "stdin",
 ) -> Iterator[StreamFrame]:
     """The frames of an image stream, one at a time, as they arrive.
 
@@ -297,7 +300,7 @@ def encode_frame(
     fmt = fmt or info.format
     if fmt != RAW_FORMAT:
         return encode_frames([values], info, fmt, mapping=mapping)
-    return stored_raw(to_output_array(values, **raw_layout(info, mapping)))
+    return bytes(stored_raw(to_output_array(values, **raw_layout(info, mapping))))
 
 
 def raw_layout(info: ImageInfo, mapping: str | None) -> dict:
@@ -307,13 +310,12 @@ def raw_layout(info: ImageInfo, mapping: str | None) -> dict:
     return {"depth": info.depth, "mapping": mapping or "clip"}
 
 
-def stored_raw(stored: np.ndarray) -> bytes:
-    """Raw bytes of a stored frame (uint8, uint16 or float32), little-endian."""
-    if stored.dtype.kind == "f":
-        return np.ascontiguousarray(stored, "<f4").tobytes()
-    if stored.dtype == np.uint16:
-        return np.ascontiguousarray(stored, "<u2").tobytes()
-    return np.ascontiguousarray(stored).tobytes()
+def stored_raw(stored: np.ndarray) -> memoryview:
+    """Raw bytes of a stored frame (uint8, uint16 or float32), little-endian (a view of the
+    array when it is laid out so already: no copy)."""
+    order = {"f": "<f4", "u": "<u2" if stored.dtype.itemsize == 2 else "u1"}[stored.dtype.kind]
+    flat = np.ascontiguousarray(stored, order).reshape(-1)
+    return memoryview(flat.view(np.uint8))
 
 
 def write_frames(
