@@ -249,10 +249,16 @@ def find_command(
     when a match passes the threshold, 1 when none does, 2 on error. IMAGE may be '-'
     (standard input). A template with an alpha channel is matched only where it is opaque.
 
+    A stream on stdin (several PPM/PGM/PAM/PFM or PNG images one after another, as
+    ffmpeg -f image2pipe writes) is searched frame by frame: each frame's matches are printed
+    (and flushed) as soon as it is searched, with a 'frame' field; --json prints JSON Lines.
+
     With -t TEMPLATE, every IMAGE (files, directories) is searched, over --jobs workers: each
     line starts with the image's path (JSON and CSV get a 'file' field), in the order the
     images were given. Exit status: 0 if any image matched, 1 if none did, 2 if any failed.
-    --heatmap and --annotate then take name templates such as 'found/{stem}.png'.
+    --heatmap and --annotate then take name templates such as 'found/{stem}.png'. Every frame
+    of each image is searched (or those --frame picks); a 'frame' column follows the path when
+    --frame is given or an image's format holds frames (GIF, WebP, TIFF, Netpbm).
 
     Example:
 
@@ -269,6 +275,8 @@ def find_command(
         convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
 
         convtool find animation.gif sprite.png --top 3 --json
+
+        ffmpeg -i clip.mp4 -f image2pipe -c:v ppm - | convtool find - logo.png --json
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
