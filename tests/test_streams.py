@@ -300,3 +300,23 @@ def test_encoded_png_stream_reader_keeps_16_bits():
     got = list(iter_frames(png + png))
     assert len(got) == 2 and got[1].info.depth == "16"
     assert np.array_equal(got[1].pixels, arr)
+
+
+def test_plain_and_mixed_streams(tmp_path):
+    """Plain PGM images with whitespace between them, then a PNG: one stream, in order; junk
+    after them is one error line after the frames before it."""
+    ident = tmp_path / "id.txt"
+    ident.write_text("1\n")
+    png = io.BytesIO()
+    Image.fromarray(np.array([[7, 8]], np.uint8)).save(png, "PNG")
+    data = b"P2 2 1 255\n1 2\n\n  P2\n# c\n2 1 255 3 4\n" + png.getvalue()
+    result = run(["filter", "-", "-k", str(ident), "-o", "-", "--format", "pgm"], data)
+    assert result.exit_code == 0, result.stderr
+    frame = b"P5\n2 1\n255\n"
+    assert result.stdout_bytes == frame + b"\x01\x02" + frame + b"\x03\x04" + frame + b"\x07\x08"
+    bad = run(["filter", "-", "-k", str(ident), "-o", "-"], data + b"JUNK")
+    assert bad.exit_code == 2
+    assert (
+        bad.stderr
+        == "Error: stdin: frame 4 is not a Netpbm, PFM or PNG image (starts with b'JUNK')\n"
+    )

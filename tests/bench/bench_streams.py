@@ -6,7 +6,8 @@
 ffmpeg alone with ``-vf convolution`` (the 5x5 binomial kernel /256 on every plane) and
 ``-vf gblur=sigma=2`` (an IIR approximation of a gaussian), and testsrc2 alone (what generating
 the frames costs). Peak RSS and CPU seconds of convtool (``/usr/bin/time -v``, else the
-resource module around it) and of the ffmpeg filter runs. Accuracy beside the time: max and
+resource module around it) and of the ffmpeg filter runs; CPU per frame is the steadier figure
+on a shared machine (wall time follows the load). Accuracy beside the time: max and
 mean absolute difference (8-bit levels) against an exact float64 reference on a few frames,
 away from the border (the tools pad edges differently). The machine's load average is printed
 before and after: the machine may be shared.
@@ -183,12 +184,14 @@ def main() -> None:
     )
     conv_fps = n / next(r[1] for r in rows if r[0].startswith("ffmpeg convolution"))
     print()
-    print("| run | wall s | frames/s | vs ffmpeg convolution | peak RSS MB | CPU s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| run | wall s | frames/s | vs ffmpeg convolution | peak RSS MB | CPU s | CPU ms/frame |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, wall, rss, cpu in rows:
         fps = n / wall
         rss_text = f"{rss:.0f}" if rss is not None else "-"
-        cpu_text = f"{cpu:.1f}" if cpu is not None else "-"
+        cpu_text = f"{cpu:.1f} | {1000 * cpu / n:.0f}" if cpu is not None else "- | -"
         print(f"| {name} | {wall:.2f} | {fps:.1f} | {fps / conv_fps:.2f}x | {rss_text} | "
               f"{cpu_text} |")  # fmt: skip
     print()
