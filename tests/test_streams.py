@@ -320,3 +320,16 @@ def test_plain_and_mixed_streams(tmp_path):
         bad.stderr
         == "Error: stdin: frame 4 is not a Netpbm, PFM or PNG image (starts with b'JUNK')\n"
     )
+
+
+def test_blas_held_to_one_thread_inside_the_block_only():
+    from convtool import _blas
+
+    api = _blas._api()
+    if api is None:
+        pytest.skip("no OpenBLAS found in this process")
+    get, _ = api
+    before = get()
+    with _blas.single_threaded_blas(), _blas.single_threaded_blas():
+        assert get() == 1
+    assert get() == before
