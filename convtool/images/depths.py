@@ -21,10 +21,15 @@ FORMAT_DEPTHS: dict[str, tuple[str, ...]] = {
     "webp": ("8",),
     "gif": ("8",),
     "npy": ("8", "16", "float"),
+    "pgm": ("8", "16"),
+    "ppm": ("8", "16"),
+    "pnm": ("8", "16"),
+    "pam": ("8", "16"),
+    "pfm": ("float",),
 }
-# Float TIFF is written by Pillow's mode F: one channel. Formats not listed hold float in any
+# Float TIFF is written by Pillow's mode F: one channel; PFM holds grey or RGB. Formats not listed hold float in any
 # channel count they hold at all.
-FLOAT_CHANNELS: dict[str, tuple[int, ...]] = {"tiff": (1,)}
+FLOAT_CHANNELS: dict[str, tuple[int, ...]] = {"tiff": (1,), "pfm": (1, 3)}
 
 _WORDS = {"8": "8-bit", "16": "16-bit", "float": "float"}
 
