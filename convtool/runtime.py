@@ -19,7 +19,7 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "run_queue",
     "scratch",
     "set_threads",
+    "submit",
     "threads",
 ]
 
@@ -111,6 +112,20 @@ def parallel(work: Callable[[], None], n: int | None = None) -> None:
     finally:
         for future in futures:
             future.result()  # waits, and re-raises a worker's exception here
+
+
+def submit(task: Callable[[], Any]) -> Future:
+    """Start ``task`` on a pool thread and return its future (for pipelines that keep a few
+    tasks in flight and take their results in order). With one thread, or on a pool
+    thread, ``task`` runs here and now and the future is already done."""
+    if _threads <= 1 or in_worker():
+        future: Future = Future()
+        try:
+            future.set_result(task())
+        except Exception as exc:  # handed over as the pool would
+            future.set_exception(exc)
+        return future
+    return _pool().submit(task)
 
 
 def run_all(tasks: Sequence[Callable[[], Any]]) -> list[Any]:

@@ -72,11 +72,13 @@ def test_depth_16_from_8_bit_scales_exactly(rgb, tmp_path):
 @pytest.mark.parametrize(
     ("depth", "name", "message"),
     [
-        ("16", "o.jpg", "Error: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY"),
+        ("16", "o.jpg", "Error: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY, "
+         "PGM, PPM, PNM, PAM"),
         ("float", "o.png",
-         "Error: PNG cannot hold float values; formats that can: TIFF (1 channel), NPY"),
+         "Error: PNG cannot hold float values; formats that can: TIFF (1 channel), NPY, "
+         "PFM (1 or 3 channels)"),
         ("float", "o.tif", "Error: TIFF holds float values in 1 channel only, the result has 3; "
-         "formats that can: NPY"),
+         "formats that can: NPY, PFM (1 or 3 channels)"),
     ],
 )  # fmt: skip
 def test_a_depth_the_format_cannot_hold(rgb, tmp_path, depth, name, message):
@@ -275,6 +277,7 @@ def test_batch_depth_float_and_a_depth_refused_before_any_work(rgb, tmp_path):
                  "-o", tmp_path / "j", "-j", "1")  # fmt: skip
     assert result.exit_code == 2
     assert (
-        result.output == "Error: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY\n"
+        result.output == "Error: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY, "
+        "PGM, PPM, PNM, PAM\n"
     )
     assert not (tmp_path / "j").exists()

@@ -189,8 +189,8 @@ FORBIDDEN = {
         *UI_LIBRARIES,
     ),
     "convtool.weights": ("convtool", *UI_LIBRARIES),
-    # The chain rooms: a library call, below the batch runner and the CLI; only the file room
-    # reads and writes images (through convtool.images).
+    # The chain rooms: a library call, below the batch runner and the CLI; only the file and
+    # stream rooms read and write images (through convtool.images).
     "convtool.chain": (
         "convtool.batch",
         "convtool.cli",

@@ -261,6 +261,7 @@ class FindSettings:
     threshold: float | None = None
     overlap: float = 0.5
     subpixel: bool = False
+    frames: str | None = None  # --frame: which frames of each image (None: all)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ import numpy as np
 
 from .. import matching, pictures, runtime
 from ..chain.file import filter_file
+from ..framesearch import search_frames
 from ..images import (
     ImageInfo,
     draw_boxes,
     encode_image,
     format_for_path,
+    read_frames,
     read_image,
     set_max_pixels,
     write_bytes,
@@ -51,6 +53,8 @@ class FileResult:
     skipped_scales: tuple[float, ...] = ()
     method: str = ""
     threshold: float = 0.0
+    frames: tuple[int, ...] = ()  # the frame (from 1) of each match
+    frame_count: int = 1  # frames searched
 
 
 def _one_line(source: str, exc: BaseException) -> str:
@@ -145,16 +149,18 @@ def find_one(job: FindJob) -> FileResult:
     s = job.settings
     try:
         templ, mask = load_template(s.template, s.mask)
-        image, info = read_image(job.source)
+        read = read_frames(job.source, spec=s.frames)  # every frame, as find IMAGE TEMPLATE
+        images, info = read.arrays, read.info
         if info.alpha:
-            image = matching.split_alpha(image)[0]
-        found = matching.search(
-            image, templ, method=s.method, mask=mask, scales=s.scales, angles=s.angles,
-            top=s.top, threshold=s.threshold, overlap=s.overlap,
+            images = [matching.split_alpha(image)[0] for image in images]
+        found, frame_of, best, per_frame = search_frames(
+            images, templ, method=s.method, mask=mask, scales=s.scales, angles=s.angles,
+            top=s.top, threshold=s.threshold, overlap=s.overlap, subpixel=s.subpixel,
         )  # fmt: skip
-        if s.subpixel:
-            matching.refine_matches(found)
-        _find_pictures(job, image, found)
+        image = images[best]
+        _find_pictures(job, image, per_frame[best])
+        result.frames = tuple(read.indices[f] + 1 for f in frame_of)
+        result.frame_count = len(images)
         result.matches, result.method = tuple(found.matches), found.method
         result.threshold, result.skipped_scales = found.threshold, tuple(found.skipped_scales)
         result.notes, result.shape = tuple(info.notes), image.shape

@@ -30,11 +30,10 @@ from ..images import (
 from ..images.depths import check_depth
 from ..images.info import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 from ..kernels import MAX_KERNEL_SIDE, parse_kernel
-from . import common
+from . import common, streamrun
 from .batchrun import batch_options, run_batch
 from .common import (
     FINITE_FLOAT,
-    binary_stdin,
     binary_stdout,
     fail,
     on_terminal,
@@ -196,6 +195,7 @@ if TYPE_CHECKING:
     "an animated GIF/PNG/WebP or multi-page TIFF; several frames need a GIF, PNG (APNG), WebP "
     "or TIFF output.",
 )
+@click.option("--raw", "raw", metavar="WxH[xC][:TYPE]", default=None, help=streamrun.RAW_HELP)
 @click.option(
     "--quality",
     type=click.IntRange(1, 100),
@@ -256,6 +256,7 @@ def filter_command(
     alpha: str,
     out_format: str | None,
     frame_spec: str | None,
+    raw: str | None,
     quality: int | None,
     compression: int | None,
     strategy: str,
@@ -317,6 +318,11 @@ def filter_command(
         convtool filter photo.png -o photo.tif
 
         convtool filter photo.png -k sharpen -o photo.png --in-place
+
+        cat a.ppm b.ppm | convtool filter - -k gaussian:1 -o - > blurred.ppm
+
+        ffmpeg -i clip.mp4 -f rawvideo -pix_fmt rgb24 - | convtool filter - --raw 1920x1080x3
+        -k gaussian:2 -o - | ffmpeg -f rawvideo -pix_fmt rgb24 -s 1920x1080 -i - out.mp4
     """
     if output is None:
         raise fail(_missing_output(inputs))
@@ -342,6 +348,8 @@ def filter_command(
     )
     check_options(scheduler, workers)
     if scheduler is not None or _is_batch(inputs, output):
+        if raw is not None:
+            raise fail("--raw reads one stream of frames: give one INPUT")
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
         _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler, limit)
@@ -353,7 +361,7 @@ def filter_command(
     check_not_input(output, inputs, in_place)
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
-        frame_spec=frame_spec, quality=quality, compression=compression,
+        frame_spec=frame_spec, quality=quality, compression=compression, raw=raw,
     )  # fmt: skip
 
 
@@ -453,15 +461,27 @@ def _filter_single(
     frame_spec: str | None = None,
     quality: int | None = None,
     compression: int | None = None,
+    raw: str | None = None,
 ) -> None:
-    """One file (or stdin) to one file (or stdout): every frame, in one output file."""
+    """One file (or stdin) to one file (or stdout): every frame, in one output file; a
+    stream on stdin (or --raw frames) frame by frame (:mod:`.streamrun`)."""
     started = time.perf_counter()
     depth = click.get_current_context().params.get("depth")
+    source = None
     try:
+        if input_path == "-" or raw is not None:
+            source, name, layout = streamrun.open_input(input_path, raw)
+            if layout is not None and (frame_spec is not None or preview is not None):
+                raise ImageIOError("--frame and --preview are not for --raw frames")
+            if streamrun.is_stream(source, layout) and preview is None and frame_spec is None:
+                fmt = streamrun.output_format(output, out_format, layout)
+                _filter_stream(source, name, layout, kernels, output, opts, mapping, fmt,
+                               verbose, quiet, quality, compression, started)  # fmt: skip
+                return
         fmt = check_output_path(output, out_format)
         if depth is not None and fmt is not None:
             check_depth(fmt, depth, 1)
-    except ImageIOError as exc:
+    except common.LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
     if output == "-" and preview == "always":
         raise fail("--force-preview draws on stdout: write the image with -o FILE, not -o -")
@@ -478,7 +498,7 @@ def _filter_single(
     ) as bar:
         try:
             steps = _steps(kernels)
-            stdin = io.BytesIO(binary_stdin().read()) if input_path == "-" else None
+            stdin = io.BytesIO(source.read_all()) if source is not None else None
             done = filter_file(
                 input_path, output, steps, opts, mapping=mapping, fmt=fmt, frames=frame_spec,
                 quality=quality, compression=compression, stdin=stdin, stdout=binary_stdout(),
@@ -492,6 +512,30 @@ def _filter_single(
     if notes or verbose:  # rich loads only when there is something to say
         err = stderr_console()
         for note in notes:
+            err.print(f"note: {note}")
+        if verbose:
+            _print_runs(err, opts, done.shape, done.frames, done.fmt, started)
+
+
+def _filter_stream(source, name, layout, kernels, output, opts, mapping, fmt, verbose, quiet,
+                   quality, compression, started) -> None:  # fmt: skip
+    """A stream of frames (stdin, --raw): each written as soon as it is done."""
+    if output == "-" and on_terminal():
+        raise fail(
+            "refusing to write binary image data to a terminal; redirect stdout or use -o FILE"
+        )
+    try:
+        steps = _steps(kernels)
+        done = streamrun.filter_frames(
+            source, name, layout, output, fmt, steps, opts, mapping=mapping, quality=quality,
+            compression=compression, stdout=binary_stdout(),
+            depth=click.get_current_context().params.get("depth"),
+        )  # fmt: skip
+    except common.LIBRARY_ERRORS as exc:
+        raise fail(str(exc)) from None
+    if (done.notes and not quiet) or verbose:
+        err = stderr_console()
+        for note in done.notes if not quiet else []:
             err.print(f"note: {note}")
         if verbose:
             _print_runs(err, opts, done.shape, done.frames, done.fmt, started)

@@ -16,7 +16,9 @@ import click
 from rich.table import Table
 
 from .. import batch, matching
-from ..images import check_output_path, read_frames, read_image
+from ..framesearch import merge_frames as _merge_frames
+from ..images import check_output_path, iter_frames, read_frames, read_image
+from . import find_frames
 from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .find_pictures import annotated_rgb8, miss_message, write_pictures
@@ -247,10 +249,16 @@ def find_command(
     when a match passes the threshold, 1 when none does, 2 on error. IMAGE may be '-'
     (standard input). A template with an alpha channel is matched only where it is opaque.
 
+    A stream on stdin (several PPM/PGM/PAM/PFM or PNG images one after another, as
+    ffmpeg -f image2pipe writes) is searched frame by frame: each frame's matches are printed
+    (and flushed) as soon as it is searched, with a 'frame' field; --json prints JSON Lines.
+
     With -t TEMPLATE, every IMAGE (files, directories) is searched, over --jobs workers: each
     line starts with the image's path (JSON and CSV get a 'file' field), in the order the
     images were given. Exit status: 0 if any image matched, 1 if none did, 2 if any failed.
-    --heatmap and --annotate then take name templates such as 'found/{stem}.png'.
+    --heatmap and --annotate then take name templates such as 'found/{stem}.png'. Every frame
+    of each image is searched (or those --frame picks); a 'frame' column follows the path when
+    --frame is given or an image's format holds frames (GIF, WebP, TIFF, Netpbm).
 
     Example:
 
@@ -267,6 +275,8 @@ def find_command(
         convtool find -t icon.png screenshots/ --recursive --csv > hits.csv
 
         convtool find animation.gif sprite.png --top 3 --json
+
+        ffmpeg -i clip.mp4 -f image2pipe -c:v ppm - | convtool find - logo.png --json
     """
     if as_json and as_csv:
         raise fail("--json and --csv cannot be used together")
@@ -285,6 +295,16 @@ def find_command(
 def _find_single(image_path: str, template_path: str, p: dict) -> None:
     """One image, the original form: matches without file names, exit 1 when none."""
     heatmap_path, annotate_path = p["heatmap_path"], p["annotate_path"]
+    stdin = None
+    if image_path == "-":  # a stream of several frames is searched frame by frame
+        try:
+            data, frames = find_frames.stdin_image()
+        except FIND_ERRORS as exc:
+            raise fail(str(exc)) from None
+        if frames is not None:
+            _find_stream(frames, template_path, p, file_name=None)
+            return
+        stdin = io.BytesIO(data)
     try:
         heat_fmt = _find_output_format(heatmap_path, "--heatmap", npy=True)
         annotate_fmt = _find_output_format(annotate_path, "--annotate")
@@ -292,8 +312,8 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
         angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
-        images, image_info, templ, mask = _read_inputs(
-            image_path, template_path, p["mask_path"], p["frame_spec"]
+        images, image_info, templ, mask, numbers = _read_inputs(
+            image_path, template_path, p["mask_path"], p["frame_spec"], stdin
         )
         shown = wanted(p["progress"], quiet=p["quiet"])
         total = len(scale_list) * len(angle_list) * len(images)
@@ -332,7 +352,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         as_csv=p["as_csv"],
         as_table=p["as_table"],
         method=result.method,
-        frames=[f + 1 for f in frame_of] if len(images) > 1 else None,
+        frames=[numbers[f] for f in frame_of] if len(images) > 1 else None,
     )
     if p["preview"]:
         preview_values(p["preview"], annotated_rgb8(found[best], image).astype("float32") / 255)
@@ -342,16 +362,40 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
         click.get_current_context().exit(1)
 
 
+def _find_stream(frames, template_path: str, p: dict, *, file_name: str | None) -> None:
+    """A stream of frames on stdin: matches printed frame by frame (:mod:`.find_frames`)."""
+    if p["heatmap_path"] or p["annotate_path"] or p["preview"] == "always":
+        raise fail("--heatmap, --annotate and --force-preview draw one image, not a stream")
+    keys = (p["scales"] is not None, p["angles"] is not None, p["subpixel"])
+    try:
+        templ, mask = batch.load_template(template_path, p["mask_path"])
+        code = find_frames.search_stream(
+            frames, templ, mask, p, columns=_columns(*keys), row=lambda m: _row(m, *keys),
+            file_name=file_name,
+        )  # fmt: skip
+    except FIND_ERRORS as exc:
+        raise fail(str(exc)) from None
+    click.get_current_context().exit(code)
+
+
 def _find_many(images: tuple[str, ...], p: dict) -> None:
     """``-t TEMPLATE IMAGE...``: every image searched as a batch; exit 0/1/2 as grep -r."""
     if p["preview"] == "always":
         raise fail("--force-preview draws one image: not with -t TEMPLATE IMAGE...")
+    if images == ("-",):  # stdin: one image or a stream, searched frame by frame
+        try:
+            data, frames = find_frames.stdin_image()
+        except FIND_ERRORS as exc:
+            raise fail(str(exc)) from None
+        frames = frames if frames is not None else iter_frames(data)
+        _find_stream(frames, p["template_opt"], p, file_name="-")
+        return
     try:
         settings = batch.FindSettings(
             p["template_opt"], p["mask_path"], p["method"],
             tuple(matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]),
             tuple(matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]),
-            p["top"], p["threshold"], p["overlap"], p["subpixel"],
+            p["top"], p["threshold"], p["overlap"], p["subpixel"], p["frame_spec"],
         )  # fmt: skip
         batch.load_template(settings.template, settings.mask)  # a bad template: one error
         jobs = batch.plan_find(
@@ -361,7 +405,8 @@ def _find_many(images: tuple[str, ...], p: dict) -> None:
     except (*FIND_ERRORS, batch.BatchError) as exc:
         raise fail(str(exc)) from None
     keys = {"with_scale": p["scales"] is not None, "with_angle": p["angles"] is not None}
-    printer = _ManyPrinter(p, keys=keys)
+    with_frame = find_frames.wants_frame_column([job.source for job in jobs], p["frame_spec"])
+    printer = _ManyPrinter(p, keys=keys, with_frame=with_frame)
     try:
         with executor_for(p["scheduler"]) as executor:
             tally = run_batch(
@@ -382,21 +427,23 @@ class _ManyPrinter:
     each record) and the terminal table are printed once at the end.
     """
 
-    def __init__(self, p: dict, *, keys: dict) -> None:
+    def __init__(self, p: dict, *, keys: dict, with_frame: bool = False) -> None:
         plain = "table" if use_table(p["as_table"]) else "tsv"
         self.mode = "json" if p["as_json"] else "csv" if p["as_csv"] else plain
-        self.keys, self.sub = keys, p["subpixel"]
+        self.keys, self.sub, self.with_frame = keys, p["subpixel"], with_frame
         sub = self.sub
         self.records: list[dict] = []
         self.rows: list[list[str]] = []
-        self.columns = ["file", *_columns(keys["with_scale"], keys["with_angle"], sub)]
+        frame = ["frame"] if with_frame else []
+        self.columns = ["file", *frame, *_columns(keys["with_scale"], keys["with_angle"], sub)]
         if self.mode == "csv":
             click.echo(_csv_line(self.columns))
 
     def add(self, result: batch.FileResult, bar: Progress) -> None:
-        for m in result.matches:
+        for i, m in enumerate(result.matches):
+            frame = {"frame": result.frames[i] if result.frames else 1} if self.with_frame else {}
             if self.mode in ("json", "csv"):
-                record = {"file": result.source, **m.as_dict(**self.keys)}
+                record = {"file": result.source, **frame, **m.as_dict(**self.keys)}
                 if self.mode == "csv":
                     click.echo(_csv_line(list(record.values())))
                 else:
@@ -404,6 +451,7 @@ class _ManyPrinter:
                 continue
             row = [
                 result.source,
+                *(str(v) for v in frame.values()),
                 *_row(m, self.keys["with_scale"], self.keys["with_angle"], self.sub),
             ]
             if self.mode == "tsv":
@@ -433,34 +481,12 @@ def _csv_line(values: list) -> str:
     return buf.getvalue()
 
 
-def _merge_frames(found: list, top: int):
-    """One result from one search per frame: ``(result, frame of each match, frame to draw)``.
-
-    The matches of every frame, best first, at most ``top``; the pictures show the frame of
-    the best match (the first frame when nothing matched).
-    """
-    if len(found) == 1:
-        return found[0], [0] * len(found[0].matches), 0
-    pairs = [(f, m) for f, one in enumerate(found) for m in one.matches]
-    lower = matching.lower_is_better(found[0].method)
-    pairs.sort(key=lambda p: p[1].score if lower else -p[1].score)
-    pairs = pairs[:top]
-    first = found[0]
-    merged = matching.SearchResult(
-        matches=[m for _, m in pairs],
-        method=first.method,
-        threshold=first.threshold,
-        maps=[mp for one in found for mp in one.maps],  # a miss reports the best of any frame
-        skipped_scales=first.skipped_scales,
-        image_shape=first.image_shape,
-    )
-    return merged, [f for f, _ in pairs], pairs[0][0] if pairs else 0
-
-
-def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None):
-    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
-    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
-    frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
+def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None,
+                 stdin=None):  # fmt: skip
+    """``(images, image_info, template, mask, numbers)``: every frame picked from IMAGE with
+    its alpha split off, the template's alpha (unless fully opaque) or the --mask file as its
+    weights, and the picked frames' numbers in the file (from 1, as --frame counts)."""
+    frames = read_frames(image_path, stdin=stdin or binary_stdin(), spec=spec)
     images, image_info = frames.arrays, frames.info
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
@@ -471,4 +497,4 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spe
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return images, image_info, templ, mask
+    return images, image_info, templ, mask, [i + 1 for i in frames.indices]

@@ -16,7 +16,8 @@ orientation, 16-bit colour at full depth, the pixel limit), :mod:`.pixels` (:fun
 in the file's own type for the banded path), :mod:`.frames` (every frame or page, and timing),
 :mod:`.encode` (value mapping, output-path checks, choice of writer), :mod:`.depths` (which
 depths each output format holds, for ``--depth``), :mod:`.png` and
-:mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.write` (the one atomic
+:mod:`.tiff` (our own PNG/APNG and integer TIFF writers), :mod:`.netpbm` (PBM/PGM/PPM/PAM/PFM),
+:mod:`.stream` (many images one after another on a pipe, raw frames), :mod:`.write` (the one atomic
 writer), :mod:`.draw` (annotations). The only package that talks to Pillow; it must not import
 click, rich, convtool.cli, convtool.engine or the matcher.
 """
@@ -37,6 +38,8 @@ _EXPORTS = {
     "frames": ("Frames", "decode_frames", "parse_frame_spec", "read_frames"),
     "info": ("FORMATS", "MULTI_FRAME_FORMATS", "ImageInfo", "ImageIOError"),
     "write": ("atomic_path", "write_bytes", "write_outputs"),
+    "stream": ("RawLayout", "StreamFrame", "StreamTruncated", "encode_frame", "iter_frames",
+               "write_frames"),
 }  # fmt: skip
 __getattr__, __dir__ = lazy_exports(
     __name__, globals(), _EXPORTS, {"DEFAULT_PNG_LEVEL": ("png", "DEFAULT_LEVEL")}
@@ -62,6 +65,14 @@ if TYPE_CHECKING:
     from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
     from .pixels import read_pixels
     from .png import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL
+    from .stream import (
+        RawLayout,
+        StreamFrame,
+        StreamTruncated,
+        encode_frame,
+        iter_frames,
+        write_frames,
+    )
     from .write import atomic_path, write_bytes, write_outputs
 
 __all__ = [
@@ -72,16 +83,21 @@ __all__ = [
     "Frames",
     "ImageIOError",
     "ImageInfo",
+    "RawLayout",
+    "StreamFrame",
+    "StreamTruncated",
     "Timing",
     "atomic_path",
     "check_output_path",
     "decode_frames",
     "decode_image",
     "draw_boxes",
+    "encode_frame",
     "encode_frames",
     "encode_image",
     "encode_stored",
     "format_for_path",
+    "iter_frames",
     "parse_frame_spec",
     "probe_image",
     "read_frames",
@@ -92,5 +108,6 @@ __all__ = [
     "stored_layout",
     "to_output_array",
     "write_bytes",
+    "write_frames",
     "write_outputs",
 ]

@@ -24,7 +24,15 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .._npy import NPY_MAGIC, load_npy
-from .info import DEFAULT_MAX_PIXELS, FORMATS, MAX_PIXELS_ENV, ImageInfo, ImageIOError
+from . import netpbm
+from .info import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    MAX_PIXELS_ENV,
+    ImageInfo,
+    ImageIOError,
+    pixel_limit_error,
+)
 
 
 def set_max_pixels(limit: int | None = None) -> int:
@@ -55,11 +63,7 @@ def set_max_pixels(limit: int | None = None) -> int:
 
 
 def _over_limit(name: str, pixels: int | None) -> ImageIOError:
-    what = f"has {pixels:,} pixels" if pixels else "is too large"
-    return ImageIOError(
-        f"{name}: image {what}, over the limit of {Image.MAX_IMAGE_PIXELS:,} pixels (raise it "
-        f"with --max-pixels N or {MAX_PIXELS_ENV}=N; 0 = no limit)"
-    )
+    return pixel_limit_error(name, pixels, Image.MAX_IMAGE_PIXELS)
 
 
 try:  # the library's default; the CLI sets it again from --max-pixels, reporting bad values
@@ -376,9 +380,20 @@ def decode_image(data: bytes, name: str = "<stdin>") -> tuple[np.ndarray, ImageI
         raise ImageIOError(f"{name}: empty input (0 bytes)")
     if _sniff_format(data) == "npy":
         return _decode_npy(data, name)
+    if netpbm.is_netpbm(data[:3]):
+        images = netpbm_images(data, name)
+        arr, info, full_scale = images[0]
+        info.frames = len(images)
+        return (arr if full_scale is None else _normalized(arr, full_scale)), info
     img = open_image(data, name)
     info = source_info(img, name)
     return frame_array(img, data, 0, info), info
+
+
+def netpbm_images(data: bytes, name: str, *, first: bool = False):
+    """Every image of Netpbm/PFM bytes as ``(pixels, info, full_scale)`` (:mod:`.netpbm`),
+    under the pixel limit in force."""
+    return netpbm.decode_all(data, name, max_pixels=Image.MAX_IMAGE_PIXELS, first=first)
 
 
 def read_image(source: str | os.PathLike[str], stdin: BinaryIO | None = None):
@@ -436,6 +451,14 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, int]:
                     ) from None
                 _check_npy_layout(name, shape, dtype)
                 return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+            fh.seek(0)
+            head = fh.read(3)
+            if netpbm.is_netpbm(head):
+                fh.seek(0)
+                from ._bytesource import ByteSource
+
+                header = netpbm.read_header(ByteSource(fh.read(1 << 16)), name)
+                return (header.height, header.width, header.channels)
             fh.seek(0)
             with _pillow_errors(name, fh.read(4)):
                 fh.seek(0)

@@ -21,10 +21,15 @@ FORMAT_DEPTHS: dict[str, tuple[str, ...]] = {
     "webp": ("8",),
     "gif": ("8",),
     "npy": ("8", "16", "float"),
+    "pgm": ("8", "16"),
+    "ppm": ("8", "16"),
+    "pnm": ("8", "16"),
+    "pam": ("8", "16"),
+    "pfm": ("float",),
 }
-# Float TIFF is written by Pillow's mode F: one channel. Formats not listed hold float in any
-# channel count they hold at all.
-FLOAT_CHANNELS: dict[str, tuple[int, ...]] = {"tiff": (1,)}
+# Float TIFF is written by Pillow's mode F: one channel; PFM holds grey or RGB. Formats not
+# listed hold float in any channel count they hold at all.
+FLOAT_CHANNELS: dict[str, tuple[int, ...]] = {"tiff": (1,), "pfm": (1, 3)}
 
 _WORDS = {"8": "8-bit", "16": "16-bit", "float": "float"}
 
@@ -64,7 +69,7 @@ def check_depth(fmt: str, depth: str, channels: int) -> None:
     >>> check_depth("jpeg", "16", 3)
     Traceback (most recent call last):
     ...
-    convtool.images.ImageIOError: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY
+    convtool.images.ImageIOError: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY, PGM, PPM, PNM, PAM
     >>> check_depth("tiff", "float", 3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

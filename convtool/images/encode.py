@@ -23,6 +23,7 @@ from PIL import Image
 from .. import runtime
 from .._mmap import discard_rows
 from ..levels import parse_stretch, stretch_limits
+from . import netpbm
 from .depths import check_depth
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
@@ -281,6 +282,11 @@ def stored_layout(
         return info.depth, mapping or "clip"
     if fmt not in FORMATS:
         raise ImageIOError(f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt in netpbm.WRITE_FORMATS:
+        layout = netpbm.stored_layout(info, fmt, channels, mapping)
+        if depth is not None:
+            return depth, mapping or ("none" if depth == "float" else "clip")
+        return layout
     if channels not in (1, 2, 3, 4):
         raise ImageIOError(
             f"cannot store {channels} channels as {fmt.upper()} (1 to 4 channels); "
@@ -323,6 +329,8 @@ def encode_stored(
         buf = io.BytesIO()
         np.save(buf, arrs[0], allow_pickle=False)
         return buf.getvalue()
+    if fmt in netpbm.WRITE_FORMATS:
+        return netpbm.encode(arrs, fmt)
     if arrs[0].dtype.kind == "f":  # single-channel float TIFF
         return _pil_save([Image.fromarray(a.astype(np.float32)) for a in arrs], fmt, info)
     timing = timing or Timing()

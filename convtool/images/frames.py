@@ -17,12 +17,15 @@ from typing import BinaryIO
 
 import numpy as np
 
+from . import netpbm
 from .decode import (
     _decode_npy,
+    _normalized,
     _pillow_errors,
     _read_error,
     _sniff_format,
     frame_array,
+    netpbm_images,
     open_image,
     source_info,
 )
@@ -124,6 +127,8 @@ def decode_frames(data: bytes, name: str = "<stdin>", spec: str | None = None) -
         if spec is not None:
             parse_frame_spec(spec, 1)
         return Frames([arr], info, Timing(), [0])
+    if netpbm.is_netpbm(data[:3]):
+        return _netpbm_frames(data, name, spec)
     img = open_image(data, name)
     info = source_info(img, name)
     indices = parse_frame_spec(spec, info.frames) if spec else list(range(info.frames))
@@ -148,13 +153,34 @@ def decode_frames(data: bytes, name: str = "<stdin>", spec: str | None = None) -
     info.notes[:] = list(dict.fromkeys(info.notes))  # a note per file, not per frame
     arrays = _same_layout(arrays)
     info.alpha = arrays[0].ndim == 3 and arrays[0].shape[2] in (2, 4)
+    _check_sizes(arrays, name)
+    return Frames(arrays, info, timing, indices)
+
+
+def _netpbm_frames(data: bytes, name: str, spec: str | None) -> Frames:
+    """The images of a Netpbm/PFM file (one after another) as frames: one size and layout."""
+    images = netpbm_images(data, name)
+    indices = parse_frame_spec(spec, len(images)) if spec else list(range(len(images)))
+    picked = [images[i] for i in indices]
+    arrays = [a if s is None else _normalized(a, s) for a, _, s in picked]
+    depths = {info.depth for _, info, _ in picked}
+    info = picked[0][1]
+    info.frames = len(images)
+    if len(depths) > 1:
+        info.depth = "float" if "float" in depths else "16"
+    arrays = _same_layout(arrays)
+    info.alpha = arrays[0].ndim == 3 and arrays[0].shape[2] in (2, 4)
+    _check_sizes(arrays, name)
+    return Frames(arrays, info, Timing(), indices)
+
+
+def _check_sizes(arrays: list[np.ndarray], name: str) -> None:
     shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
         raise ImageIOError(
             f"{name}: its frames differ in size ({', '.join(f'{w}x{h}' for h, w in shapes)}); "
             "pick frames of one size with --frame"
         )
-    return Frames(arrays, info, timing, indices)
 
 
 def read_frames(

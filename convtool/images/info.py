@@ -16,9 +16,15 @@ FORMATS = {
     "webp": (".webp",),
     "npy": (".npy",),
     "gif": (".gif",),
+    "pgm": (".pgm",),
+    "ppm": (".ppm",),
+    "pnm": (".pnm",),
+    "pam": (".pam",),
+    "pfm": (".pfm",),
 }
-# Formats that hold several frames (APNG for png, pages for tiff).
-MULTI_FRAME_FORMATS = ("gif", "png", "webp", "tiff")
+# Formats that hold several frames (APNG for png, pages for tiff, images one after another for
+# the Netpbm formats).
+MULTI_FRAME_FORMATS = ("gif", "png", "webp", "tiff", "pgm", "ppm", "pnm", "pam", "pfm")
 
 
 # Size policy: images declaring more pixels than this are refused before any pixel is decoded
@@ -33,6 +39,15 @@ MAX_PIXELS_ENV = "CONVTOOL_MAX_PIXELS"
 
 class ImageIOError(ValueError):
     """An image could not be read or written; the message is fit for the user."""
+
+
+def pixel_limit_error(name: str, pixels: int | None, limit: int | None) -> ImageIOError:
+    """The error for an image over the pixel limit (``pixels`` None: too large to say)."""
+    what = f"has {pixels:,} pixels" if pixels else "is too large"
+    return ImageIOError(
+        f"{name}: image {what}, over the limit of {limit or 0:,} pixels (raise it "
+        f"with --max-pixels N or {MAX_PIXELS_ENV}=N; 0 = no limit)"
+    )
 
 
 @dataclass

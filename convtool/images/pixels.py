@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .._npy import NPY_MAGIC, load_npy, npy_errors
+from . import netpbm
 from .decode import (
     _COPY_BYTES,
     _check_npy_layout,
@@ -26,6 +27,7 @@ from .decode import (
     _pillow_errors,
     _read_error,
     frame_pixels,
+    netpbm_images,
     source_info,
 )
 from .frames import parse_frame_spec
@@ -149,6 +151,8 @@ def read_pixels(
         if data.startswith(NPY_MAGIC):
             _pick_frames(spec, 1)
             return _npy_pixels(load_npy(data, name, ImageIOError), name)
+        if netpbm.is_netpbm(data[:3]):
+            return _netpbm_pixels(data, name, spec)
         with _pillow_errors(name):
             return _one_frame(Image.open(io.BytesIO(data)), name, data, spec)
     path = Path(source)
@@ -160,11 +164,25 @@ def read_pixels(
             if head.startswith(NPY_MAGIC):
                 _pick_frames(spec, 1)
                 return _npy_pixels(_open_npy(path, name), name)
+            if netpbm.is_netpbm(head[:3]):
+                fh.seek(0)
+                return _netpbm_pixels(fh.read(), name, spec)
             fh.seek(0)
             with _pillow_errors(name):
                 return _one_frame(Image.open(fh), name, path, spec)
     except OSError as exc:
         raise _read_error(name, exc) from None
+
+
+def _netpbm_pixels(data: bytes, name: str, spec: str | None):
+    """The image ``spec`` picks of Netpbm/PFM bytes (None for several)."""
+    images = netpbm_images(data, name)
+    indices = _pick_frames(spec, len(images))
+    if len(indices) != 1:
+        return None
+    pixels, info, full_scale = images[indices[0]]
+    info.frames = len(images)
+    return pixels, info, full_scale
 
 
 def _pick_frames(spec: str | None, count: int) -> list[int]:
