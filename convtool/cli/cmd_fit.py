@@ -19,7 +19,7 @@ from ..fit import CHANNEL_MODES, FitError, FitResult, fit_kernel
 from ..images import read_image, write_bytes
 from ..params import ParamsError, parse_kernel_size
 from .common import (
-    FINITE_FLOAT,
+    FLOAT32,
     LIBRARY_ERRORS,
     binary_stdin,
     binary_stdout,
@@ -142,7 +142,7 @@ def _check_output(output: str | None, as_json: bool) -> None:
 )
 @click.option(
     "--cval",
-    type=FINITE_FLOAT,
+    type=FLOAT32,
     default=0.0,
     show_default=True,
     help="Fill value for --border constant, in normalized units (0 black, 1 white).",

@@ -35,12 +35,15 @@ def _rank_factors(kernel: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.n
     for residual in k.copy():
         cols.append([])
         rows.append([])
-        while True:
+        # Each step zeroes a row and a column, so min(kh, kw) steps reproduce any kernel; the
+        # bound also ends the loop when non-finite values (weights beyond the compute dtype)
+        # make every comparison with the tolerance false (it once looped for ever).
+        for _ in range(min(residual.shape)):
             p, q = np.unravel_index(int(np.argmax(np.abs(residual))), residual.shape)
             pivot = residual[p, q]
-            if abs(pivot) <= tol and cols[-1]:
+            if (abs(pivot) <= tol or not np.isfinite(pivot)) and cols[-1]:
                 break
-            if pivot == 0:  # an all-zero kernel: one zero pair
+            if pivot == 0 or not np.isfinite(pivot):  # an all-zero kernel: one zero pair
                 cols[-1].append(np.zeros(k.shape[1]))
                 rows[-1].append(np.zeros(k.shape[2]))
                 break
