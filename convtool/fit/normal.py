@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import EngineError, correlate, normalize_border
+from ..engine.run import check_finite_in_dtype
 from .named import NamedMatch, closest_named
 from .windows import FitError, Layout, Sums, accumulate, make_layout
 
@@ -93,6 +94,21 @@ def _as_image(arr, name: str) -> np.ndarray:
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise FitError(f"{name} holds NaN or infinite values")
     return a if a.ndim == 3 else a[:, :, None]
+
+
+# Data whose largest magnitude lies within 2**+-_SCALE_FREE is fitted as it is: its sums
+# cannot overflow or underflow float64, and the results stay bit for bit as they were.
+_SCALE_FREE = 64
+
+
+def _exponent(a: np.ndarray, extra: float = 0.0) -> int:
+    """The power of two that brings ``a``'s largest magnitude (and ``extra``'s) near 1, or 0
+    when it is already within ``2**+-_SCALE_FREE`` (or all zero)."""
+    top = max(float(np.max(np.abs(a), initial=0.0)), abs(extra))
+    if top == 0.0:
+        return 0
+    exponent = math.frexp(top)[1]
+    return exponent if abs(exponent) > _SCALE_FREE else 0
 
 
 def _aligned_target(y3: np.ndarray, lay: Layout, mode: str, in_shape: tuple[int, int]):
@@ -175,7 +191,21 @@ def _bordered(g: np.ndarray, s: np.ndarray, n) -> np.ndarray:
 
 
 def _solve_sums(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
-    """Weights, bias (or None), condition number and solver from the accumulated sums."""
+    """Weights, bias (or None), condition number and solver from the accumulated sums.
+
+    Sums that overflowed float64 and a system LAPACK cannot solve become one FitError.
+    """
+    if not all(np.isfinite(getattr(sums, key)).all() for key in ("G", "B", "S", "T")):
+        raise FitError("the sums of the normal equations overflow float64 (values too large)")
+    if not math.isfinite(ridge * float(sums.n.sum()) * max(1.0, float(np.max(sums.G)))):
+        raise FitError(f"ridge {ridge:g} is too large for this input (the penalty overflows)")
+    try:
+        return _solve_system(sums, lay, mode, bias, ridge)
+    except np.linalg.LinAlgError as exc:
+        raise FitError(f"the normal equations cannot be solved ({exc})") from None
+
+
+def _solve_system(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
     kh, kw = lay.kh, lay.kw
     if mode == "depthwise":
         results = []
@@ -218,7 +248,10 @@ def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict, limits):
         sse += float(np.sum((out[r0 : r0 + 64] - yb) ** 2))
         sst += float(np.sum((yb - mean) ** 2))
     mse = sse / y3.size
-    psnr = 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+    if 0 < mse < math.inf:
+        psnr = 10.0 * math.log10(1.0 / mse)
+    else:  # a perfect fit, or a sum beyond float64 (no "math domain error")
+        psnr = math.inf if mse == 0 else -math.inf
     r2 = 1.0 - sse / sst if sst > 0 else math.nan
     return math.sqrt(mse), psnr, r2
 
@@ -299,14 +332,42 @@ def fit_kernel(
     x3, y3, lay, mode, border_name = _prepare(
         x, y, size, channels, border, cval, dilation, ridge, limits
     )
+    # Least squares is scale-equivariant: input and target far from 1 (1e50, 1e-300) are
+    # fitted scaled by powers of two (exact), and the weights scaled back.
+    ex, ey = _exponent(x3, lay.cval), _exponent(y3)
+    if ex or ey:
+        x3, y3 = np.ldexp(x3, -ex), np.ldexp(y3, -ey)
+        lay = lay._replace(cval=math.ldexp(lay.cval, -ex))
+        try:  # the penalty is on the weights, which scale by 2**-ex
+            ridge = math.ldexp(ridge, -2 * ex)
+        except OverflowError:
+            raise FitError(f"ridge {ridge:g} is too large for this input") from None
+        cval = math.ldexp(cval, -ex)
+        if limits is not None:
+            limits = (math.ldexp(limits[0], -ey), math.ldexp(limits[1], -ey))
     sums = accumulate(x3, y3, lay, mode, limits)
     if sums.used() == 0:
         raise FitError(f"every target value lies outside the limits {limits}: nothing to fit")
     weights, bias_out, cond, solver = _solve_sums(sums, lay, mode, bias, ridge)
     bias_out = None if bias_out is None else np.atleast_1d(bias_out)
+    scaled_w, scaled_b = weights, bias_out
+    weights = np.ldexp(weights, ey - ex)
+    bias_out = None if bias_out is None else np.ldexp(bias_out, ey)
+    try:  # a kernel file (and the engine on float32 images) holds float32 weights
+        check_finite_in_dtype(
+            np.empty(0, np.float32), weights, 0.0 if bias_out is None else bias_out
+        )
+    except EngineError as exc:
+        raise FitError(f"the fitted {exc}, the largest a kernel file holds") from None
     engine_x = x3 if x3.shape[2] > 1 or mode == "mixing" else x3[:, :, 0]
     opts = {"border": border, "cval": cval, "dilation": (lay.dy, lay.dx)}
-    quality = _quality(engine_x, y3, weights, 0.0 if bias_out is None else bias_out, opts, limits)
+    quality = _quality(engine_x, y3, scaled_w, 0.0 if scaled_b is None else scaled_b, opts, limits)
+    if ey:  # back to the target's units (R^2 has none)
+        quality = (
+            math.ldexp(quality[0], ey),
+            quality[1] - 20.0 * ey * math.log10(2.0),
+            quality[2],
+        )
     return FitResult(
         weights=weights,
         bias=bias_out,
