@@ -229,6 +229,8 @@ def fit_command(
             write_bytes((json.dumps(doc) + "\n").encode(), output, stdout=binary_stdout())
     except FIT_ERRORS as exc:
         raise fail(str(exc)) from None
+    if as_json:  # stdout first: a reader that left ends the run before the report (exit 1)
+        click.echo(json.dumps({"kernel": doc, "report": _report_json(fit)}))
     err = stderr_console()
     for note in (*x_info.notes, *y_info.notes):
         err.print(f"note: {note}")
@@ -238,8 +240,6 @@ def fit_command(
         err.print(line)
     if output not in (None, "-"):
         err.print(f"wrote {output}")
-    if as_json:
-        click.echo(json.dumps({"kernel": doc, "report": _report_json(fit)}))
 
 
 def _report_json(fit: FitResult) -> dict:
