@@ -20,7 +20,7 @@ import numpy as np
 from ..engine import EngineError, correlate, normalize_border
 from ..engine.run import check_finite_in_dtype
 from .named import NamedMatch, closest_named
-from .windows import FitError, Layout, Sums, accumulate, make_layout
+from .windows import FitError, Layout, Sums, accumulate, make_layout, strip
 
 __all__ = ["CHANNEL_MODES", "COND_WARN", "FitError", "FitResult", "fit_kernel"]
 
@@ -235,17 +235,34 @@ def _solve_system(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
     return weights, bias_out, cond, solver
 
 
-def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict, limits):
+# Bytes of padded input per band of the quality pass (a few MiB: the fit's memory stays that of
+# its inputs plus a few bands, whatever the image size).
+_QUALITY_BAND_BYTES = 8 * 2**20
+
+
+def _quality(x3: np.ndarray, y3: np.ndarray, lay: Layout, squeeze: bool, weights, bias, limits):
     """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself (its
-    output clipped to ``limits`` when given, as an 8-bit file would store it)."""
-    out = correlate(x, weights, bias=bias, **opts).reshape(y3.shape)
-    if limits is not None:
-        np.clip(out, limits[0], limits[1], out=out)
-    mean = y3.mean(axis=(0, 1), dtype=np.float64)
+    output clipped to ``limits`` when given, as an 8-bit file would store it).
+
+    In bands of output rows: each band's padded input rows (padded as the engine pads the
+    whole image, see :func:`convtool.fit.windows.strip`) filtered with border ``valid`` are
+    exactly those rows of the whole output, so no image-sized output is ever held (on an
+    8000x8000 float64 pair that was 488 MiB on top of the inputs).
+    """
+    row_bytes = (lay.out_w + lay.ew - 1) * x3.shape[2] * x3.itemsize
+    rows = max(1, _QUALITY_BAND_BYTES // row_bytes)
     sse = sst = 0.0
-    for r0 in range(0, y3.shape[0], 64):  # float64 row blocks: no image-sized temporaries
-        yb = y3[r0 : r0 + 64].astype(np.float64)
-        sse += float(np.sum((out[r0 : r0 + 64] - yb) ** 2))
+    mean = y3.mean(axis=(0, 1), dtype=np.float64)
+    for o0 in range(0, lay.out_h, rows):
+        o1 = min(lay.out_h, o0 + rows)
+        band = strip(x3, lay, o0, o1)
+        band = band[:, :, 0] if squeeze else band
+        out = correlate(band, weights, bias=bias, border="valid", dilation=(lay.dy, lay.dx))
+        out = out.reshape(o1 - o0, lay.out_w, -1)
+        if limits is not None:
+            np.clip(out, limits[0], limits[1], out=out)
+        yb = y3[o0:o1].astype(np.float64)
+        sse += float(np.sum((out - yb) ** 2))
         sst += float(np.sum((yb - mean) ** 2))
     mse = sse / y3.size
     if 0 < mse < math.inf:
@@ -342,7 +359,6 @@ def fit_kernel(
             ridge = math.ldexp(ridge, -2 * ex)
         except OverflowError:
             raise FitError(f"ridge {ridge:g} is too large for this input") from None
-        cval = math.ldexp(cval, -ex)
         if limits is not None:
             limits = (math.ldexp(limits[0], -ey), math.ldexp(limits[1], -ey))
     sums = accumulate(x3, y3, lay, mode, limits)
@@ -359,9 +375,9 @@ def fit_kernel(
         )
     except EngineError as exc:
         raise FitError(f"the fitted {exc}, the largest a kernel file holds") from None
-    engine_x = x3 if x3.shape[2] > 1 or mode == "mixing" else x3[:, :, 0]
-    opts = {"border": border, "cval": cval, "dilation": (lay.dy, lay.dx)}
-    quality = _quality(engine_x, y3, scaled_w, 0.0 if scaled_b is None else scaled_b, opts, limits)
+    squeeze = x3.shape[2] == 1 and mode != "mixing"  # the engine's 2-D image for a 2-D kernel
+    scaled_b = 0.0 if scaled_b is None else scaled_b
+    quality = _quality(x3, y3, lay, squeeze, scaled_w, scaled_b, limits)
     if ey:  # back to the target's units (R^2 has none)
         quality = (
             math.ldexp(quality[0], ey),
