@@ -16,7 +16,7 @@ import numpy as np
 
 from ..engine import BORDER_ALIASES, BORDER_MODES
 from ..fit import CHANNEL_MODES, FitError, FitResult, fit_kernel
-from ..images import read_image, write_bytes
+from ..images import read_image, read_pixels, write_bytes
 from ..params import ParamsError, parse_kernel_size
 from .common import (
     FLOAT32,
@@ -38,6 +38,19 @@ def _colour(image: np.ndarray, has_alpha: bool) -> np.ndarray:
         return image
     colour = image[:, :, :-1]
     return colour[:, :, 0] if colour.shape[2] == 1 else colour
+
+
+def _read(path: str, stdin=None) -> tuple[np.ndarray, object]:
+    """An image as :func:`read_image` gives it, but a ``.npy`` file memory-mapped and integer
+    pixels normalized in one pass: fit reads its inputs in bands, so an 8000x8000 float64
+    pair costs its two files, not a bytes copy and an array each (1.6x -> ~1x)."""
+    got = read_pixels(path, stdin=stdin)
+    if got is None:  # several frames: read_image takes the first
+        return read_image(path, stdin=stdin)
+    pixels, info, scale = got
+    if scale is not None:
+        return np.divide(pixels, np.float32(scale), dtype=np.float32), info
+    return (pixels if pixels.dtype == np.float64 else pixels.astype(np.float32)), info
 
 
 def _number(value: float, digits: int = 6) -> str:
@@ -209,8 +222,8 @@ def fit_command(
         raise fail("--ridge must be finite")
     try:
         kh, kw = parse_kernel_size(size)
-        x, x_info = read_image(input_path, stdin=binary_stdin())
-        y, y_info = read_image(target_path)
+        x, x_info = _read(input_path, stdin=binary_stdin())
+        y, y_info = _read(target_path)
         x, y = _colour(x, x_info.alpha), _colour(y, y_info.alpha)
         fit = fit_kernel(
             x,

@@ -104,7 +104,7 @@ _SCALE_FREE = 64
 def _exponent(a: np.ndarray, extra: float = 0.0) -> int:
     """The power of two that brings ``a``'s largest magnitude (and ``extra``'s) near 1, or 0
     when it is already within ``2**+-_SCALE_FREE`` (or all zero)."""
-    top = max(float(np.max(np.abs(a), initial=0.0)), abs(extra))
+    top = max(abs(float(a.max())), abs(float(a.min())), abs(extra))  # no |a| copy of a
     if top == 0.0:
         return 0
     exponent = math.frexp(top)[1]
