@@ -379,3 +379,50 @@ def test_show_has_no_force_preview_option(tmp_path):
     filter and find only; the README says so."""
     line = assert_one_error(convtool("show", png(tmp_path / "in.png"), "--force-preview"))
     assert line == "Error: No such option '--force-preview'."
+
+
+# --- 30.4: show decodes a huge image reduced to the terminal's size ----------------------------
+
+
+def test_reduced_read_is_the_block_mean(tmp_path):
+    """A whole-factor reduction: each shown pixel is the mean of its block (oracle: numpy)."""
+    from convtool.images.reduced import read_reduced
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "big.png")
+    values, info, size = read_reduced(tmp_path / "big.png", 100, 70)
+    assert size == (300, 400) and info.depth == "8" and values.shape == (75, 100, 3)
+    blocks = pixels.reshape(75, 4, 100, 4, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(values * 255, blocks, atol=0.51)
+
+
+def test_reduced_read_keeps_the_exif_turn(tmp_path):
+    from convtool.images.decode import read_image
+    from convtool.images.reduced import read_reduced
+
+    img = Image.fromarray(np.add.outer(np.arange(120), np.arange(200)).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise
+    img.save(tmp_path / "turned.png", exif=exif)
+    full, _ = read_image(tmp_path / "turned.png")
+    values, _, size = read_reduced(tmp_path / "turned.png", 30, 50)
+    assert size == full.shape[:2] == (200, 120)
+    assert values.shape == (50, 30)
+    np.testing.assert_allclose(
+        values, full.reshape(50, 4, 30, 4).mean(axis=(1, 3)), atol=0.51 / 255
+    )
+
+
+def test_show_of_a_truncated_huge_tiff_is_one_error(tmp_path):
+    """A 2 KB TIFF whose header declares 217 Mpx: one Error line, without decoding it."""
+    path = tmp_path / "huge.tif"
+    side, data = 14732, bytes(2000)
+    entries = [
+        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+        (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, side), (279, 4, 1, len(data)),
+    ]  # fmt: skip
+    body = b"II*\x00" + struct.pack("<I", 8 + len(data)) + data + struct.pack("<H", len(entries))
+    path.write_bytes(body + b"".join(struct.pack("<HHII", *e) for e in entries) + bytes(4))
+    line = assert_one_error(convtool("show", path, "--width", "80"))
+    assert line.startswith(f"Error: {path}: truncated or corrupt image")

@@ -11,7 +11,6 @@ them. Must not import: convtool.engine, matching or cli, click, rich.
 from __future__ import annotations
 
 import io
-import math
 import os
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr")
 
 def read_reduced(
     source: str | os.PathLike[str],
-    max_width: int,
+    max_width: int | None,
     max_height: int | None = None,
     stdin: BinaryIO | None = None,
 ) -> tuple[np.ndarray, ImageInfo, tuple[int, int]]:
@@ -73,7 +72,7 @@ def read_reduced(
     width, height = img.size
     turned = _orientation(img)
     if turned in (5, 6, 7, 8):  # stored a quarter turn away from how it is shown
-        max_width, max_height = (max_height or max_width * 8), max_width
+        max_width, max_height = max_height, max_width
     factor = _factor((width, height), max_width, max_height)
     if factor < 2 or img.mode not in _REDUCIBLE:
         values, info = decode_image(data, name)
@@ -103,10 +102,8 @@ def read_reduced(
     )
 
 
-def _factor(size: tuple[int, int], max_width: int, max_height: int | None) -> int:
-    """The largest whole factor that keeps ``size`` (width, height) at least the bounds."""
-    width, height = size
-    factor = width // max(1, max_width)
-    if max_height is not None:
-        factor = min(factor, height // max(1, max_height))
-    return max(1, math.floor(factor))
+def _factor(size: tuple[int, int], max_width: int | None, max_height: int | None) -> int:
+    """The largest whole factor that keeps ``size`` (width, height) at least the bounds
+    (``None``: no bound on that side)."""
+    factors = [n // max(1, bound) for n, bound in zip(size, (max_width, max_height)) if bound]
+    return max(1, min(factors, default=1))
