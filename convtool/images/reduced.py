@@ -105,5 +105,6 @@ def read_reduced(
 def _factor(size: tuple[int, int], max_width: int | None, max_height: int | None) -> int:
     """The largest whole factor that keeps ``size`` (width, height) at least the bounds
     (``None``: no bound on that side)."""
-    factors = [n // max(1, bound) for n, bound in zip(size, (max_width, max_height)) if bound]
+    bounds = zip(size, (max_width, max_height), strict=True)
+    factors = [n // max(1, bound) for n, bound in bounds if bound]
     return max(1, min(factors, default=1))
