@@ -35,10 +35,10 @@ def _rank_factors(kernel: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.n
     for residual in k.copy():
         cols.append([])
         rows.append([])
-        # Each step zeroes a row and a column, so min(kh, kw) steps reproduce any kernel; the
-        # bound also ends the loop when non-finite values (weights beyond the compute dtype)
-        # make every comparison with the tolerance false (it once looped for ever).
-        for _ in range(min(residual.shape)):
+        # Each step zeroes a row and a column (up to rounding, which can take a step or two
+        # more); a non-finite pivot (weights beyond the compute dtype) ends the loop, which
+        # then ran for ever, and the bound of one step per tap ends it whatever the values.
+        for _ in range(residual.size + 1):
             p, q = np.unravel_index(int(np.argmax(np.abs(residual))), residual.shape)
             pivot = residual[p, q]
             if (abs(pivot) <= tol or not np.isfinite(pivot)) and cols[-1]:

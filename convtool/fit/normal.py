@@ -240,14 +240,18 @@ def _solve_system(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
 _QUALITY_BAND_BYTES = 8 * 2**20
 
 
-def _quality(x3: np.ndarray, y3: np.ndarray, lay: Layout, squeeze: bool, weights, bias, limits):
+def _quality(
+    x3: np.ndarray, y3: np.ndarray, lay: Layout, squeeze: bool, weights, bias, opts, limits
+):
     """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself (its
     output clipped to ``limits`` when given, as an 8-bit file would store it).
 
     In bands of output rows: each band's padded input rows (padded as the engine pads the
     whole image, see :func:`convtool.fit.windows.strip`) filtered with border ``valid`` are
     exactly those rows of the whole output, so no image-sized output is ever held (on an
-    8000x8000 float64 pair that was 488 MiB on top of the inputs).
+    8000x8000 float64 pair that was 488 MiB on top of the inputs). An image that fits in one
+    band is filtered whole with ``opts`` (border, cval, dilation), as before the bands: its
+    figures stay those the engine gives the user's own filter run, to the last bit.
     """
     row_bytes = (lay.out_w + lay.ew - 1) * x3.shape[2] * x3.itemsize
     rows = max(1, _QUALITY_BAND_BYTES // row_bytes)
@@ -255,9 +259,12 @@ def _quality(x3: np.ndarray, y3: np.ndarray, lay: Layout, squeeze: bool, weights
     mean = y3.mean(axis=(0, 1), dtype=np.float64)
     for o0 in range(0, lay.out_h, rows):
         o1 = min(lay.out_h, o0 + rows)
-        band = strip(x3, lay, o0, o1)
-        band = band[:, :, 0] if squeeze else band
-        out = correlate(band, weights, bias=bias, border="valid", dilation=(lay.dy, lay.dx))
+        if rows >= lay.out_h:
+            out = correlate(x3[:, :, 0] if squeeze else x3, weights, bias=bias, **opts)
+        else:
+            band = strip(x3, lay, o0, o1)
+            band = band[:, :, 0] if squeeze else band
+            out = correlate(band, weights, bias=bias, border="valid", dilation=(lay.dy, lay.dx))
         out = out.reshape(o1 - o0, lay.out_w, -1)
         if limits is not None:
             np.clip(out, limits[0], limits[1], out=out)
@@ -377,7 +384,8 @@ def fit_kernel(
         raise FitError(f"the fitted {exc}, the largest a kernel file holds") from None
     squeeze = x3.shape[2] == 1 and mode != "mixing"  # the engine's 2-D image for a 2-D kernel
     scaled_b = 0.0 if scaled_b is None else scaled_b
-    quality = _quality(x3, y3, lay, squeeze, scaled_w, scaled_b, limits)
+    opts = {"border": border, "cval": lay.cval if ex else cval, "dilation": (lay.dy, lay.dx)}
+    quality = _quality(x3, y3, lay, squeeze, scaled_w, scaled_b, opts, limits)
     if ey:  # back to the target's units (R^2 has none)
         quality = (
             math.ldexp(quality[0], ey),
