@@ -17,9 +17,10 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -43,7 +44,56 @@ __all__ = [
 _threads = max(1, min(2, os.cpu_count() or 1))
 _PREFIX = "convtool"
 _pool_lock = threading.Lock()
-_pool_instance: ThreadPoolExecutor | None = None
+
+
+class _DaemonPool:
+    """A fixed set of daemon threads taking tasks from one queue (the ``submit`` and
+    ``shutdown`` of :class:`concurrent.futures.ThreadPoolExecutor`, no more).
+
+    Not ThreadPoolExecutor: its threads are not daemons, and the interpreter joins them at
+    exit after an atexit hook has woken them. A SIGTERM that unwound through that hook once
+    left a finished run waiting for minutes on a worker blocked in ``SimpleQueue.get``.
+    Daemon threads are never waited for: every exit path (normal, error, signal) ends the
+    process, whatever the threads are doing; the caller always waits for its own tasks.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"{_PREFIX}_{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            item = self._tasks.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller by future.result()
+                future.set_exception(exc)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._tasks.put((future, fn, args))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+
+_pool_instance: _DaemonPool | None = None
 
 
 def threads() -> int:
@@ -86,11 +136,11 @@ def in_worker() -> bool:
     return getattr(_busy, "on", False) or threading.current_thread().name.startswith(_PREFIX)
 
 
-def _pool() -> ThreadPoolExecutor:
+def _pool() -> _DaemonPool:
     global _pool_instance
     with _pool_lock:
         if _pool_instance is None:
-            _pool_instance = ThreadPoolExecutor(max(1, _threads), thread_name_prefix=_PREFIX)
+            _pool_instance = _DaemonPool(max(1, _threads))
         return _pool_instance
 
 

@@ -30,6 +30,28 @@ def convtool(*args, stdin=None, stdout=subprocess.PIPE, input_bytes=None, **kw):
     )
 
 
+def finish(proc, timeout=RUN_LIMIT):
+    """``proc.communicate`` that kills the child (and its process group, when it leads one)
+    if it outlives ``timeout``: a hang fails the test, never leaves a process behind."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc)
+        proc.communicate()
+        pytest.fail(f"{proc.args!r} still running after {timeout} s: killed")
+
+
+def kill_tree(proc):
+    """SIGKILL ``proc`` and, when it leads a process group (``start_new_session``), the group."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, 9)
+            return
+    except OSError:
+        pass
+    proc.kill()
+
+
 def assert_one_error(proc, code=2):
     """Exit ``code``, stderr is one ``Error:`` line (plus at most a ``Try ...`` hint line)."""
     err = proc.stderr.decode()

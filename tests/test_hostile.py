@@ -20,7 +20,17 @@ import time
 
 import numpy as np
 import pytest
-from _hostile import ROOT, RUN_LIMIT, assert_one_error, convtool, is_png, no_parts, png, root_only
+from _hostile import (
+    ROOT,
+    RUN_LIMIT,
+    assert_one_error,
+    convtool,
+    finish,
+    is_png,
+    no_parts,
+    png,
+    root_only,
+)
 from PIL import Image
 
 # --- finding 2: special files and links are written into, never replaced ----------------------
@@ -304,7 +314,7 @@ def test_signal_during_a_real_slow_write(tmp_path, signum, code):
                 seen = True
                 break
             time.sleep(0.0005)
-        _, err = proc.communicate(timeout=RUN_LIMIT)
+        _, err = finish(proc)
         if seen:
             break
     else:
@@ -342,7 +352,7 @@ def test_signal_while_computing_ends_quietly(tmp_path, signum, code):
                 sent = True
                 break
             time.sleep(0.001)
-        _, err = proc.communicate(timeout=RUN_LIMIT)
+        _, err = finish(proc)
         if sent:
             break
     else:
@@ -373,7 +383,7 @@ def test_signal_during_start_up_ends_quietly(tmp_path, signum, code):
     while proc.poll() is None and not _maps_numpy(proc.pid):
         time.sleep(0.0005)
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=RUN_LIMIT)
+    out, err = finish(proc)
     assert err == b""
     assert proc.returncode == code or (proc.returncode == 0 and is_png(out))
 
@@ -419,8 +429,7 @@ def _reader_leaves(args, read=10):
     )
     proc.stdout.read(read)
     proc.stdout.close()
-    err = proc.stderr.read()
-    proc.wait(RUN_LIMIT)
+    _, err = finish(proc)
     return proc.returncode, err
 
 

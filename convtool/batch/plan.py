@@ -104,8 +104,18 @@ def _fields(source: Source, index: int) -> dict[str, Any]:
 
 
 def is_template(spec: str) -> bool:
-    """True when an output spec holds ``{field}`` parts."""
-    return any(name is not None for _, name, _, _ in string.Formatter().parse(spec))
+    """True when an output spec holds ``{field}`` parts (or unbalanced braces: a template
+    with a mistake, which :func:`render_target` reports).
+
+    Examples
+    --------
+    >>> is_template("out/{stem}.png"), is_template("out/"), is_template("out/{stem.png")
+    (True, False, True)
+    """
+    try:
+        return any(name is not None for _, name, _, _ in string.Formatter().parse(spec))
+    except ValueError:  # "Single '}'", "expected '}' before end of string"
+        return True
 
 
 def render_target(spec: str, source: Source, index: int) -> str:
@@ -125,7 +135,7 @@ def render_target(spec: str, source: Source, index: int) -> str:
             f"unknown field {{{exc.args[0]}}} in output template {spec!r} "
             f"(fields: {', '.join(FIELDS)})"
         ) from None
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
         raise BatchError(f"bad output template {spec!r} ({exc})") from None
     return os.path.normpath(text)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .. import runtime
-from .work import FileResult
+from .work import FileResult, watch_parent
 
 
 class WorkerError(RuntimeError):
@@ -38,10 +38,12 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_init(threads: int) -> None:
-    """Pool worker start-up: its share of the cores, and Ctrl-C left to the parent."""
+def _worker_init(threads: int, parent: int) -> None:
+    """Pool worker start-up: its share of the cores, Ctrl-C left to the parent, and an exit
+    of its own when the parent dies (:func:`watch_parent`)."""
     runtime.set_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent(parent)
 
 
 def _make_pool(jobs: int, tasks: int) -> cf.ProcessPoolExecutor:
@@ -53,7 +55,7 @@ def _make_pool(jobs: int, tasks: int) -> cf.ProcessPoolExecutor:
         max_workers=workers,
         mp_context=context,
         initializer=_worker_init,
-        initargs=(max(1, default_jobs() // workers),),  # jobs x threads <= cores
+        initargs=(max(1, default_jobs() // workers), os.getpid()),  # jobs x threads <= cores
     )
 
 

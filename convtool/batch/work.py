@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..images import (
     set_max_pixels,
     write_bytes,
 )
+from ..images.write import remove_temps
 from .plan import FilterJob, FindJob
 
 
@@ -55,6 +57,44 @@ class FileResult:
     threshold: float = 0.0
     frames: tuple[int, ...] = ()  # the frame (from 1) of each match
     frame_count: int = 1  # frames searched
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc: kill(0) said it exists
+
+
+def watch_parent(parent: int, interval: float = 0.25) -> threading.Thread:
+    """End this worker process soon after ``parent`` (the batch run that started it) dies.
+
+    A worker whose parent was killed (SIGKILL, out of memory) has nobody to hand its results
+    to, and it holds the run's stdout and stderr open: a pipeline reader would never see
+    end-of-file. A daemon thread checks every ``interval`` seconds that the parent still runs
+    and that this process was not re-parented (the forkserver that forked it gone); if not, it
+    removes this worker's temporary files and exits at once (``os._exit``: no clean-up
+    handler may wait for the dead parent).
+    """
+    ppid = os.getppid()
+
+    def watch() -> None:
+        while _alive(parent) and os.getppid() == ppid:
+            time.sleep(interval)
+        remove_temps()
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="convtool-parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _one_line(source: str, exc: BaseException) -> str:

@@ -33,7 +33,7 @@ from ..kernels import MAX_KERNEL_SIDE, parse_kernel
 from . import common, streamrun
 from .batchrun import batch_options, run_batch
 from .common import (
-    FINITE_FLOAT,
+    FLOAT32,
     binary_stdout,
     fail,
     on_terminal,
@@ -95,7 +95,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--cval",
-    type=FINITE_FLOAT,
+    type=FLOAT32,
     default=0.0,
     show_default=True,
     help="Fill value for --border constant, in normalized units (0 black, 1 white).",
@@ -145,14 +145,14 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--scale",
-    type=FINITE_FLOAT,
+    type=FLOAT32,
     default=1.0,
     show_default=True,
     help="Multiply the result by this factor (after the last kernel).",
 )
 @click.option(
     "--bias",
-    type=FINITE_FLOAT,
+    type=FLOAT32,
     default=0.0,
     show_default=True,
     help="Add this to the result, in normalized units: --bias 0.5 shows the negative responses "

@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from .. import pictures
-from ..images import read_image
+from ..images.reduced import read_reduced
 from . import preview
 from .common import LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .preview import ImagePreview
@@ -52,18 +52,20 @@ def show_command(path: str, width: int | None) -> None:
 
         convtool filter photo.png -k sobel-x --values abs -o - | convtool show -
     """
-    try:
-        values, info = read_image(path, stdin=binary_stdin())
+    console = preview.make_console()  # looked up at call time: tests record it
+    rows = max(8, console.height - 3) if console.is_terminal else None
+    try:  # a huge file is decoded reduced to what the terminal shows (two pixels per cell)
+        columns = min(width or console.width, console.width)
+        values, info, (height, full_width) = read_reduced(
+            path, columns, None if rows is None else 2 * rows, stdin=binary_stdin()
+        )
     except LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
     if info.alpha:
         values = values[:, :, :-1]
     values, note = _displayable(np.asarray(values, dtype=np.float64), info.depth)
-    console = preview.make_console()  # looked up at call time: tests record it
-    rows = max(8, console.height - 3) if console.is_terminal else None
     console.print(ImagePreview(pictures.to_rgb8(values), max_width=width, max_rows=rows))
     err = stderr_console()
-    height, full_width = values.shape[:2]
     channels = 1 if values.ndim == 2 else values.shape[2]
     depth = "float" if info.depth == "float" else f"{info.depth}-bit"
     err.print(f"{path}: {full_width}x{height}, {channels} channel(s), {depth}")

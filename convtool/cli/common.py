@@ -186,10 +186,19 @@ def on_terminal() -> bool:
     return sys.modules[__package__].stdout_is_terminal()
 
 
+# The largest float32: values the engine computes with in float32 (weights, scale, bias, the
+# constant border value) must stay within it, or the output comes out all inf.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 class FiniteFloat(click.ParamType):
-    """A float that is not NaN or infinite (click's FLOAT accepts 'nan' and 'inf')."""
+    """A float that is not NaN or infinite (click's FLOAT accepts 'nan' and 'inf'); with
+    ``float32=True`` also within float32's range."""
 
     name = "float"
+
+    def __init__(self, *, float32: bool = False) -> None:
+        self.float32 = float32
 
     def convert(self, value, param, ctx):
         try:
@@ -198,10 +207,14 @@ class FiniteFloat(click.ParamType):
             self.fail(f"{value!r} is not a number", param, ctx)
         if number != number or number in (float("inf"), float("-inf")):
             self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.float32 and abs(number) > FLOAT32_MAX:
+            self.fail(f"{value!r} is beyond float32's range (at most 3.4e38 in size)", param, ctx)
         return number
 
 
 FINITE_FLOAT = FiniteFloat()
+# For values the engine uses in float32: --scale, --bias, --cval.
+FLOAT32 = FiniteFloat(float32=True)
 
 
 def __getattr__(name: str):

@@ -35,12 +35,15 @@ def _rank_factors(kernel: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.n
     for residual in k.copy():
         cols.append([])
         rows.append([])
-        while True:
+        # Each step zeroes a row and a column (up to rounding, which can take a step or two
+        # more); a non-finite pivot (weights beyond the compute dtype) ends the loop, which
+        # then ran for ever, and the bound of one step per tap ends it whatever the values.
+        for _ in range(residual.size + 1):
             p, q = np.unravel_index(int(np.argmax(np.abs(residual))), residual.shape)
             pivot = residual[p, q]
-            if abs(pivot) <= tol and cols[-1]:
+            if (abs(pivot) <= tol or not np.isfinite(pivot)) and cols[-1]:
                 break
-            if pivot == 0:  # an all-zero kernel: one zero pair
+            if pivot == 0 or not np.isfinite(pivot):  # an all-zero kernel: one zero pair
                 cols[-1].append(np.zeros(k.shape[1]))
                 rows[-1].append(np.zeros(k.shape[2]))
                 break

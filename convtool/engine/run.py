@@ -45,6 +45,37 @@ class RunInfo:
     seconds: float = 0.0
 
 
+def check_finite_in_dtype(image, kernel, bias=0.0, cval=0.0) -> None:
+    """Raise :class:`EngineError` for a weight, bias or ``cval`` beyond the compute dtype.
+
+    float32 (every input but float64) overflows to infinity beyond ~3.4e38: a kernel of
+    1e50 would filter to inf and NaN (and once sent the rank factorization into an endless
+    loop). The first offending tap is named; NaN and infinity are left to :func:`make_plan`.
+
+    Examples
+    --------
+    >>> check_finite_in_dtype(np.zeros((4, 4), np.float32), np.array([[1.0, 1e50]]))
+    Traceback (most recent call last):
+    ...
+    convtool.engine.plan.EngineError: kernel weight 1e+50 at (0, 1) exceeds float32 (max 3.4e+38)
+    """
+    arr = np.asarray(image)
+    dtype = np.float64 if arr.dtype == np.float64 else np.float32
+    limit = float(np.finfo(dtype).max)
+    for name, value in (("kernel weight", kernel), ("bias", bias), ("cval", cval)):
+        values = np.asarray(value)
+        if values.dtype.kind not in "iuf" or values.size == 0:
+            continue  # make_plan reports a kernel of the wrong type; bias and cval are numbers
+        wide = values.astype(np.float64, copy=False)
+        over = np.isfinite(wide) & (np.abs(wide) > limit)  # NaN, inf: make_plan's message
+        if over.any():
+            where = np.unravel_index(int(np.argmax(over)), values.shape)
+            at = f" at {tuple(int(i) for i in where)}" if values.ndim else ""
+            raise EngineError(
+                f"{name} {values[where]:.3g}{at} exceeds {np.dtype(dtype).name} (max {limit:.2g})"
+            )
+
+
 def _run(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -60,6 +91,7 @@ def _run(
     origin: int | tuple[int, int] = 0,
     precision: str | None = None,
 ) -> np.ndarray:
+    check_finite_in_dtype(image, kernel, bias, cval)
     plan = make_plan(
         image,
         kernel,

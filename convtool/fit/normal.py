@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine import EngineError, correlate, normalize_border
+from ..engine.run import check_finite_in_dtype
 from .named import NamedMatch, closest_named
-from .windows import FitError, Layout, Sums, accumulate, make_layout
+from .windows import FitError, Layout, Sums, accumulate, make_layout, strip
 
 __all__ = ["CHANNEL_MODES", "COND_WARN", "FitError", "FitResult", "fit_kernel"]
 
@@ -93,6 +94,21 @@ def _as_image(arr, name: str) -> np.ndarray:
     if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
         raise FitError(f"{name} holds NaN or infinite values")
     return a if a.ndim == 3 else a[:, :, None]
+
+
+# Data whose largest magnitude lies within 2**+-_SCALE_FREE is fitted as it is: its sums
+# cannot overflow or underflow float64, and the results stay bit for bit as they were.
+_SCALE_FREE = 64
+
+
+def _exponent(a: np.ndarray, extra: float = 0.0) -> int:
+    """The power of two that brings ``a``'s largest magnitude (and ``extra``'s) near 1, or 0
+    when it is already within ``2**+-_SCALE_FREE`` (or all zero)."""
+    top = max(abs(float(a.max())), abs(float(a.min())), abs(extra))  # no |a| copy of a
+    if top == 0.0:
+        return 0
+    exponent = math.frexp(top)[1]
+    return exponent if abs(exponent) > _SCALE_FREE else 0
 
 
 def _aligned_target(y3: np.ndarray, lay: Layout, mode: str, in_shape: tuple[int, int]):
@@ -175,7 +191,21 @@ def _bordered(g: np.ndarray, s: np.ndarray, n) -> np.ndarray:
 
 
 def _solve_sums(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
-    """Weights, bias (or None), condition number and solver from the accumulated sums."""
+    """Weights, bias (or None), condition number and solver from the accumulated sums.
+
+    Sums that overflowed float64 and a system LAPACK cannot solve become one FitError.
+    """
+    if not all(np.isfinite(getattr(sums, key)).all() for key in ("G", "B", "S", "T")):
+        raise FitError("the sums of the normal equations overflow float64 (values too large)")
+    if not math.isfinite(ridge * float(sums.n.sum()) * max(1.0, float(np.max(sums.G)))):
+        raise FitError(f"ridge {ridge:g} is too large for this input (the penalty overflows)")
+    try:
+        return _solve_system(sums, lay, mode, bias, ridge)
+    except np.linalg.LinAlgError as exc:
+        raise FitError(f"the normal equations cannot be solved ({exc})") from None
+
+
+def _solve_system(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
     kh, kw = lay.kh, lay.kw
     if mode == "depthwise":
         results = []
@@ -205,20 +235,47 @@ def _solve_sums(sums: Sums, lay: Layout, mode: str, bias: bool, ridge: float):
     return weights, bias_out, cond, solver
 
 
-def _quality(x: np.ndarray, y3: np.ndarray, weights, bias, opts: dict, limits):
+# Bytes of padded input per band of the quality pass (a few MiB: the fit's memory stays that of
+# its inputs plus a few bands, whatever the image size).
+_QUALITY_BAND_BYTES = 8 * 2**20
+
+
+def _quality(
+    x3: np.ndarray, y3: np.ndarray, lay: Layout, squeeze: bool, weights, bias, opts, limits
+):
     """RMSE, PSNR (peak 1) and R^2 of the fitted kernel, run through the engine itself (its
-    output clipped to ``limits`` when given, as an 8-bit file would store it)."""
-    out = correlate(x, weights, bias=bias, **opts).reshape(y3.shape)
-    if limits is not None:
-        np.clip(out, limits[0], limits[1], out=out)
-    mean = y3.mean(axis=(0, 1), dtype=np.float64)
+    output clipped to ``limits`` when given, as an 8-bit file would store it).
+
+    In bands of output rows: each band's padded input rows (padded as the engine pads the
+    whole image, see :func:`convtool.fit.windows.strip`) filtered with border ``valid`` are
+    exactly those rows of the whole output, so no image-sized output is ever held (on an
+    8000x8000 float64 pair that was 488 MiB on top of the inputs). An image that fits in one
+    band is filtered whole with ``opts`` (border, cval, dilation), as before the bands: its
+    figures stay those the engine gives the user's own filter run, to the last bit.
+    """
+    row_bytes = (lay.out_w + lay.ew - 1) * x3.shape[2] * x3.itemsize
+    rows = max(1, _QUALITY_BAND_BYTES // row_bytes)
     sse = sst = 0.0
-    for r0 in range(0, y3.shape[0], 64):  # float64 row blocks: no image-sized temporaries
-        yb = y3[r0 : r0 + 64].astype(np.float64)
-        sse += float(np.sum((out[r0 : r0 + 64] - yb) ** 2))
+    mean = y3.mean(axis=(0, 1), dtype=np.float64)
+    for o0 in range(0, lay.out_h, rows):
+        o1 = min(lay.out_h, o0 + rows)
+        if rows >= lay.out_h:
+            out = correlate(x3[:, :, 0] if squeeze else x3, weights, bias=bias, **opts)
+        else:
+            band = strip(x3, lay, o0, o1)
+            band = band[:, :, 0] if squeeze else band
+            out = correlate(band, weights, bias=bias, border="valid", dilation=(lay.dy, lay.dx))
+        out = out.reshape(o1 - o0, lay.out_w, -1)
+        if limits is not None:
+            np.clip(out, limits[0], limits[1], out=out)
+        yb = y3[o0:o1].astype(np.float64)
+        sse += float(np.sum((out - yb) ** 2))
         sst += float(np.sum((yb - mean) ** 2))
     mse = sse / y3.size
-    psnr = 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
+    if 0 < mse < math.inf:
+        psnr = 10.0 * math.log10(1.0 / mse)
+    else:  # a perfect fit, or a sum beyond float64 (no "math domain error")
+        psnr = math.inf if mse == 0 else -math.inf
     r2 = 1.0 - sse / sst if sst > 0 else math.nan
     return math.sqrt(mse), psnr, r2
 
@@ -299,14 +356,42 @@ def fit_kernel(
     x3, y3, lay, mode, border_name = _prepare(
         x, y, size, channels, border, cval, dilation, ridge, limits
     )
+    # Least squares is scale-equivariant: input and target far from 1 (1e50, 1e-300) are
+    # fitted scaled by powers of two (exact), and the weights scaled back.
+    ex, ey = _exponent(x3, lay.cval), _exponent(y3)
+    if ex or ey:
+        x3, y3 = np.ldexp(x3, -ex), np.ldexp(y3, -ey)
+        lay = lay._replace(cval=math.ldexp(lay.cval, -ex))
+        try:  # the penalty is on the weights, which scale by 2**-ex
+            ridge = math.ldexp(ridge, -2 * ex)
+        except OverflowError:
+            raise FitError(f"ridge {ridge:g} is too large for this input") from None
+        if limits is not None:
+            limits = (math.ldexp(limits[0], -ey), math.ldexp(limits[1], -ey))
     sums = accumulate(x3, y3, lay, mode, limits)
     if sums.used() == 0:
         raise FitError(f"every target value lies outside the limits {limits}: nothing to fit")
     weights, bias_out, cond, solver = _solve_sums(sums, lay, mode, bias, ridge)
     bias_out = None if bias_out is None else np.atleast_1d(bias_out)
-    engine_x = x3 if x3.shape[2] > 1 or mode == "mixing" else x3[:, :, 0]
-    opts = {"border": border, "cval": cval, "dilation": (lay.dy, lay.dx)}
-    quality = _quality(engine_x, y3, weights, 0.0 if bias_out is None else bias_out, opts, limits)
+    scaled_w, scaled_b = weights, bias_out
+    weights = np.ldexp(weights, ey - ex)
+    bias_out = None if bias_out is None else np.ldexp(bias_out, ey)
+    try:  # a kernel file (and the engine on float32 images) holds float32 weights
+        check_finite_in_dtype(
+            np.empty(0, np.float32), weights, 0.0 if bias_out is None else bias_out
+        )
+    except EngineError as exc:
+        raise FitError(f"the fitted {exc}, the largest a kernel file holds") from None
+    squeeze = x3.shape[2] == 1 and mode != "mixing"  # the engine's 2-D image for a 2-D kernel
+    scaled_b = 0.0 if scaled_b is None else scaled_b
+    opts = {"border": border, "cval": lay.cval if ex else cval, "dilation": (lay.dy, lay.dx)}
+    quality = _quality(x3, y3, lay, squeeze, scaled_w, scaled_b, opts, limits)
+    if ey:  # back to the target's units (R^2 has none)
+        quality = (
+            math.ldexp(quality[0], ey),
+            quality[1] - 20.0 * ey * math.log10(2.0),
+            quality[2],
+        )
     return FitResult(
         weights=weights,
         bias=bias_out,

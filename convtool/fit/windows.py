@@ -22,7 +22,7 @@ from ..engine import make_plan, normalize_border, pad_image
 # Multiply-adds per BLAS call (see _gram): the engine's bound for single-threaded OpenBLAS calls.
 from ..engine._common import _BLAS_CALL_MNK
 
-__all__ = ["FitError", "Layout", "Sums", "accumulate", "make_layout"]
+__all__ = ["FitError", "Layout", "Sums", "accumulate", "make_layout", "strip"]
 
 # Bytes of float64 design matrix per strip of output rows (a few MiB: big enough for efficient
 # GEMMs, small enough to stay far below the size of the image).
@@ -207,8 +207,9 @@ class Sums:
         return int(self.n.sum() * (self.T.shape[0] if self.mode == "mixing" else 1))
 
 
-def _strip(x3: np.ndarray, lay: Layout, o0: int, o1: int) -> np.ndarray:
-    """Padded input rows for output rows ``o0:o1``, gathered through the index maps."""
+def strip(x3: np.ndarray, lay: Layout, o0: int, o1: int) -> np.ndarray:
+    """Padded input rows for output rows ``o0:o1``, gathered through the index maps (the
+    accumulation reads its windows from them, the quality pass filters them, border valid)."""
     ri = lay.rows[o0 : o1 + lay.eh - 1]
     strip = x3[np.ix_(np.maximum(ri, 0), np.maximum(lay.cols, 0))]
     if ri.min() < 0:
@@ -230,7 +231,7 @@ def accumulate(x3: np.ndarray, y3: np.ndarray, lay: Layout, mode: str, limits) -
         sums = Sums(mode, p, cin, cout, limits)
         for o0 in starts:  # next() on a shared range iterator is atomic under the GIL
             o1 = min(lay.out_h, o0 + rows)
-            view = sliding_window_view(_strip(x3, lay, o0, o1), (lay.eh, lay.ew), axis=(0, 1))
+            view = sliding_window_view(strip(x3, lay, o0, o1), (lay.eh, lay.ew), axis=(0, 1))
             sums.add(view[:, :, :, :: lay.dy, :: lay.dx], y3[o0:o1])
         parts.append(sums)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import sys
@@ -33,6 +34,12 @@ from .info import (
     ImageIOError,
     pixel_limit_error,
 )
+
+# Pillow logs what it finds wrong in a file (``More samples per pixel than can be decoded``)
+# before it raises; with no handler configured, Python's last-resort handler printed that on
+# stderr beside our one ``Error:`` line, in batch workers too. A handler on Pillow's logger
+# keeps stderr to convtool's lines; a program that configures logging still gets the records.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def set_max_pixels(limit: int | None = None) -> int:

@@ -66,10 +66,10 @@ def check_depth(fmt: str, depth: str, channels: int) -> None:
     Examples
     --------
     >>> check_depth("png", "16", 3)
-    >>> check_depth("jpeg", "16", 3)
+    >>> check_depth("jpeg", "16", 3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    convtool.images.ImageIOError: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, NPY, PGM, PPM, PNM, PAM
+    convtool.images.ImageIOError: JPEG cannot hold 16-bit values; formats that can: PNG, TIFF, ...
     >>> check_depth("tiff", "float", 3)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

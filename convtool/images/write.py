@@ -22,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import signal
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -38,6 +40,15 @@ _CHUNK = 1 << 20
 
 # Temporary files not yet renamed into place; a signal handler removes what is left.
 _LIVE_TEMPS: set[str] = set()
+
+# The writer's temporary files: ``.NAME.XXXXXXXX.part`` beside ``NAME`` (8 characters of
+# :mod:`tempfile`'s alphabet, or of ``secrets.token_hex`` for the backups of a rollback).
+PART_NAME = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.part")
+# When this run started (the module loads before any output is prepared): temporary files
+# older than this beside a target were left by a run that was killed (SIGKILL, power loss).
+_STARTED = time.time()
+# Per directory, the stale temporary files found there, by the name of their target.
+_STALE: dict[str, dict[str, list[str]]] = {}
 
 
 class Terminated(BaseException):
@@ -165,6 +176,55 @@ def _resolve(dest: str) -> str | None:
     raise ImageIOError(f"{dest}: too many levels of symbolic links")
 
 
+def _stale_parts(parent: str, name: str) -> list[str]:
+    """The writer's temporary files for ``name`` in ``parent`` older than this run.
+
+    Each directory is listed once per process (a batch worker writes many targets into it);
+    a file counts as stale only when both its modification and its status change predate
+    the run, so the temporary file (or rollback link) of a run still going is never taken.
+    """
+    key = os.path.abspath(parent)
+    by_name = _STALE.get(key)
+    if by_name is None:
+        by_name = {}
+        try:
+            with os.scandir(parent) as entries:
+                for entry in entries:
+                    m = PART_NAME.fullmatch(entry.name)
+                    if m is None or not entry.is_file(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    if max(st.st_mtime, st.st_ctime) < _STARTED:
+                        by_name.setdefault(m.group(1), []).append(entry.path)
+        except OSError:
+            pass
+        _STALE[key] = by_name
+    return by_name.pop(name, [])
+
+
+def remove_stale_parts(target: str) -> int:
+    """Delete the temporary files a killed run of convtool left beside ``target``.
+
+    Only files of the writer's exact pattern for this target (``.NAME.XXXXXXXX.part``) that
+    are older than this run. Returns how many were removed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> remove_stale_parts(str(folder / "out.png"))
+    0
+    """
+    removed = 0
+    for path in _stale_parts(os.path.dirname(target) or ".", os.path.basename(target)):
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def _fill(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -190,6 +250,7 @@ def _prepare(data: bytes, dest: str) -> _Prepared:
     parent = os.path.dirname(target) or "."
     if not os.path.isdir(parent):
         raise ImageIOError(f"{dest}: output directory {parent!r} does not exist")
+    remove_stale_parts(target)
     try:
         with _signals_held():  # a signal between creating and registering would orphan it
             fd, temp = tempfile.mkstemp(

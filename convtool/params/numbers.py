@@ -5,7 +5,7 @@ Pure Python (``decimal`` only); imports nothing else of convtool.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 
 def _three_digits(n: int, units: tuple[tuple[int, str], ...], sep: str) -> str:
@@ -47,14 +47,16 @@ def exact_ratio(num: int, den: int) -> int | Decimal:
     (Decimal('133.2'), 36, 10000000001000000000)
     >>> exact_ratio(2, 3)
     Decimal('0.6667')
+    >>> exact_ratio(2**93, 3)  # more digits than decimal's default 28
+    Decimal('3301173438094347399730997930.6667')
     """
     if num % den == 0:
         return num // den
     whole = len(str(num // den))
-    value = (Decimal(num) / Decimal(den)) if whole < 20 else None
-    if value is None:  # beyond the default 28-digit context: scale first
-        value = Decimal(num * 10**4 // den) / 10**4
-    return value.quantize(Decimal("0.0001")).normalize()
+    with localcontext() as ctx:  # digits for the whole part and 4 decimals (default: 28)
+        ctx.prec = max(ctx.prec, whole + 8)
+        value = Decimal(num) / Decimal(den)
+        return value.quantize(Decimal("0.0001")).normalize()
 
 
 def human_bytes(n: int) -> str:

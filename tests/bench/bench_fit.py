@@ -17,16 +17,23 @@ The explicit design matrix has one row per pixel (2,073,600) and 7*7*3 + 1 = 148
 (the 3 output channels are 3 right-hand sides of the same matrix: 444 unknowns in all), so
 2.5 GB in float64; ``lstsq`` (LAPACK gelsd) copies it once more and adds its own workspace.
 ``--lstsq-dtype auto`` uses float64 when at least 12 GB are available, float32 otherwise.
+
+The bounded-memory row (issue 28): ``convtool fit X.npy Y.npy --size 3`` through the CLI on a
+``--big`` x ``--big`` float64 pair (default 8000: 488 MiB each), its peak RSS (``wait4`` on
+that one process) against the bytes of the two inputs; the bound is 2x. ``--only-big`` runs
+that row alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -123,16 +130,65 @@ def available_bytes() -> int:
     return 0
 
 
+def big_row(side: int) -> dict:
+    """Peak RSS of ``convtool fit`` (the CLI, its own process) on a side x side float64 pair."""
+    from convtool.engine import correlate
+
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal((3, 3))
+    with tempfile.TemporaryDirectory() as folder:
+        xpath, ypath = Path(folder) / "x.npy", Path(folder) / "y.npy"
+        x = rng.random((side, side))
+        np.save(xpath, x)
+        np.save(ypath, correlate(x, k))
+        del x
+        cmd = [sys.executable, "-m", "convtool", "fit", str(xpath), str(ypath), "--size", "3"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([*cmd, "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.read()
+        proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"convtool fit failed with status {proc.returncode}")
+        weights = np.asarray(json.loads(out)["kernel"]["weights"])
+        inputs = xpath.stat().st_size + ypath.stat().st_size
+    return {
+        "side": side,
+        "inputs": inputs,
+        "rss": usage.ru_maxrss * 1024,
+        "seconds": seconds,
+        "error": float(np.abs(weights - k).max()),
+    }
+
+
+def print_big(row: dict) -> None:
+    side = row["side"]
+    print(f"\nconvtool fit --size 3 (CLI) on a {side}x{side} float64 pair (bound: 2x the inputs)\n")
+    print("| pair | inputs MiB | peak RSS MiB | RSS / inputs | seconds | max weight error |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        f"| {side}x{side} float64 | {row['inputs'] / 2**20:.0f} | {row['rss'] / 2**20:.0f} "
+        f"| {row['rss'] / row['inputs']:.2f}x | {row['seconds']:.1f} | {row['error']:.1e} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=7)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--lstsq-dtype", choices=("auto", "float64", "float32"), default="auto")
     ap.add_argument("--lstsq-repeats", type=int, default=1)
+    ap.add_argument("--big", type=int, default=8000, help="side of the bounded-memory row")
+    ap.add_argument("--only-big", action="store_true", help="run the bounded-memory row alone")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.size, args.repeats)
+        return
+    if args.only_big:
+        print_big(big_row(args.big))
         return
     dtype = args.lstsq_dtype
     if dtype == "auto":
@@ -153,6 +209,8 @@ def main() -> None:
             f"| {r['method']} | {r['seconds']:.2f} | {r['runs']} | {r['traced'] / 2**20:.0f} "
             f"| {r['rss'] / 2**20:.0f} | {r['error']:.1e} |"
         )
+    if args.big:
+        print_big(big_row(args.big))
 
 
 if __name__ == "__main__":
