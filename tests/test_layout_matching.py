@@ -75,8 +75,8 @@ def test_compatibility_alias_exposes_the_new_homes_objects():
 
 def test_patching_the_alias_patches_where_the_matcher_looks(monkeypatch):
     spy = object()
-    original = matching.scoring._prefix_tasks
+    original = matching.windows._prefix_tasks
     monkeypatch.setattr(template, "_prefix_tasks", spy)
-    assert matching.scoring._prefix_tasks is spy and matching.windows._prefix_tasks is spy
+    assert matching.windows._prefix_tasks is spy
     monkeypatch.undo()
-    assert matching.scoring._prefix_tasks is original
+    assert matching.windows._prefix_tasks is original

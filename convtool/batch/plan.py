@@ -246,6 +246,7 @@ class FindSettings:
     threshold: float | None = None
     overlap: float = 0.5
     subpixel: bool = False
+    pad: bool = False  # score windows over the border too (search's pad_input)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def find_one(job: FindJob) -> FileResult:
             image = matching.split_alpha(image)[0]
         found = matching.search(
             image, templ, method=s.method, mask=mask, scales=s.scales, angles=s.angles,
-            top=s.top, threshold=s.threshold, overlap=s.overlap,
+            top=s.top, threshold=s.threshold, overlap=s.overlap, pad_input=s.pad,
         )  # fmt: skip
         if s.subpixel:
             matching.refine_matches(found)

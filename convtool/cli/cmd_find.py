@@ -137,7 +137,8 @@ def _find_print(
     type=FINITE_FLOAT,
     default=None,
     help="Score a match needs: at least T for zncc (default 0.8) and ncc (default 0.95); "
-    "at most T for ssd, the mean squared difference per pixel (default 0.01).",
+    "at most T for ssd, the mean squared difference per pixel (default 0.01), and ssd-normed "
+    "(default 0.05); ccorr and ccoeff have no default (every peak counts).",
 )
 @click.option(
     "--method",
@@ -146,7 +147,16 @@ def _find_print(
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
     "(OpenCV TM_CCOEFF_NORMED); ncc: normalized correlation (TM_CCORR_NORMED); ssd: mean "
-    "squared difference, lower is better (TM_SQDIFF per pixel).",
+    "squared difference, lower is better (TM_SQDIFF per pixel); ssd-normed: TM_SQDIFF_NORMED "
+    "in [0, 1], lower is better; ccorr, ccoeff: TM_CCORR and TM_CCOEFF per pixel (raw "
+    "products: no default threshold, --top picks the best).",
+)
+@click.option(
+    "--pad",
+    is_flag=True,
+    help="Also score windows that hang over the image's border (the image padded with 0, as "
+    "scikit-image's pad_input): the score map is the image's size, and a match's x or y may "
+    "be negative.",
 )
 @click.option(
     "--overlap",
@@ -221,6 +231,7 @@ def find_command(
     top: int,
     threshold: float | None,
     method: str,
+    pad: bool,
     overlap: float,
     scales: str | None,
     angles: str | None,
@@ -259,6 +270,8 @@ def find_command(
         convtool find shot.png icon.png --top 5 --scales 0.5:2:0.25 --json
 
         convtool find scan.png stamp.png --angles -30:30:5
+
+        convtool find shot.png icon.png --method ssd-normed --pad
 
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
 
@@ -303,7 +316,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
                 matching.search(
                     image, templ, method=p["method"], mask=mask, scales=scale_list,
                     angles=angle_list, top=p["top"], threshold=p["threshold"],
-                    overlap=p["overlap"], progress=bar.update,
+                    overlap=p["overlap"], progress=bar.update, pad_input=p["pad"],
                 )
                 for image in images
             ]  # fmt: skip
@@ -351,7 +364,7 @@ def _find_many(images: tuple[str, ...], p: dict) -> None:
             p["template_opt"], p["mask_path"], p["method"],
             tuple(matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]),
             tuple(matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]),
-            p["top"], p["threshold"], p["overlap"], p["subpixel"],
+            p["top"], p["threshold"], p["overlap"], p["subpixel"], pad=p["pad"],
         )  # fmt: skip
         batch.load_template(settings.template, settings.mask)  # a bad template: one error
         jobs = batch.plan_find(

@@ -18,15 +18,21 @@ import numpy as np
 from ..geometry import resize, rotate
 from .inputs import (
     DEFAULT_THRESHOLDS,
+    RAW_SUMS,
     TemplateError,
     _as_hwc,
     _check_method,
     _prepare,
+    _times,
+    _unit,
+    lower_is_better,
+    mask_weights,
     safe_range,
     to_gray,
 )
 from .peaks import Match, _check_find_args, _gather, _select, subpixel_peak
-from .scoring import _Prepared, _score_map
+from .prepared import _Prepared
+from .scoring import PAD_MODES, _score_map
 
 
 @dataclass
@@ -40,6 +46,14 @@ class SearchResult:
     maps: list[tuple[float, tuple[int, int], np.ndarray, float]] = field(default_factory=list)
     skipped_scales: list[float] = field(default_factory=list)
     image_shape: tuple[int, int] = (0, 0)
+    # pad_input: maps the image's size, entry [y, x] the window centred there (its top-left
+    # corner at x - w // 2, y - h // 2); matches report that corner (negative on the border).
+    padded: bool = False
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether the lowest score is the best (ssd, ssd-normed)."""
+        return lower_is_better(self.method)
 
 
 def _parse_list(text: str, what: str, example: str) -> list[float]:
@@ -135,19 +149,27 @@ def search(
     threshold: float | None = None,
     overlap: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
+    pad_input: bool = False,
+    mode: str = "constant",
+    constant_values: float = 0.0,
 ) -> SearchResult:
     """Find ``template`` in ``image``, at one or several scales and angles of the template.
 
     A grey image with a colour template (or the reverse) is compared in grey (ITU-R 601-2
-    luma). For ``ssd`` the reported score is the mean squared difference per (mask-weighted)
-    pixel and channel, so templates of different scales compare; lower is better. The image
+    luma). The raw sums (``ssd``, ``ccorr``, ``ccoeff``) are reported per (mask-weighted)
+    pixel and channel (for ssd the mean squared difference), so templates of different scales
+    compare; for ssd and ssd-normed lower is better. The image
     spectrum is computed once and reused for every scale. Scales whose template would not fit
     in the image are skipped (listed in ``skipped_scales``); if none fits, it is an error.
     Each angle turns the (scaled) template counter-clockwise (:func:`rotate`): its box grows to
     hold it, and only the pixels the turned template covers whole count (a mask, combined with
     the template's own), so those placements score with the masked formulas (slower, float64).
     A turned template that does not fit in the image is skipped. ``progress(done, total)``, if
-    given, is called after each placement (scale x angle) with the counts so far.
+    given, is called after each placement (scale x angle) with the counts so far. Integer
+    masks are on/off, float masks weights (:func:`match_template`). ``pad_input`` (with
+    ``mode``, ``constant_values``) scores windows that hang over the border too, as
+    :func:`match_template`: the maps have the image's size, and a match's ``x``, ``y`` (its
+    box's top-left corner) may be negative.
 
     Examples
     --------
@@ -160,35 +182,76 @@ def search(
     method = _check_method(method)
     _check_find_args(top, overlap)
     img, tpl = _common_channels(image, template)
-    img, tpl, mask, ssd_factor = safe_range(img, tpl, mask, method)
+    # The mask's own scale cancels in the per-pixel scores: it is brought near 1 on its own.
+    img, tpl, _, factor = safe_range(img, tpl, None, method)
+    mask = mask_weights(mask)
+    if mask is not None and (unit := _unit(mask)) != 1.0:
+        mask = _times(mask, unit)
     fits, skipped = _fitting_scales(img, tpl, scales)
     angle_list = [float(a) for a in angles]
     if not angle_list or any(not math.isfinite(a) for a in angle_list):
         raise TemplateError("angles must be finite numbers")
+    shape = img.shape[:2]
+    margin = None
+    if pad_input:
+        margin = _pad_margin(fits, angle_list)
+        img = _padded(img, margin, mode, constant_values)
     img, _, m0, dtype = _prepare(img, tpl, mask)
     if mask is not None and m0 is None:
         mask = None  # all-ones
     prepared = _Prepared(img, dtype)
-    maps = _placements(prepared, tpl, mask, fits, angle_list, method, progress)
+    maps = _placements(prepared, tpl, mask, fits, angle_list, method, progress, shape, margin)
     if not maps:
         raise TemplateError(
             f"template ({tpl.shape[1]}x{tpl.shape[0]}) turned by every angle searched is "
-            f"larger than the image ({img.shape[1]}x{img.shape[0]})"
+            f"larger than the image ({shape[1]}x{shape[0]})"
         )
-    if ssd_factor != 1.0:  # back to the units of the inputs (see safe_range)
-        with np.errstate(over="ignore"):
-            maps = [(s, hw, sc * np.float64(ssd_factor), a) for s, hw, sc, a in maps]
     thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr, top)
+    # Peaks are picked on the maps as computed (near 1) and only their scores brought back
+    # to the inputs' units: scores of 1e-300 data would underflow to 0 and tie everywhere.
+    with np.errstate(over="ignore", divide="ignore"):
+        thr_here = thr if factor == 1.0 else float(np.float64(thr) / np.float64(factor))
+    boxes, values = _gather([(sc, hw, s, a) for s, hw, sc, a in maps], method, thr_here, top)
+    if margin is not None:  # map entries are window centres: boxes report their corner
+        boxes[:, 0] -= boxes[:, 2] // 2
+        boxes[:, 1] -= boxes[:, 3] // 2
     matches = _select(boxes, values, method=method, top=top, overlap=overlap)
+    if factor != 1.0:  # back to the units of the inputs (see safe_range)
+        with np.errstate(over="ignore"):
+            matches = [replace(m, score=float(np.float64(m.score) * factor)) for m in matches]
+            maps = [(s, hw, sc * np.float64(factor), a) for s, hw, sc, a in maps]
     return SearchResult(
         matches=matches,
         method=method,
         threshold=thr,
         maps=maps,
         skipped_scales=[s for s, _, _ in skipped],
-        image_shape=img.shape[:2],
+        image_shape=shape,
+        padded=margin is not None,
     )
+
+
+def _pad_margin(fits: list[tuple[float, int, int]], angles: list[float]) -> tuple[int, int]:
+    """Rows and columns to pad on each side so that every placement's centred map fits."""
+    th = max(h for _, h, _ in fits)
+    tw = max(w for _, _, w in fits)
+    if any(a % 360 for a in angles):  # a turned box is at most the diagonal (+ rounding)
+        th = tw = math.ceil(math.hypot(th, tw)) + 2
+    return th, tw
+
+
+def _padded(img: np.ndarray, margin: tuple[int, int], mode: str, value: float) -> np.ndarray:
+    """``img`` ``(H, W, C)`` padded by ``margin`` on each side (float; see pad_image)."""
+    if mode not in PAD_MODES:
+        raise TemplateError(f"unknown pad mode {mode!r} (choose from {', '.join(PAD_MODES)})")
+    if img.dtype.kind != "f":
+        img = img.astype(np.float32)
+    widths = ((margin[0], margin[0]), (margin[1], margin[1]), (0, 0))
+    if mode != "constant":
+        return np.pad(img, widths, mode=mode)
+    if not math.isfinite(float(value)):
+        raise TemplateError("constant_values must be a finite number")
+    return np.pad(img, widths, mode=mode, constant_values=value)
 
 
 def _common_channels(image: np.ndarray, template: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,9 +304,14 @@ def _placements(
     angle_list: list[float],
     method: str,
     progress: Callable[[int, int], None] | None = None,
+    shape: tuple[int, int] | None = None,
+    margin: tuple[int, int] | None = None,
 ) -> list[tuple[float, tuple[int, int], np.ndarray, float]]:
-    """Score maps ``(scale, (h, w), scores, angle)`` of every scale and angle that fits."""
-    img, dtype = prepared.image, prepared.dtype
+    """Score maps ``(scale, (h, w), scores, angle)`` of every scale and angle that fits in
+    an image of ``shape`` (default the prepared image's). With ``margin`` (the prepared
+    image padded by it on each side) the maps are the image's size and centred."""
+    dtype = prepared.dtype
+    height, width = shape if shape is not None else (prepared.height, prepared.width)
     maps = []
     done, total = 0, len(fits) * len(angle_list)
     for s, th, tw in fits:
@@ -258,10 +326,13 @@ def _placements(
                 progress(done, total)
             done += 1
             ta, ma = _turned(t, m, angle)
-            if ta.shape[0] > img.shape[0] or ta.shape[1] > img.shape[1]:
+            if ta.shape[0] > height or ta.shape[1] > width:
                 continue
             scores = _score_map(prepared, ta, ma, method)
-            if method == "ssd":
+            if margin is not None:  # the windows centred on the image's pixels
+                y0, x0 = margin[0] - ta.shape[0] // 2, margin[1] - ta.shape[1] // 2
+                scores = scores[y0 : y0 + height, x0 : x0 + width]
+            if method in RAW_SUMS:
                 weight = (
                     ta.size if ma is None else float(np.sum(np.broadcast_to(ma * ma, ta.shape)))
                 )
@@ -286,7 +357,9 @@ def refine_matches(result: SearchResult) -> SearchResult:
     by_placement = {(scale, angle): scores for scale, _, scores, angle in result.maps}
     refined = []
     for m in result.matches:
-        fx, fy = subpixel_peak(by_placement[m.scale, m.angle], m.x, m.y)
-        refined.append(replace(m, x_subpixel=fx, y_subpixel=fy))
+        # padded maps hold window centres: the corner is the entry less half the box
+        dx, dy = (m.width // 2, m.height // 2) if result.padded else (0, 0)
+        fx, fy = subpixel_peak(by_placement[m.scale, m.angle], m.x + dx, m.y + dy)
+        refined.append(replace(m, x_subpixel=fx - dx, y_subpixel=fy - dy))
     result.matches = refined
     return result
