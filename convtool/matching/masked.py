@@ -42,10 +42,11 @@ def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: 
         # Image centred on (about) its mean: every quantity below is shift invariant.
         spec = prepared.masked_spectrum("centred")
         total = weights.reshape(-1, channels).sum(axis=0)  # sum M, per channel
-        tmean = (weights * tpl).reshape(-1, channels).sum(axis=0) / total
-        tprime = w2 * (tpl - tmean)  # M^2 (T - mu_T)
+        tcent = tpl - prepared.means  # exact near the image's means, then its own mean
+        tmean = (weights * tcent).reshape(-1, channels).sum(axis=0) / total
+        tprime = w2 * (tcent - tmean)  # M^2 (T - mu_T)
         tsum = tprime.reshape(-1, channels).sum(axis=0)
-        tnorm2 = float(np.sum(w2 * (tpl - tmean) ** 2))
+        tnorm2 = float(np.sum(w2 * (tcent - tmean) ** 2))
         num = corr("centred", tprime)
         # Per channel: sum M (I - m) and sum M^2 (I - m); summed over channels: sum M^2 (I - m)^2.
         # A mask shared by the channels (alpha, turned corners) needs one kernel spectrum per
@@ -85,7 +86,7 @@ def _masked_scores(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray, method: 
         if prepared.dtype == np.float64:
             flat = var <= flat_limit(prepared.dtype, math.sqrt(H * W)) * wsq
         else:
-            flat = var <= flat_limit(prepared.dtype) * np.abs(sumsq)
+            flat = var <= flat_limit(prepared.dtype) * np.maximum(np.abs(sumsq), wsq)
         den = np.sqrt(var * tnorm2)
         den[flat] = 1.0
         score = np.divide(num, den, out=num)

@@ -117,8 +117,11 @@ class _Prepared:
         """
         self.ensure()
         h, w, channels = tpl.shape
-        tmean = tpl.reshape(-1, channels).mean(axis=0)
-        tzero = tpl - tmean
+        # About the image's means first (exact: both near them), then its own mean: with
+        # 1e15 + a pattern, a mean taken of the raw values is off by the pattern's size.
+        tcent = tpl - self.means
+        tmean = tcent.reshape(-1, channels).mean(axis=0)  # about the means
+        tzero = tcent - tmean
         tnorm2 = float(np.sum(tzero * tzero))
         tsq = float(np.sum(tpl * tpl))  # raw: ncc and ssd-normed only (ill-posed on offsets)
 

@@ -192,7 +192,7 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     half = fw // 2 + 1
     out_h, out_w = prepared.height - h + 1, prepared.width - w + 1
     real = prepared.dtype
-    trow = _zncc_template_rows(tpl, prepared.fft_shape, real)
+    trow = _zncc_template_rows(tpl, prepared.fft_shape, real, prepared.means)
     cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
     # The statistics write sqrt(n S2 - sum S_c^2) (inf if flat) into the score map, which
     # the last step divides in place: one full-size buffer less (page faults: ~2 ms).
@@ -219,7 +219,9 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     return score
 
 
-def _zncc_template_rows(tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dtype) -> np.ndarray:
+def _zncc_template_rows(
+    tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dtype, offset: np.ndarray
+) -> np.ndarray:
     """Conjugate row spectra ``(C, h, fw // 2 + 1)`` of the zero-mean template, scaled.
 
     The scale ``sqrt(fh * fw * n / |T'|^2)`` folds zncc's template norm and the ortho
@@ -228,8 +230,8 @@ def _zncc_template_rows(tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dt
     h, w, channels = tpl.shape
     fh, fw = fft_shape
     n = h * w
-    tmean = tpl.reshape(-1, channels).mean(axis=0)
-    tzero = tpl - tmean
+    tcent = tpl - offset  # exact near the image's means (see _Prepared.terms)
+    tzero = tcent - tcent.reshape(-1, channels).mean(axis=0)
     tnorm2 = float(np.sum(tzero * tzero))
     # ortho transforms: sqrt(fh * fw) makes the result the plain correlation.
     gain = math.sqrt(fh * fw * n / tnorm2)
@@ -308,6 +310,8 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
             for c in range(channels):
                 if offset[c]:
                     base += np.multiply(sums[c], 2.0 * offset[c], out=sq)
+            # at least S2': the raw sum of a black window is 0 only to the rounding of n o^2
+            np.maximum(base, sums[channels], out=base)
         np.square(sums[0], out=sq)
         for c in range(1, channels):
             sq += np.square(sums[c], out=sums[c])

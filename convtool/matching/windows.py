@@ -127,6 +127,8 @@ def _stats_tasks(
     * ncc, ccorr: ``den`` = sqrt(S2 * sum T^2); ``add`` = sum_c mean(T_c) * S_c;
     * ssd: ``den`` zeros; ``add`` = n var + |T'|^2 + n sum_c (mean_w - mean_T)^2, all of it
       from the offset sums (the offset cancels);
+
+    ``tmean`` is the template's channel means less ``offset`` (taken of ``T - offset``).
     * ssd-normed: ``den`` as ncc, ``add`` as ssd;
     * ccoeff: nothing (``den`` zeros, ``add`` None; no tasks).
     """
@@ -210,14 +212,19 @@ def _stats_strip(
     sq = s_[:, channels]
     if method in ("ncc", "ccorr", "ssd-normed"):
         raw = _raw_square_sums(s_, channels, n, offset, t)
-        np.maximum(raw, 0, out=raw)
+        # A black window's raw sum is 0 only to the rounding of n o^2: below the flat limit
+        # of S2' + n o^2 it is 0 (an ncc of 0, an ssd-normed of 1, as OpenCV).
+        np.add(sq, n * float(np.sum(offset * offset)), out=d)
+        d *= limit
+        raw[raw <= d] = 0.0
         raw *= tsq
         np.sqrt(raw, out=den[y0:y1], casting="same_kind")
         if method != "ssd-normed":
             a = add[y0:y1]
-            a.fill(float(np.sum(tmean * offset)) * n)  # sum_c mean(T_c) * n o_c
+            traw = tmean + offset  # the template's raw means
+            a.fill(float(np.sum(traw * offset)) * n)  # sum_c mean(T_c) * n o_c
             for c in range(channels):
-                a += s_[:, c] * tmean[c]
+                a += s_[:, c] * traw[c]
             return
     # sum_c S_c**2 / n, then n * variance = S2 - that (float64: difference of large sums)
     np.square(s_[:, 0], out=d)
@@ -229,7 +236,9 @@ def _stats_strip(
     if method == "zncc":
         # The flat-window rule (flat_limit): OpenCV's against the raw sum of squares for
         # float32, against the offset one for float64.
-        base = _raw_square_sums(s_, channels, n, offset, t) if raw_rule else sq
+        base = sq
+        if raw_rule:  # at least S2': a black window's raw sum is 0 only to rounding
+            base = np.maximum(_raw_square_sums(s_, channels, n, offset, t), sq, out=t)
         flat = d <= limit * base
         np.sqrt(d, out=d)
         d *= tnorm
@@ -240,7 +249,7 @@ def _stats_strip(
     np.add(d, tnorm2, out=a)
     for c in range(channels):
         np.multiply(s_[:, c], 1.0 / n, out=t)
-        t -= tmean[c] - offset[c]
+        t -= tmean[c]
         np.square(t, out=t)
         t *= n
         a += t
