@@ -359,6 +359,9 @@ class Best:
 def best_score(result: ScoreMaps) -> Best | None:
     """The best score of ``result``'s maps (highest; lowest for ssd), ``None`` without maps.
 
+    A search that kept no maps (a large image in bands) lists each placement's best in
+    ``result.best`` as ``(score, x, y, scale, angle)``; those count too.
+
     Ties go to the first placement, then the first position in reading order.
 
     Examples
@@ -370,6 +373,9 @@ def best_score(result: ScoreMaps) -> Best | None:
     """
     best: Best | None = None
     lower = _lower(result)
+    for score, x, y, scale, angle in getattr(result, "best", ()):  # a search without maps
+        if best is None or (score < best.score if lower else score > best.score):
+            best = Best(float(score), int(x), int(y), float(scale), float(angle))
     for scale, (th, tw), scores, angle in result.maps:
         values = np.asarray(scores, dtype=np.float64)
         if values.size == 0:

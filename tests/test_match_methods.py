@@ -394,3 +394,86 @@ def test_cli_methods_and_pad(tmp_path):
     )
     res = runner.invoke(cli, ["find", s, t, "--method", "sad"])
     assert res.exit_code == 2 and "'sad' is not one of" in res.output
+
+
+# --------------------------------------------------------------------------------------------
+# large images in bands (issue 30)
+# --------------------------------------------------------------------------------------------
+
+
+def _scene_with_copies(seed: int = 30):
+    g = np.random.default_rng(seed)
+    image = g.random((150, 120, 3)).astype(np.float32)
+    templ = image[40:52, 30:46].copy()
+    # copies across band edges, each under its own level of noise (distinct scores)
+    for k, (y, x) in enumerate([(7, 90), (69, 5), (121, 70), (95, 100)]):
+        noise = 0.03 * (k + 1) * g.standard_normal(templ.shape).astype(np.float32)
+        image[y : y + 12, x : x + 16] = templ * 0.9 + 0.05 + noise
+    return image, templ
+
+
+@pytest.fixture
+def small_bands(monkeypatch):
+    from convtool.matching import bands
+
+    monkeypatch.setattr(bands, "WHOLE_BYTES", 1 << 16)  # any image is searched in bands
+    monkeypatch.setattr(bands, "BAND_BYTES", 1 << 16)  # of a few template heights
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"method": "ssd", "threshold": 0.01},
+        {"method": "ccoeff", "top": 8},
+        {"method": "ncc", "mask": "MASK"},
+        {"scales": (0.9, 1.0, 1.2), "angles": (0.0, 10.0)},
+    ],
+    ids=["zncc", "ssd", "ccoeff", "ncc-mask", "scales-angles"],
+)
+def test_banded_search_finds_what_the_whole_search_finds(monkeypatch, options):
+    from convtool.matching import bands
+
+    image, templ = _scene_with_copies()
+    kwargs = {"top": 6, **options}
+    if kwargs.get("mask") == "MASK":
+        kwargs["mask"] = (np.random.default_rng(31).random(templ.shape[:2]) > 0.2).astype(np.uint8)
+    whole = refine_matches(search(image, templ, **kwargs))
+    assert not whole.best  # the whole path keeps maps
+    monkeypatch.setattr(bands, "WHOLE_BYTES", 1 << 16)
+    monkeypatch.setattr(bands, "BAND_BYTES", 1 << 16)
+    assert bands.band_rows(image.shape, 12, 4) is not None
+    banded = refine_matches(search(image, templ, keep_maps=False, **kwargs))
+    assert not banded.maps and banded.best
+    assert [(m.x, m.y, m.scale, m.angle) for m in banded.matches] == [
+        (m.x, m.y, m.scale, m.angle) for m in whole.matches
+    ]
+    for a, b in zip(banded.matches, whole.matches, strict=True):
+        assert a.score == pytest.approx(b.score, rel=1e-4, abs=1e-5)
+        assert a.x_subpixel == pytest.approx(b.x_subpixel, abs=1e-3)
+        assert a.y_subpixel == pytest.approx(b.y_subpixel, abs=1e-3)
+    kept = search(image, templ, keep_maps=True, **kwargs)
+    assert len(kept.maps) == len(whole.maps)
+    for (s1, hw1, m1, a1), (s2, hw2, m2, a2) in zip(kept.maps, whole.maps, strict=True):
+        assert (s1, hw1, a1) == (s2, hw2, a2)
+        np.testing.assert_allclose(m1, m2, atol=1e-4 * max(1.0, float(np.abs(m2).max())))
+
+
+def test_banded_search_of_integer_pixels_with_image_scale(small_bands):
+    image, templ = _scene_with_copies(32)
+    pixels = np.round(image * 255).astype(np.uint8)
+    plain = search(pixels.astype(np.float32) / 255, templ, top=5)
+    banded = search(pixels, templ, top=5, image_scale=1 / 255, keep_maps=False)
+    assert [(m.x, m.y) for m in banded.matches] == [(m.x, m.y) for m in plain.matches]
+    ssd = search(pixels, templ, method="ssd", image_scale=1 / 255, keep_maps=False)
+    assert (ssd.matches[0].x, ssd.matches[0].y) == (30, 40)
+    assert ssd.matches[0].score < 1e-4  # in the template's units: the 8-bit rounding only
+
+
+def test_banded_miss_reports_the_best_score(small_bands):
+    from convtool.cli.find_pictures import miss_message
+
+    image, templ = _scene_with_copies(33)
+    result = search(image, templ[::-1].copy(), threshold=0.999, keep_maps=False)
+    assert not result.matches and not result.maps
+    assert "best" in miss_message(result, with_scale=False, with_angle=False)

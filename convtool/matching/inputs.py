@@ -294,7 +294,10 @@ def safe_range(
         image = image if unit_i == 1.0 else _times(image, unit_i)
         templ = templ if unit_t == 1.0 else _times(templ, unit_t)
         return image, templ, mask, 1.0
-    both = np.array([np.max(np.abs(image)), np.max(np.abs(templ))], dtype=np.float64)
+    # max and min, not abs: no full-size copy of a large image
+    both = np.array(
+        [float(image.max()), -float(image.min()), float(templ.max()), -float(templ.min())]
+    )
     unit = _unit(both)
     if unit != 1.0:
         image, templ = _times(image, unit), _times(templ, unit)
