@@ -365,10 +365,17 @@ def test_offset_scores_equal_the_pattern_scores():
             np.testing.assert_allclose(offset, plain, atol=1e-6 * scale, err_msg=method)
 
 
-def test_ncc_on_offset_data_is_ill_posed_as_documented():
+def test_ncc_ccorr_ssd_normed_on_offset_data_are_ill_posed_as_documented():
     scene, templ = _pattern_scene(25)
-    scores = match_template(scene + 1e15, templ + 1e15, method="ncc")
-    assert np.all(np.abs(scores - 1.0) < 1e-12)  # every window: the pattern is below resolution
+    scene, templ = scene + 1e15, templ + 1e15
+    ncc = match_template(scene, templ, method="ncc")
+    assert np.all(np.abs(ncc - 1.0) < 1e-12)  # every window ties: the pattern is below resolution
+    ccorr = match_template(scene, templ, method="ccorr")
+    assert np.ptp(ccorr) <= 1e-12 * np.abs(ccorr).max()
+    normed = match_template(scene, templ, method="ssd-normed")
+    # ordered as ssd (right place), but every score ~1e-31: any threshold passes every window
+    assert np.unravel_index(np.argmin(normed), normed.shape) == (10, 20)
+    assert normed.max() < 1e-25
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,14 @@ import click
 from rich.table import Table
 
 from .. import batch, matching
-from ..images import check_output_path, read_frames, read_image
+from ..images import (
+    ImageIOError,
+    check_output_path,
+    probe_image,
+    read_frames,
+    read_image,
+    read_pixels,
+)
 from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
 from .find_pictures import annotated_rgb8, miss_message, write_pictures
@@ -305,7 +312,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
         angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
-        images, image_info, templ, mask = _read_inputs(
+        images, image_info, templ, mask, image_scale = _read_inputs(
             image_path, template_path, p["mask_path"], p["frame_spec"]
         )
         shown = wanted(p["progress"], quiet=p["quiet"])
@@ -317,6 +324,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
                     image, templ, method=p["method"], mask=mask, scales=scale_list,
                     angles=angle_list, top=p["top"], threshold=p["threshold"],
                     overlap=p["overlap"], progress=bar.update, pad_input=p["pad"],
+                    image_scale=image_scale, keep_maps=heatmap_path is not None,
                 )
                 for image in images
             ]  # fmt: skip
@@ -325,6 +333,8 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
                 matching.refine_matches(one)
         result, frame_of, best = _merge_frames(found, p["top"])
         image = images[best]
+        if image_scale != 1.0 and (annotate_path or p["preview"]):
+            image = image.astype("float32") * image_scale  # integers of a large image
         notes = write_pictures(
             found[best], image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
         )
@@ -470,11 +480,40 @@ def _merge_frames(found: list, top: int):
     return merged, [f for f, _ in pairs], pairs[0][0] if pairs else 0
 
 
+# Images of at least this many values are read in their own type (8-bit: one byte a value,
+# not four) and searched in bands (see convtool.matching.bands): find's memory stays a small
+# multiple of the 8-bit image.
+LARGE_VALUES = 1 << 26
+
+
+def _read_large(image_path: str, spec: str | None):
+    """``(pixels, info, scale)`` of a large one-frame image file in its own type (integers
+    with ``scale`` 1/255 or 1/65535, floats with 1), or None: read it with read_frames."""
+    if image_path == "-" or spec is not None:
+        return None
+    try:
+        height, width, channels = probe_image(image_path)
+    except ImageIOError:
+        return None  # read_frames reports it
+    if height * width * channels < LARGE_VALUES:
+        return None
+    got = read_pixels(image_path)
+    if got is None:  # several frames
+        return None
+    pixels, info, full_scale = got
+    return pixels, info, 1.0 / full_scale if full_scale else 1.0
+
+
 def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None):
-    """``(images, image_info, template, mask)``: every frame picked from IMAGE with its alpha
-    split off, the template's alpha (unless fully opaque) or the --mask file as its weights."""
-    frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
-    images, image_info = frames.arrays, frames.info
+    """``(images, image_info, template, mask, scale)``: every frame picked from IMAGE with its
+    alpha split off, the template's alpha (unless fully opaque) or the --mask file as its
+    weights; a large image comes as integers, ``scale`` times them its normalized values."""
+    large = _read_large(image_path, spec)
+    if large is not None:
+        images, image_info, scale = [large[0]], large[1], large[2]
+    else:
+        frames = read_frames(image_path, stdin=binary_stdin(), spec=spec)
+        images, image_info, scale = frames.arrays, frames.info, 1.0
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
         images = [matching.split_alpha(image)[0] for image in images]
@@ -484,4 +523,4 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spe
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return images, image_info, templ, mask
+    return images, image_info, templ, mask, scale
