@@ -399,6 +399,10 @@ def test_cli_methods_and_pad(tmp_path):
     np.testing.assert_allclose(
         np.load(heat), sk_match_template(scene, templ, pad_input=True), atol=1e-7
     )
+    res = runner.invoke(cli, ["find", "-t", t, s, "--pad", "--method", "ssd-normed", "--json"])
+    assert res.exit_code == 0, res.output
+    record = json.loads(res.stdout)[0]
+    assert (record["file"], record["x"], record["y"]) == (s, 20, 10)
     res = runner.invoke(cli, ["find", s, t, "--method", "sad"])
     assert res.exit_code == 2 and "'sad' is not one of" in res.output
 

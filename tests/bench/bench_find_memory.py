@@ -16,7 +16,6 @@ kept, as float32). OpenCV's row is skipped with a note when it is not installed.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import subprocess
@@ -52,7 +51,7 @@ def make_scene(size: int, seed: int = 0) -> np.ndarray:
 def write_inputs(
     folder: Path, size: int, t: int, at: tuple[int, int], formats: list[str], tpl_path: Path
 ) -> list[tuple[str, Path]]:
-    """Write the scene in each format and the template; nothing large is left in memory."""
+    """Write the scene in each format and the template."""
     scene = make_scene(size)
     Image.fromarray(scene[at[1] : at[1] + t, at[0] : at[0] + t]).save(tpl_path)
     paths = []
@@ -65,8 +64,6 @@ def write_inputs(
         else:
             Image.fromarray(scene).save(path)
         paths.append((fmt, path))
-    del scene
-    gc.collect()
     return paths
 
 
@@ -90,16 +87,26 @@ def main() -> None:
     parser.add_argument("--template", type=int, default=64)
     parser.add_argument("--formats", default="png", help="scene formats: png, npy, tif")
     parser.add_argument("--heatmap", action="store_true", help="also a row with --heatmap .npy")
+    parser.add_argument("--write-into", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     size, t = args.size, args.template
     at = (size * 3 // 5, size // 3)  # x, y of the template
+    formats = args.formats.split(",")
+    if args.write_into:  # the child that writes the inputs (see below)
+        write_inputs(Path(args.write_into), size, t, at, formats, Path(args.write_into) / "t.png")
+        return
     scene_mb = size * size * 3 / 2**20
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tpl_path = Path(tmp) / "template.png"
-        paths = write_inputs(Path(tmp), size, t, at, args.formats.split(","), tpl_path)
-        # A child's peak RSS (getrusage) starts from this process's RSS at the fork: the
-        # scene was written and freed above, so only the interpreter is left.
+        # A child's peak RSS (getrusage) starts from this process's RSS at the fork, and
+        # Pillow keeps the memory it encoded with: the inputs are written by another child.
+        subprocess.run(
+            [sys.executable, __file__, "--size", str(size), "--template", str(t),
+             "--formats", args.formats, "--write-into", tmp],
+            check=True,
+        )  # fmt: skip
+        tpl_path = Path(tmp) / "t.png"
+        paths = [(fmt, Path(tmp) / f"scene.{fmt}") for fmt in formats]
         for fmt, path in paths:
             cases = [("convtool find", [])]
             if args.heatmap:
