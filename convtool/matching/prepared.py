@@ -41,6 +41,10 @@ class _Prepared:
         self.means = columns.reshape(self.width, self.channels).sum(axis=0) / (
             sample.shape[0] * self.width
         )
+        # The constant the running sums are taken about (see _prefix_tasks): the means for
+        # float64 data (1e15 + a pattern keeps its pattern), 0 for float32 data, whose float64
+        # sums lose nothing that float32 holds (and the fast path keeps OpenCV's raw rule).
+        self.offset = self.means if dtype == np.float64 else np.zeros(self.channels)
         self._spectrum: np.ndarray | None = None
         self._prefix: np.ndarray | None = None
         self._complete = False
@@ -74,7 +78,7 @@ class _Prepared:
         half = fw // 2 + 1
         spectrum = np.empty((channels, fh, half), dtype=np.result_type(self.dtype, np.complex64))
         spectrum[:, height:] = 0  # zero padding below the image
-        prefix, prefix_tasks = _prefix_tasks(self.image, offset=self.means)
+        prefix, prefix_tasks = _prefix_tasks(self.image, offset=self.offset)
         self._spectrum, self._prefix = spectrum, prefix
         n = None if width == fw else fw
         # Unlike the engine's strip FFT: one whole-image spectrum per channel, built in place in
@@ -112,14 +116,14 @@ class _Prepared:
         """``(corr, den, add)`` for an unmasked float64 template ``(h, w, C)``.
 
         ``corr`` = sum_c corr(I_c - mean_c, T_c - mean(T_c)), from the FFT; ``den``/``add`` are
-        the window terms of :func:`_stats_tasks` (running sums about ``means``), computed at
+        the window terms of :func:`_stats_tasks` (running sums about ``offset``), computed at
         the same time on another thread.
         """
         self.ensure()
         h, w, channels = tpl.shape
         # About the image's means first (exact: both near them), then its own mean: with
         # 1e15 + a pattern, a mean taken of the raw values is off by the pattern's size.
-        tcent = tpl - self.means
+        tcent = tpl - self.offset
         tmean = tcent.reshape(-1, channels).mean(axis=0)  # about the means
         tzero = tcent - tmean
         tnorm2 = float(np.sum(tzero * tzero))
@@ -134,7 +138,7 @@ class _Prepared:
             tnorm2=tnorm2,
             tsq=tsq,
             dtype=self.dtype,
-            offset=self.means,
+            offset=self.offset,
             limit=flat_limit(self.dtype, self.height / h),
         )
         corr = _correlate_spectrum(self._spectrum, tzero, self.fft_shape, self.height, self.width)

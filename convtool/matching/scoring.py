@@ -192,7 +192,7 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     half = fw // 2 + 1
     out_h, out_w = prepared.height - h + 1, prepared.width - w + 1
     real = prepared.dtype
-    trow = _zncc_template_rows(tpl, prepared.fft_shape, real, prepared.means)
+    trow = _zncc_template_rows(tpl, prepared.fft_shape, real, prepared.offset)
     cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
     # The statistics write sqrt(n S2 - sum S_c^2) (inf if flat) into the score map, which
     # the last step divides in place: one full-size buffer less (page faults: ~2 ms).
@@ -279,7 +279,7 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
     # The flat-window rule (flat_limit), times n: dn below is n times the window's n var.
     limit = flat_limit(prepared.dtype, prepared.height / h) * n
     raw_rule = prepared.dtype != np.float64  # OpenCV's: against the raw sum of squares
-    offset = prepared.means  # the running sums are of I - offset (see _prefix_tasks)
+    offset = prepared.offset  # the running sums are of I - offset (see _prefix_tasks)
     off2 = n * float(np.sum(offset * offset))
     # float64 up to the square root: the window sums are differences of large running
     # sums, and n S2 - sum_c S_c^2 cancels. All planes go through each step as one flat
@@ -305,7 +305,7 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
         sums = [box[q * size : q * size + length] for q in range(k)]
         sq = sumsq[:length]
         base = sums[channels]
-        if raw_rule:  # raw S2 = S2' + sum_c (2 o_c S'_c + n o_c^2), before S' is squared
+        if raw_rule and off2 > 0:  # raw S2 = S2' + sum_c (2 o_c S'_c + n o_c^2), before S'^2
             base = np.add(sums[channels], off2, out=rawbuf[:length])
             for c in range(channels):
                 if offset[c]:
