@@ -106,9 +106,40 @@ def search_bands(
 ) -> BandResult:
     """Score ``placements`` on ``image`` ``(H, W, C)`` band by band and merge their peaks.
 
-    The candidates of each placement are those of :func:`convtool.matching.peaks._gather` on
-    its whole map (the same local maxima, the same ``limit`` best per placement); each band's
-    values are ``image_scale`` times the image's, in ``dtype``.
+    Parameters
+    ----------
+    image : ndarray, shape (H, W, C)
+        Any real dtype; each band is converted to ``dtype`` and multiplied by ``image_scale``.
+    placements : sequence of Placement
+        The templates (float64) and weights to score, each no taller than the image.
+    method, dtype : str, numpy.dtype
+        The method (checked) and the dtype of the computation and of kept maps.
+    rows : int
+        Output rows per band (:func:`band_rows`).
+    threshold, top : float, int
+        As :func:`convtool.matching.peaks._gather` (``top`` sets the candidate limit).
+    keep_maps : bool
+        Keep each placement's whole map (for a heatmap).
+    image_scale : float
+        Factor for the image's values.
+    progress : callable, optional
+        ``progress(done, total)`` in placements, updated per band.
+
+    Returns
+    -------
+    BandResult
+        The candidates of each placement are those of ``_gather`` on its whole map (the same
+        local maxima, the same ``limit`` best per placement).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> image = rng.random((60, 40, 1)).astype(np.float32)
+    >>> p = Placement(1.0, 0.0, image[30:36, 10:18].astype(np.float64), None)
+    >>> found = search_bands(image, [p], method="zncc", dtype=np.dtype(np.float32), rows=16,
+    ...                      threshold=0.9, top=1, keep_maps=False)
+    >>> found.boxes[0, :2].tolist(), found.best[0][1:3]
+    ([10.0, 30.0], (10, 30))
     """
     height = image.shape[0]
     fitting = [p for p in placements if p.tpl.shape[0] <= height]

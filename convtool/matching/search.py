@@ -2,7 +2,8 @@
 
 Owns: :func:`parse_scales`, :func:`parse_angles`, :class:`SearchResult`, :func:`search` (the
 image prepared once, the template resized and turned per placement, the matches of all
-placements picked together) and :func:`refine_matches`.
+placements picked together; a large image handed to :mod:`.bands`, a padded one scored
+centred) and :func:`refine_matches`.
 
 Must not import: the CLI, :mod:`convtool.images`, :mod:`convtool.pictures`, click, rich, PIL.
 """
