@@ -403,6 +403,8 @@ def test_cli_methods_and_pad(tmp_path):
     assert res.exit_code == 0, res.output
     record = json.loads(res.stdout)[0]
     assert (record["file"], record["x"], record["y"]) == (s, 20, 10)
+    res = runner.invoke(cli, ["find", s, t, "--method", "TM_SQDIFF_NORMED", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["x"] == 20
     res = runner.invoke(cli, ["find", s, t, "--method", "sad"])
     assert res.exit_code == 2 and "'sad' is not one of" in res.output
 

@@ -47,6 +47,16 @@ def _find_output_format(path: str | None, option: str, npy: bool = False) -> str
     return fmt
 
 
+class _MethodChoice(click.Choice):
+    """The method names, and OpenCV's for them (``TM_SQDIFF_NORMED``, any case)."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return matching.canonical_method(value)
+        except matching.TemplateError:
+            return super().convert(value, param, ctx)  # click's usage error
+
+
 def _find_mask(mask_path: str, template_channels: int):
     mask, info = read_image(mask_path)
     if info.alpha:
@@ -149,14 +159,14 @@ def _find_print(
 )
 @click.option(
     "--method",
-    type=click.Choice(matching.METHODS, case_sensitive=False),
+    type=_MethodChoice(matching.METHODS, case_sensitive=False),
     default="zncc",
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
     "(OpenCV TM_CCOEFF_NORMED); ncc: normalized correlation (TM_CCORR_NORMED); ssd: mean "
     "squared difference, lower is better (TM_SQDIFF per pixel); ssd-normed: TM_SQDIFF_NORMED "
     "in [0, 1], lower is better; ccorr, ccoeff: TM_CCORR and TM_CCOEFF per pixel (raw "
-    "products: no default threshold, --top picks the best).",
+    "products: no default threshold, --top picks the best). OpenCV's names work too.",
 )
 @click.option(
     "--pad",
