@@ -108,6 +108,17 @@ class Box(Protocol):
     height: int
 
 
+def _lower(result: ScoreMaps) -> bool:
+    """Whether the lowest score is the best (ssd, ssd-normed; the result says so if it can)."""
+    return bool(getattr(result, "lower_is_better", result.method in ("ssd", "ssd-normed")))
+
+
+def _corner(result: ScoreMaps, th: int, tw: int) -> tuple[int, int]:
+    """Where a map's entry [0, 0] sits: the window's centre, unless the map is padded (its
+    entries are the image's pixels then)."""
+    return (0, 0) if getattr(result, "padded", False) else (th // 2, tw // 2)
+
+
 def _score_canvas(result: ScoreMaps) -> tuple[np.ndarray, np.ndarray]:
     """``(canvas, covered)``: per image pixel the best score (higher is better: ssd negated)
     of the windows centred there, over all placements; -inf where no window centre falls."""
@@ -115,9 +126,9 @@ def _score_canvas(result: ScoreMaps) -> tuple[np.ndarray, np.ndarray]:
     canvas = np.full((height, width), -np.inf)
     for _, (th, tw), scores, _ in result.maps:
         values = np.asarray(scores, dtype=np.float64)
-        if result.method == "ssd":
+        if _lower(result):
             values = -values
-        oy, ox = th // 2, tw // 2
+        oy, ox = _corner(result, th, tw)
         region = canvas[oy : oy + values.shape[0], ox : ox + values.shape[1]]
         np.maximum(region, values, out=region)
     return canvas, np.isfinite(canvas)
@@ -247,10 +258,10 @@ def bar_labels(result: ScoreMaps) -> tuple[str, str, str]:
     if result.method == "zncc":
         return "zncc, higher is better", "1.00 best", "<= 0.00"
     values = canvas[covered] if covered.any() else np.zeros(1)
-    if result.method == "ssd":
+    if _lower(result):
         # Rounded to 6 decimals first: a perfect copy's rounding noise (1e-16) reads as 0.
         best, worst = round(-values.max(), 6) + 0.0, round(-values.min(), 6) + 0.0
-        return "ssd, lower is better", f"{best:.4g} best", f"{worst:.4g}"
+        return f"{result.method}, lower is better", f"{best:.4g} best", f"{worst:.4g}"
     return f"{result.method}, higher is better", f"{values.max():.3f} best", f"{values.min():.3f}"
 
 
@@ -348,6 +359,9 @@ class Best:
 def best_score(result: ScoreMaps) -> Best | None:
     """The best score of ``result``'s maps (highest; lowest for ssd), ``None`` without maps.
 
+    A search that kept no maps (a large image in bands) lists each placement's best in
+    ``result.best`` as ``(score, x, y, scale, angle)``; those count too.
+
     Ties go to the first placement, then the first position in reading order.
 
     Examples
@@ -358,8 +372,11 @@ def best_score(result: ScoreMaps) -> Best | None:
     Best(score=0.7, x=1, y=0, scale=1.0, angle=0.0)
     """
     best: Best | None = None
-    lower = result.method == "ssd"
-    for scale, _, scores, angle in result.maps:
+    lower = _lower(result)
+    for score, x, y, scale, angle in getattr(result, "best", ()):  # a search without maps
+        if best is None or (score < best.score if lower else score > best.score):
+            best = Best(float(score), int(x), int(y), float(scale), float(angle))
+    for scale, (th, tw), scores, angle in result.maps:
         values = np.asarray(scores, dtype=np.float64)
         if values.size == 0:
             continue
@@ -367,7 +384,9 @@ def best_score(result: ScoreMaps) -> Best | None:
         y, x = np.unravel_index(flat, values.shape)
         score = float(values[y, x])
         if best is None or (score < best.score if lower else score > best.score):
-            best = Best(score, int(x), int(y), float(scale), float(angle))
+            # the box's top-left corner, as matches report it (padded maps: less half the box)
+            dy, dx = (th // 2, tw // 2) if getattr(result, "padded", False) else (0, 0)
+            best = Best(score, int(x) - dx, int(y) - dy, float(scale), float(angle))
     return best
 
 

@@ -272,6 +272,7 @@ class FindSettings:
     overlap: float = 0.5
     subpixel: bool = False
     frames: str | None = None  # --frame: which frames of each image (None: all)
+    pad: bool = False  # score windows over the border too (search's pad_input)
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,7 @@ def find_one(job: FindJob) -> FileResult:
         found, frame_of, best, per_frame = search_frames(
             images, templ, method=s.method, mask=mask, scales=s.scales, angles=s.angles,
             top=s.top, threshold=s.threshold, overlap=s.overlap, subpixel=s.subpixel,
+            pad_input=s.pad,
         )  # fmt: skip
         image = images[best]
         _find_pictures(job, image, per_frame[best])

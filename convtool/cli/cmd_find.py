@@ -17,7 +17,15 @@ from rich.table import Table
 
 from .. import batch, matching
 from ..framesearch import merge_frames as _merge_frames
-from ..images import check_output_path, iter_frames, read_frames, read_image
+from ..images import (
+    ImageIOError,
+    check_output_path,
+    iter_frames,
+    probe_image,
+    read_frames,
+    read_image,
+    read_pixels,
+)
 from . import find_frames
 from .batchrun import batch_options, run_batch
 from .common import FINITE_FLOAT, LIBRARY_ERRORS, binary_stdin, fail, stderr_console
@@ -40,6 +48,16 @@ def _find_output_format(path: str | None, option: str, npy: bool = False) -> str
             f"{option} {path}: write a picture (.png, .jpg, ...), not .npy"
         )
     return fmt
+
+
+class _MethodChoice(click.Choice):
+    """The method names, and OpenCV's for them (``TM_SQDIFF_NORMED``, any case)."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return matching.canonical_method(value)
+        except matching.TemplateError:
+            return super().convert(value, param, ctx)  # click's usage error
 
 
 def _find_mask(mask_path: str, template_channels: int):
@@ -139,16 +157,26 @@ def _find_print(
     type=FINITE_FLOAT,
     default=None,
     help="Score a match needs: at least T for zncc (default 0.8) and ncc (default 0.95); "
-    "at most T for ssd, the mean squared difference per pixel (default 0.01).",
+    "at most T for ssd, the mean squared difference per pixel (default 0.01), and ssd-normed "
+    "(default 0.05); ccorr and ccoeff have no default (every peak counts).",
 )
 @click.option(
     "--method",
-    type=click.Choice(matching.METHODS, case_sensitive=False),
+    type=_MethodChoice(matching.METHODS, case_sensitive=False),
     default="zncc",
     show_default=True,
     help="zncc: zero-mean normalized correlation in [-1, 1], ignores brightness and contrast "
     "(OpenCV TM_CCOEFF_NORMED); ncc: normalized correlation (TM_CCORR_NORMED); ssd: mean "
-    "squared difference, lower is better (TM_SQDIFF per pixel).",
+    "squared difference, lower is better (TM_SQDIFF per pixel); ssd-normed: TM_SQDIFF_NORMED "
+    "in [0, 1], lower is better; ccorr, ccoeff: TM_CCORR and TM_CCOEFF per pixel (raw "
+    "products: no default threshold, --top picks the best). OpenCV's names work too.",
+)
+@click.option(
+    "--pad",
+    is_flag=True,
+    help="Also score windows that hang over the image's border (the image padded with 0, as "
+    "scikit-image's pad_input): the score map is the image's size, and a match's x or y may "
+    "be negative.",
 )
 @click.option(
     "--overlap",
@@ -223,6 +251,7 @@ def find_command(
     top: int,
     threshold: float | None,
     method: str,
+    pad: bool,
     overlap: float,
     scales: str | None,
     angles: str | None,
@@ -268,6 +297,8 @@ def find_command(
 
         convtool find scan.png stamp.png --angles -30:30:5
 
+        convtool find shot.png icon.png --method ssd-normed --pad
+
         convtool filter photo.png -k gaussian:1 -o - | convtool find - icon.png
 
         convtool find samples/waldo-scene.png samples/waldo.png --heatmap scores.npy --preview
@@ -312,7 +343,7 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
             raise matching.TemplateError("--heatmap and --annotate must be different files")
         scale_list = matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]
         angle_list = matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]
-        images, image_info, templ, mask, numbers = _read_inputs(
+        images, image_info, templ, mask, numbers, image_scale = _read_inputs(
             image_path, template_path, p["mask_path"], p["frame_spec"], stdin
         )
         shown = wanted(p["progress"], quiet=p["quiet"])
@@ -323,7 +354,8 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
                 matching.search(
                     image, templ, method=p["method"], mask=mask, scales=scale_list,
                     angles=angle_list, top=p["top"], threshold=p["threshold"],
-                    overlap=p["overlap"], progress=bar.update,
+                    overlap=p["overlap"], progress=bar.update, pad_input=p["pad"],
+                    image_scale=image_scale, keep_maps=heatmap_path is not None,
                 )
                 for image in images
             ]  # fmt: skip
@@ -332,6 +364,8 @@ def _find_single(image_path: str, template_path: str, p: dict) -> None:
                 matching.refine_matches(one)
         result, frame_of, best = _merge_frames(found, p["top"])
         image = images[best]
+        if image_scale != 1.0 and (annotate_path or p["preview"]):
+            image = image.astype("float32") * image_scale  # integers of a large image
         notes = write_pictures(
             found[best], image, (heatmap_path, heat_fmt), (annotate_path, annotate_fmt)
         )
@@ -396,6 +430,7 @@ def _find_many(images: tuple[str, ...], p: dict) -> None:
             tuple(matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0]),
             tuple(matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0]),
             p["top"], p["threshold"], p["overlap"], p["subpixel"], p["frame_spec"],
+            pad=p["pad"],
         )  # fmt: skip
         batch.load_template(settings.template, settings.mask)  # a bad template: one error
         jobs = batch.plan_find(
@@ -481,13 +516,43 @@ def _csv_line(values: list) -> str:
     return buf.getvalue()
 
 
+# Images of at least this many values are read in their own type (8-bit: one byte a value,
+# not four) and searched in bands (see convtool.matching.bands): find's memory stays a small
+# multiple of the 8-bit image.
+LARGE_VALUES = 1 << 26
+
+
+def _read_large(image_path: str, spec: str | None):
+    """``(pixels, info, scale)`` of a large one-frame image file in its own type (integers
+    with ``scale`` 1/255 or 1/65535, floats with 1), or None: read it with read_frames."""
+    if image_path == "-" or spec is not None:
+        return None
+    try:
+        height, width, channels = probe_image(image_path)
+    except ImageIOError:
+        return None  # read_frames reports it
+    if height * width * channels < LARGE_VALUES:
+        return None
+    got = read_pixels(image_path)
+    if got is None:  # several frames
+        return None
+    pixels, info, full_scale = got
+    return pixels, info, 1.0 / full_scale if full_scale else 1.0
+
+
 def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spec: str | None,
                  stdin=None):  # fmt: skip
-    """``(images, image_info, template, mask, numbers)``: every frame picked from IMAGE with
-    its alpha split off, the template's alpha (unless fully opaque) or the --mask file as its
-    weights, and the picked frames' numbers in the file (from 1, as --frame counts)."""
-    frames = read_frames(image_path, stdin=stdin or binary_stdin(), spec=spec)
-    images, image_info = frames.arrays, frames.info
+    """``(images, image_info, template, mask, numbers, scale)``: every frame picked from IMAGE
+    with its alpha split off, the template's alpha (unless fully opaque) or the --mask file as
+    its weights, the picked frames' numbers in the file (from 1, as --frame counts); a large
+    image comes as integers, ``scale`` times them its normalized values."""
+    large = None if stdin is not None else _read_large(image_path, spec)
+    if large is not None:
+        images, image_info, numbers, scale = [large[0]], large[1], [1], large[2]
+    else:
+        frames = read_frames(image_path, stdin=stdin or binary_stdin(), spec=spec)
+        images, image_info, scale = frames.arrays, frames.info, 1.0
+        numbers = [i + 1 for i in frames.indices]
     templ, templ_info = read_image(template_path)
     if image_info.alpha:
         images = [matching.split_alpha(image)[0] for image in images]
@@ -497,4 +562,4 @@ def _read_inputs(image_path: str, template_path: str, mask_path: str | None, spe
         mask = None if bool((alpha >= 1.0).all()) else alpha
     if mask_path is not None:
         mask = _find_mask(mask_path, 1 if templ.ndim == 2 else templ.shape[2])
-    return images, image_info, templ, mask, [i + 1 for i in frames.indices]
+    return images, image_info, templ, mask, numbers, scale

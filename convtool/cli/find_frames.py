@@ -106,7 +106,7 @@ def search_stream(
         click.echo(",".join(head + columns))
     options = {
         "method": p["method"], "mask": mask, "top": p["top"], "threshold": p["threshold"],
-        "overlap": p["overlap"], "subpixel": p["subpixel"],
+        "overlap": p["overlap"], "subpixel": p["subpixel"], "pad_input": p["pad"],
         "scales": matching.parse_scales(p["scales"]) if p["scales"] is not None else [1.0],
         "angles": matching.parse_angles(p["angles"]) if p["angles"] is not None else [0.0],
     }  # fmt: skip

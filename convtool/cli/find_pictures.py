@@ -18,14 +18,15 @@ BAR_TEXT = (235, 235, 235)
 
 
 def score_text(score: float, method: str) -> str:
-    """A score as labels and messages print it: 2 decimals, 3 significant digits for ssd.
+    """A score as labels and messages print it: 2 decimals for zncc and ncc (in [-1, 1]), 3
+    significant digits for the others.
 
     Examples
     --------
     >>> score_text(0.98765, "zncc"), score_text(0.0012345, "ssd")
     ('0.99', '0.00123')
     """
-    return f"{score:.3g}" if method == "ssd" else f"{score:.2f}"
+    return f"{score:.2f}" if method in ("zncc", "ncc") else f"{score:.3g}"
 
 
 def raw_scores(result) -> tuple[np.ndarray, str | None]:

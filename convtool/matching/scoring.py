@@ -1,8 +1,9 @@
-"""Score maps of the matcher: the prepared image, plain zncc/ncc/ssd, and match_template.
+"""Score maps of the matcher: plain scores of the six methods, padding, and match_template.
 
-Owns: :class:`_Prepared` (an image's channel spectra and running sums, computed once and
-reused for every template), :func:`match_template`, the dispatch :func:`_score_map` and the
-unmasked zncc path :func:`_zncc_scores`. Masked scores are in :mod:`.masked`.
+Owns: :func:`match_template`, :func:`pad_image` (scikit-image's ``pad_input``), the dispatch
+:func:`_score_map` and the unmasked zncc path :func:`_zncc_scores`. The prepared image
+(:class:`_Prepared`) is in :mod:`.prepared`, masked scores in :mod:`.masked`; this module
+imports both, and they import neither it nor each other.
 
 Speed: correlations use real FFTs of 2,3,5-smooth sizes at least the image size (no padding by
 the template size is needed for a "valid" map); the image spectrum is computed once per channel
@@ -19,146 +20,25 @@ Must not import: the CLI, :mod:`convtool.images`, click, rich, PIL, and neither
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from .. import runtime
-from ..engine import next_fast_len
-from .inputs import _FLT_EPSILON, _check_method, _check_template_contrast, _prepare, safe_range
+from .inputs import (
+    TemplateError,
+    _as_hwc,
+    _check_method,
+    _check_template_contrast,
+    _prepare,
+    flat_limit,
+    mask_weights,
+    safe_range,
+)
 from .masked import _masked_scores
-from .spectral import _correlate_spectrum, _rfft2
-from .windows import _STRIP_ELEMS, _box_sum, _chunks, _prefix_tasks, _stats_tasks
+from .prepared import _Prepared
+from .windows import _STRIP_ELEMS, _box_sum, _chunks
 
-
-class _Prepared:
-    """An image ready for matching: spectra of its channels and running sums, computed once."""
-
-    def __init__(self, image: np.ndarray, dtype: np.dtype) -> None:
-        self.image = image  # (H, W, C)
-        self.dtype = dtype
-        self.height, self.width, self.channels = image.shape
-        self.fft_shape = (next_fast_len(self.height), next_fast_len(self.width))
-        # Removing each channel's global mean leaves zero-mean-template correlations unchanged
-        # but shrinks the values the float32 FFT rounds against.
-        # Only a constant per channel: subtracting any constant leaves the scores exact
-        # (zero-mean templates; the masked formulas carry it along), and one near the mean
-        # shrinks the values the float32 FFT rounds against. So ~64 rows suffice. Row-wise
-        # sums: reducing a (H*W, C) view over its long axis is a strided loop, 10x slower.
-        sample = image[:: max(1, self.height // 64)]
-        columns = sample.reshape(sample.shape[0], -1).sum(axis=0, dtype=np.float64)
-        self.means = columns.reshape(self.width, self.channels).sum(axis=0) / (
-            sample.shape[0] * self.width
-        )
-        self._spectrum: np.ndarray | None = None
-        self._prefix: np.ndarray | None = None
-        self._complete = False
-        self._masked: dict[str, np.ndarray] = {}
-
-    # -- unmasked -------------------------------------------------------------------------
-    def ready(self) -> bool:
-        return self._complete
-
-    def ensure(self) -> None:
-        """Compute the channel spectra and the running sums (once; reused for every template)."""
-        if not self.ready():
-            sums, ffts, _, _ = self.plan()
-            runtime.run_lanes(sums, ffts)
-            self._complete = True
-
-    def plan(
-        self,
-    ) -> tuple[list[Callable[[], None]], list[Callable[[], None]], runtime.Latch, runtime.Latch]:
-        """Tasks filling ``_prefix``, ``_spectrum``: ``(sums, ffts, prefix_done, spectrum_done)``.
-
-        ``sums`` computes the running sums, ``ffts`` the spectra (row FFTs of the centred
-        channels in row blocks, then column FFTs in column blocks, in place); the latches
-        open when each is complete. Empty when already computed. The caller runs the tasks
-        (with its own, see :func:`_zncc_scores`) and then sets ``_complete``.
-        """
-        if self.ready():
-            return [], [], runtime.Latch(0), runtime.Latch(0)
-        height, width, channels = self.image.shape
-        fh, fw = self.fft_shape
-        half = fw // 2 + 1
-        spectrum = np.empty((channels, fh, half), dtype=np.result_type(self.dtype, np.complex64))
-        spectrum[:, height:] = 0  # zero padding below the image
-        prefix, prefix_tasks = _prefix_tasks(self.image)
-        self._spectrum, self._prefix = spectrum, prefix
-        n = None if width == fw else fw
-        # Unlike the engine's strip FFT: one whole-image spectrum per channel, built in place in
-        # row then column blocks that run beside the running sums (run_lanes).
-
-        def rows(c: int, r0: int, r1: int) -> None:
-            # Removing each channel's global mean leaves zero-mean-template correlations
-            # unchanged but shrinks the values the float32 FFT rounds against.
-            centred = np.empty((32, width), dtype=self.dtype)
-            for y0 in range(r0, r1, 32):
-                y1 = min(r1, y0 + 32)
-                part = centred[: y1 - y0]
-                np.subtract(self.image[y0:y1, :, c], self.means[c], out=part, casting="unsafe")
-                np.fft.rfft(part, n=n, axis=-1, norm="ortho", out=spectrum[c, y0:y1])
-
-        def cols(c: int, c0: int, c1: int) -> None:
-            part = spectrum[c, :, c0:c1]
-            np.fft.fft(part, axis=0, norm="ortho", out=part)
-
-        prefix_done = runtime.Latch(len(prefix_tasks))
-        sums = [runtime.after(task, (), prefix_done) for task in prefix_tasks]
-        row_blocks, col_blocks = _chunks(height, 128), _chunks(half, 64)
-        spectrum_done = runtime.Latch(channels * len(col_blocks))
-        ffts = []
-        for c in range(channels):
-            rows_done = runtime.Latch(len(row_blocks))
-            ffts += [runtime.after(lambda c=c, r=r: rows(c, *r), (), rows_done) for r in row_blocks]
-            ffts += [
-                runtime.after(lambda c=c, r=r: cols(c, *r), (rows_done,), spectrum_done)
-                for r in col_blocks
-            ]
-        return sums, ffts, prefix_done, spectrum_done
-
-    def terms(self, tpl: np.ndarray, method: str):
-        """``(corr, den, add)`` for an unmasked float64 template ``(h, w, C)``.
-
-        ``corr`` = sum_c corr(I_c - mean_c, T_c - mean(T_c)), from the FFT; ``den``/``add`` are
-        the window terms of :func:`_stats_tasks`, computed at the same time on another thread.
-        """
-        self.ensure()
-        h, w, channels = tpl.shape
-        tmean = tpl.reshape(-1, channels).mean(axis=0)
-        tzero = tpl - tmean
-        tnorm2 = float(np.sum(tzero * tzero))
-        tsq = float(np.sum(tpl * tpl))
-
-        (den, add), tasks = _stats_tasks(
-            self._prefix.transpose(1, 0, 2),
-            h,
-            w,
-            method=method,
-            tmean=tmean,
-            tnorm2=tnorm2,
-            tsq=tsq,
-            dtype=self.dtype,
-        )
-        corr = _correlate_spectrum(self._spectrum, tzero, self.fft_shape, self.height, self.width)
-        runtime.run_all(tasks)
-        return corr, den, add
-
-    # -- masked ---------------------------------------------------------------------------
-    def masked_spectrum(self, key: str) -> np.ndarray:
-        """float64 spectra of the channels: 'raw' I, 'square' I**2, 'centred' I - mean,
-        'square_centred' (I - mean)**2."""
-        if key not in self._masked:
-            # Unlike the engine: float64 whatever the image dtype (the masked variance cancels).
-            img = self.image.astype(np.float64)
-            if key in ("centred", "square_centred"):
-                img = img - self.means
-            if key in ("square", "square_centred"):
-                img = img * img
-            self._masked[key] = np.stack(
-                [_rfft2(img[:, :, c], self.fft_shape) for c in range(self.channels)]
-            )
-        return self._masked[key]
+PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
 def match_template(
@@ -167,6 +47,9 @@ def match_template(
     *,
     method: str = "zncc",
     mask: np.ndarray | None = None,
+    pad_input: bool = False,
+    mode: str = "constant",
+    constant_values: float = 0.0,
 ) -> np.ndarray:
     """Score every placement of ``template`` in ``image`` (OpenCV ``matchTemplate`` semantics).
 
@@ -174,14 +57,26 @@ def match_template(
     ----------
     image : ndarray, shape (H, W) or (H, W, C)
     template : ndarray, shape (h, w) or (h, w, C), with h <= H and w <= W
-    method : {'zncc', 'ncc', 'ssd'}
-        ``TM_CCOEFF_NORMED``, ``TM_CCORR_NORMED`` or ``TM_SQDIFF`` (raw sum, lower is better).
+    method : {'zncc', 'ncc', 'ssd', 'ssd-normed', 'ccorr', 'ccoeff'}
+        ``TM_CCOEFF_NORMED``, ``TM_CCORR_NORMED``, ``TM_SQDIFF`` (raw sum, lower is better),
+        ``TM_SQDIFF_NORMED`` (lower is better), ``TM_CCORR``, ``TM_CCOEFF``; OpenCV's names
+        are accepted too (``"TM_SQDIFF_NORMED"``).
     mask : ndarray, shape (h, w) or (h, w, C), optional
-        Non-negative weights (0 = ignored pixel), as a float32 mask of ``cv2.matchTemplate``.
+        Float masks are non-negative weights (0 = ignored pixel), as a float32 mask of
+        ``cv2.matchTemplate``; integer and boolean masks are on/off (nonzero = used), as
+        OpenCV's 8-bit masks (a 0/255 mask weighs 1, not 255).
+    pad_input : bool
+        As scikit-image's ``match_template(pad_input=True)``: the image is padded by the
+        template's size (``mode``, ``constant_values`` as :func:`numpy.pad`) and the map has
+        the image's size, entry ``[y, x]`` scoring the window *centred* at ``(x, y)`` (its
+        top-left corner at ``(x - w // 2, y - h // 2)``).
+    mode, constant_values
+        The padding of ``pad_input``: ``'constant'`` (default 0, as scikit-image), ``'edge'``,
+        ``'reflect'``, ``'symmetric'`` or ``'wrap'``.
 
     Returns
     -------
-    ndarray, shape (H - h + 1, W - w + 1)
+    ndarray, shape (H - h + 1, W - w + 1) or (H, W) with ``pad_input``
         float32 (float64 when an input is float64); entry ``[y, x]`` scores the window whose
         top-left corner is ``(x, y)``.
 
@@ -193,41 +88,93 @@ def match_template(
            [-0.125, -0.125,  0.   ,  0.   ],
            [ 0.   ,  0.   ,  0.125,  0.125],
            [ 0.   ,  0.   ,  0.125, -1.   ]])
+    >>> match_template(image, np.eye(3), method="ccorr", pad_input=True).shape
+    (6, 6)
     """
     method = _check_method(method)
-    image, template, mask, ssd_factor = safe_range(
-        np.asarray(image), np.asarray(template), None if mask is None else np.asarray(mask), method
+    image, template = np.asarray(image), np.asarray(template)
+    if pad_input:
+        image = pad_image(image, template.shape[:2], mode=mode, constant_values=constant_values)
+    image, template, mask, factor = safe_range(
+        image, template, None if mask is None else mask_weights(mask), method
     )
     img, tpl, m, dtype = _prepare(image, template, mask)
     prepared = _Prepared(img, dtype)
     scores = _score_map(prepared, tpl, m, method)
-    if ssd_factor != 1.0:  # back to the units of the inputs (see safe_range)
+    if factor != 1.0:  # back to the units of the inputs (see safe_range)
         with np.errstate(over="ignore"):
-            return (scores * np.float64(ssd_factor)).astype(dtype, copy=False)
+            return (scores * np.float64(factor)).astype(dtype, copy=False)
     return scores.astype(dtype, copy=False)
 
 
+def pad_image(
+    image: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    mode: str = "constant",
+    constant_values: float = 0.0,
+) -> np.ndarray:
+    """``image`` padded so that a ``shape`` template's valid map has the image's size.
+
+    ``h // 2`` rows above, ``h - 1 - h // 2`` below (columns alike): the valid map of the
+    padded image is scikit-image's ``pad_input=True`` map. Integer images become float32.
+
+    Examples
+    --------
+    >>> pad_image(np.ones((3, 4)), (3, 2)).shape
+    (5, 5)
+    """
+    img = _as_hwc(image, "image", finite=False)
+    h, w = int(shape[0]), int(shape[1])
+    if h > img.shape[0] or w > img.shape[1]:
+        raise TemplateError(
+            f"template ({w}x{h}) is larger than the image ({img.shape[1]}x{img.shape[0]})"
+        )
+    if mode not in PAD_MODES:
+        raise TemplateError(f"unknown pad mode {mode!r} (choose from {', '.join(PAD_MODES)})")
+    if img.dtype.kind != "f":
+        img = img.astype(np.float32)
+    widths = ((h // 2, h - 1 - h // 2), (w // 2, w - 1 - w // 2), (0, 0))
+    if mode != "constant":
+        padded = np.pad(img, widths, mode=mode)
+    else:
+        if not math.isfinite(float(constant_values)):
+            raise TemplateError("constant_values must be a finite number")
+        padded = np.pad(img, widths, mode=mode, constant_values=constant_values)
+    return padded if np.ndim(image) == 3 else padded[:, :, 0]
+
+
 def _score_map(prepared: _Prepared, tpl: np.ndarray, m: np.ndarray | None, method: str):
-    _check_template_contrast(tpl, m, method)
+    """The (raw, unscaled) score map of one template on a prepared image."""
+    _check_template_contrast(tpl, m, method, prepared.dtype)
     if m is not None:
         return _masked_scores(prepared, tpl, m, method)
     if method == "zncc":
         return _zncc_scores(prepared, tpl)
     corr, den, add = prepared.terms(tpl, method)
-    if method == "ssd":
+    if method == "ccoeff":
+        # sum (I - mean_w)(T - mean_T) = corr(I - mean_c, T - mean_T): the FFT term alone.
+        return corr
+    if method in ("ssd", "ssd-normed"):
         # ssd = sum_c [n var_w + |T'|^2 - 2 corr(I', T') + n (mu_w - mu_T)^2]: the large terms
-        # are exact float64 window sums, only the correlation comes from the FFT.
+        # are exact float64 window sums about the image's mean (a constant offset cancels),
+        # only the correlation comes from the FFT.
         score = np.multiply(corr, -2.0, dtype=np.float64)
         score += add
-        return np.maximum(score, 0.0, out=score)
-    if method == "ncc":
-        # corr(I_c, T_c) = corr(I_c - mean_c, T_c - tmean_c) + tmean_c * S_c
-        num = np.add(corr, add, dtype=np.float64)
-        score = np.zeros_like(den)
-        np.divide(num, den, out=score, where=den > 0, casting="same_kind")
-    else:
-        score = np.zeros(corr.shape, dtype=prepared.dtype)
-        np.divide(corr, den, out=score, where=den > 0)
+        np.maximum(score, 0.0, out=score)
+        if method == "ssd":
+            return score
+        # OpenCV's TM_SQDIFF_NORMED: ssd / sqrt(S2 |T|^2), clamped to 1 (its rule) and 1 where
+        # the window is all zero.
+        out = np.ones_like(score)
+        np.divide(score, den, out=out, where=score < den)
+        return out
+    # corr(I_c, T_c) = corr(I_c - mean_c, T_c - tmean_c) + tmean_c * S_c
+    num = np.add(corr, add, dtype=np.float64)
+    if method == "ccorr":
+        return num
+    score = np.zeros_like(den)
+    np.divide(num, den, out=score, where=den > 0, casting="same_kind")
     return np.clip(score, -1.0, 1.0, out=score)
 
 
@@ -245,7 +192,7 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     half = fw // 2 + 1
     out_h, out_w = prepared.height - h + 1, prepared.width - w + 1
     real = prepared.dtype
-    trow = _zncc_template_rows(tpl, prepared.fft_shape, real)
+    trow = _zncc_template_rows(tpl, prepared.fft_shape, real, prepared.offset)
     cross = np.empty((fh, half), dtype=np.result_type(real, np.complex64))
     # The statistics write sqrt(n S2 - sum S_c^2) (inf if flat) into the score map, which
     # the last step divides in place: one full-size buffer less (page faults: ~2 ms).
@@ -272,7 +219,9 @@ def _zncc_scores(prepared: _Prepared, tpl: np.ndarray) -> np.ndarray:
     return score
 
 
-def _zncc_template_rows(tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dtype) -> np.ndarray:
+def _zncc_template_rows(
+    tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dtype, offset: np.ndarray
+) -> np.ndarray:
     """Conjugate row spectra ``(C, h, fw // 2 + 1)`` of the zero-mean template, scaled.
 
     The scale ``sqrt(fh * fw * n / |T'|^2)`` folds zncc's template norm and the ortho
@@ -281,8 +230,8 @@ def _zncc_template_rows(tpl: np.ndarray, fft_shape: tuple[int, int], real: np.dt
     h, w, channels = tpl.shape
     fh, fw = fft_shape
     n = h * w
-    tmean = tpl.reshape(-1, channels).mean(axis=0)
-    tzero = tpl - tmean
+    tcent = tpl - offset  # exact near the image's means (see _Prepared.terms)
+    tzero = tcent - tcent.reshape(-1, channels).mean(axis=0)
     tnorm2 = float(np.sum(tzero * tzero))
     # ortho transforms: sqrt(fh * fw) makes the result the plain correlation.
     gain = math.sqrt(fh * fw * n / tnorm2)
@@ -327,7 +276,11 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
     n = h * w
     k = channels + 1
     strip = max(1, _STRIP_ELEMS // (k * width))
-    limit = 10 * _FLT_EPSILON * n
+    # The flat-window rule (flat_limit), times n: dn below is n times the window's n var.
+    limit = flat_limit(prepared.dtype, prepared.height / h) * n
+    raw_rule = prepared.dtype != np.float64  # OpenCV's: against the raw sum of squares
+    offset = prepared.offset  # the running sums are of I - offset (see _prefix_tasks)
+    off2 = n * float(np.sum(offset * offset))
     # float64 up to the square root: the window sums are differences of large running
     # sums, and n S2 - sum_c S_c^2 cancels. All planes go through each step as one flat
     # array: fewer, larger numpy calls (threads contend for the GIL between calls).
@@ -336,6 +289,7 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
     other = np.empty_like(planes)
     acc = np.empty_like(planes)
     sumsq = np.empty(strip * width)
+    rawbuf = np.empty(strip * width) if raw_rule else None
     flat = np.empty(strip * width, dtype=bool)
     for y0 in range(r0, r1, strip):
         y1 = min(r1, y0 + strip)
@@ -350,14 +304,22 @@ def _zncc_stats(prepared: _Prepared, score: np.ndarray, h: int, w: int, r0: int,
         box = _box_sum(vertical, w, other[: k * size], acc[: k * size])
         sums = [box[q * size : q * size + length] for q in range(k)]
         sq = sumsq[:length]
+        base = sums[channels]
+        if raw_rule and off2 > 0:  # raw S2 = S2' + sum_c (2 o_c S'_c + n o_c^2), before S'^2
+            base = np.add(sums[channels], off2, out=rawbuf[:length])
+            for c in range(channels):
+                if offset[c]:
+                    base += np.multiply(sums[c], 2.0 * offset[c], out=sq)
+            # at least S2': the raw sum of a black window is 0 only to the rounding of n o^2
+            np.maximum(base, sums[channels], out=base)
         np.square(sums[0], out=sq)
         for c in range(1, channels):
             sq += np.square(sums[c], out=sums[c])
         big = sums[channels]
         dn = np.multiply(big, n, out=sums[0])  # n S2
         np.subtract(dn, sq, out=dn)
-        big *= limit  # OpenCV's flat rule: variance <= 10 FLT_EPSILON * sum of squares
-        fl = np.less_equal(dn, big, out=flat[:length])
+        base *= limit  # flat: n var <= limit * sum of squares
+        fl = np.less_equal(dn, base, out=flat[:length])
         if fl.any():  # flat windows are rare; a masked copy costs ~ their number
             np.copyto(dn, np.inf, where=fl)  # correlation / inf = 0
         np.sqrt(dn, out=dn)

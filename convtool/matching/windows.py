@@ -16,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import runtime
-from .inputs import _FLT_EPSILON
 
 _WORKERS = 2  # row/column halves per transform; the runtime decides how many run at once
 
@@ -35,17 +34,24 @@ def _halves(n: int, parts: int = _WORKERS) -> list[tuple[int, int]]:
     return [(edges[i], edges[i + 1]) for i in range(parts)]
 
 
-def _prefix_rows(image: np.ndarray, *, block: int = 16) -> np.ndarray:
+def _prefix_rows(
+    image: np.ndarray, *, block: int = 16, offset: np.ndarray | None = None
+) -> np.ndarray:
     """See :func:`_prefix_tasks`; runs the tasks and returns the prefix."""
-    buf, tasks = _prefix_tasks(image, block=block)
+    buf, tasks = _prefix_tasks(image, block=block, offset=offset)
     runtime.run_queue(tasks)
     return buf.transpose(1, 0, 2)
 
 
 def _prefix_tasks(
-    image: np.ndarray, *, block: int = 16
+    image: np.ndarray, *, block: int = 16, offset: np.ndarray | None = None
 ) -> tuple[np.ndarray, list[Callable[[], None]]]:
     """Running sums along axis 0 of each channel and of the channel sum of squares.
+
+    ``offset`` (one float64 per channel, default 0) is taken from every value first: the
+    sums are of ``I_c - offset_c`` and ``sum_c (I_c - offset_c)**2``. An offset near the
+    channel's mean keeps the sums small: a constant far larger than the image's contrast
+    (1e15 + a pattern in [0, 1]) cancels before anything is squared.
 
     ``image`` is ``(H, W, C)``; returns planes ``(C + 1, H + 1, W)`` float64 with a leading
     zero row (plane-major: a block of rows of one plane is contiguous, so window statistics
@@ -72,6 +78,7 @@ def _prefix_tasks(
     array([20., 35.])
     """
     rows, width, channels = image.shape
+    shift = np.zeros(channels) if offset is None else np.asarray(offset, dtype=np.float64)
     planes = np.empty((channels + 1, rows + 1, width), dtype=np.float64)
     planes[:, 0] = 0
     buf = planes.transpose(1, 0, 2)
@@ -84,7 +91,7 @@ def _prefix_tasks(
             body = cols[r0 + 1 : r1 + 1]
             squares = body[:, channels]
             for c in range(channels):
-                np.copyto(body[:, c], image[r0:r1, c0:c1, c], casting="unsafe")
+                np.subtract(image[r0:r1, c0:c1, c], shift[c], out=body[:, c], casting="unsafe")
             np.square(body[:, 0], out=squares)
             for c in range(1, channels):
                 squares += np.square(body[:, c], out=scratch[: r1 - r0])
@@ -104,27 +111,44 @@ def _stats_tasks(
     tnorm2: float,
     tsq: float,
     dtype: np.dtype,
+    offset: np.ndarray,
+    limit: float,
 ) -> tuple[tuple[np.ndarray, np.ndarray | None], list[Callable[[], None]]]:
     """Per-window terms of the score from a row prefix ``(H + 1, C + 1, W)`` (float64).
 
-    The prefix holds each channel and, last, the channel sum of squares. Worked through in
-    strips of output rows that fit in cache: vertical window sums are prefix differences,
-    horizontal ones a running sum along the row, and the variance ``S2 - sum_c S_c**2 / n``
-    is formed in float64 before anything is rounded to ``dtype``.
+    The prefix holds each channel less ``offset`` and, last, the channel sum of squares of
+    those (:func:`_prefix_tasks`). Worked through in strips of output rows that fit in cache:
+    vertical window sums are prefix differences, horizontal ones a running sum along the row,
+    and the variance ``S2 - sum_c S_c**2 / n`` is formed in float64 before anything is
+    rounded to ``dtype``. With ``S_c``, ``S2`` the raw window sums (offset added back):
 
-    Returns ``(den, add)``:
+    * zncc: ``den`` = sqrt(n * window variance * |T'|^2), 0 for a flat window (``limit``,
+      see :func:`convtool.matching.inputs.flat_limit`); ``add`` None;
+    * ncc, ccorr: ``den`` = sqrt(S2 * sum T^2); ``add`` = sum_c mean(T_c) * S_c;
+    * ssd: ``den`` zeros; ``add`` = n var + |T'|^2 + n sum_c (mean_w - mean_T)^2, all of it
+      from the offset sums (the offset cancels);
 
-    * zncc: ``den`` = sqrt(n * window variance * |T'|^2), 0 for a flat window; ``add`` None;
-    * ncc: ``den`` = sqrt(S2 * sum T^2); ``add`` = sum_c mean(T_c) * S_c;
-    * ssd: ``den`` None-like (zeros); ``add`` = n var + |T'|^2 + n sum_c (mean_w - mean_T)^2.
+    ``tmean`` is the template's channel means less ``offset`` (taken of ``T - offset``).
+    * ssd-normed: ``den`` as ncc, ``add`` as ssd;
+    * ccoeff: nothing (``den`` zeros, ``add`` None; no tasks).
     """
     rows = prefix.shape[0] - h
     k = prefix.shape[1]
     width = prefix.shape[2]
     out_w = width - w + 1
+    if method == "ccoeff":
+        return (np.zeros((rows, out_w), dtype=dtype), None), []
     den = np.empty((rows, out_w), dtype=dtype)
     add = None if method == "zncc" else np.empty((rows, out_w), dtype=np.float64)
-    template = {"method": method, "tmean": tmean, "tnorm2": tnorm2, "tsq": tsq}
+    template = {
+        "method": method,
+        "tmean": tmean,
+        "tnorm2": tnorm2,
+        "tsq": tsq,
+        "offset": np.asarray(offset, dtype=np.float64),
+        "limit": limit,
+        "raw_rule": np.dtype(dtype) != np.float64,
+    }
     strip = max(4, (1 << 20) // (k * width * 8))
 
     def work(r0: int, r1: int) -> None:
@@ -143,6 +167,18 @@ def _stats_tasks(
     return (den, add), tasks
 
 
+def _raw_square_sums(
+    s_: np.ndarray, channels: int, n: int, offset: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """``out`` := raw window sums of squares ``sum_c sum (I' + o_c)**2`` from the offset sums
+    ``s_`` (strips ``(m, C + 1, W')``): ``S2' + sum_c (2 o_c S'_c + n o_c**2)``."""
+    np.add(s_[:, channels], n * float(np.sum(offset * offset)), out=out)
+    for c in range(channels):
+        if offset[c]:
+            out += s_[:, c] * (2.0 * offset[c])
+    return out
+
+
 def _stats_strip(
     prefix: np.ndarray,
     h: int,
@@ -157,11 +193,13 @@ def _stats_strip(
     tmean: np.ndarray,
     tnorm2: float,
     tsq: float,
+    offset: np.ndarray,
+    limit: float,
+    raw_rule: bool,
 ) -> None:
     """Rows ``y0:y1`` of ``den`` and ``add`` (see :func:`_stats_tasks`), in scratch ``bufs``."""
     vertical, sums, diff2, scratch = bufs
     channels = prefix.shape[1] - 1
-    out_w = den.shape[1]
     n = h * w
     tnorm = math.sqrt(tnorm2)
     m = y1 - y0
@@ -169,16 +207,25 @@ def _stats_strip(
     np.subtract(prefix[y0 + h : y1 + h], prefix[y0:y1], out=v)
     np.cumsum(v, axis=-1, out=v)
     s_[:, :, 0] = v[:, :, w - 1]
+    out_w = den.shape[1]
     np.subtract(v[:, :, w:], v[:, :, : out_w - 1], out=s_[:, :, 1:])
     sq = s_[:, channels]
-    if method == "ncc":
-        np.multiply(sq, tsq, out=t)
-        np.sqrt(t, out=den[y0:y1], casting="same_kind")
-        a = add[y0:y1]
-        np.multiply(s_[:, 0], tmean[0], out=a)
-        for c in range(1, channels):
-            a += s_[:, c] * tmean[c]
-        return
+    if method in ("ncc", "ccorr", "ssd-normed"):
+        raw = _raw_square_sums(s_, channels, n, offset, t)
+        # A black window's raw sum is 0 only to the rounding of n o^2: below the flat limit
+        # of S2' + n o^2 it is 0 (an ncc of 0, an ssd-normed of 1, as OpenCV).
+        np.add(sq, n * float(np.sum(offset * offset)), out=d)
+        d *= limit
+        raw[raw <= d] = 0.0
+        raw *= tsq
+        np.sqrt(raw, out=den[y0:y1], casting="same_kind")
+        if method != "ssd-normed":
+            a = add[y0:y1]
+            traw = tmean + offset  # the template's raw means
+            a.fill(float(np.sum(traw * offset)) * n)  # sum_c mean(T_c) * n o_c
+            for c in range(channels):
+                a += s_[:, c] * traw[c]
+            return
     # sum_c S_c**2 / n, then n * variance = S2 - that (float64: difference of large sums)
     np.square(s_[:, 0], out=d)
     for c in range(1, channels):
@@ -187,9 +234,12 @@ def _stats_strip(
     np.subtract(sq, d, out=d)
     np.maximum(d, 0, out=d)
     if method == "zncc":
-        # OpenCV's flat-window rule (templmatch.cpp): treat as flat when the variance is
-        # within float32 rounding of the sum of squares.
-        flat = d <= (10 * _FLT_EPSILON) * sq
+        # The flat-window rule (flat_limit): OpenCV's against the raw sum of squares for
+        # float32, against the offset one for float64.
+        base = sq
+        if raw_rule:  # at least S2': a black window's raw sum is 0 only to rounding
+            base = np.maximum(_raw_square_sums(s_, channels, n, offset, t), sq, out=t)
+        flat = d <= limit * base
         np.sqrt(d, out=d)
         d *= tnorm
         d[flat] = 0.0
