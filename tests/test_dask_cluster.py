@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from convtool import runtime
-from convtool.dask_cluster import (
+from convtool.dask.cluster import (
     MISSING_EXTRA,
     SchedulerError,
     parse_scheduler,
@@ -41,7 +41,7 @@ def test_missing_extra_is_the_documented_line():
     code = (
         "import sys\n"
         "sys.modules['distributed'] = None\n"
-        "from convtool.dask_cluster import scheduler_executor, SchedulerError\n"
+        "from convtool.dask.cluster import scheduler_executor, SchedulerError\n"
         "try:\n"
         "    with scheduler_executor('local:1'):\n"
         "        pass\n"

@@ -1,7 +1,7 @@
 """``--scheduler`` for the batch forms of ``filter`` and ``find``: their files on a Dask cluster.
 
 Owns: the option and turning its value into the executor the batch runner submits to
-(:mod:`convtool.dask_cluster` does the Dask side, importing dask only when the option is
+(:mod:`convtool.dask.cluster` does the Dask side, importing dask only when the option is
 given). Must not import the group or a command, dask or distributed.
 """
 
@@ -13,7 +13,7 @@ from concurrent.futures import Executor
 
 import click
 
-from ..dask_cluster import SchedulerError, check_scheduler, scheduler_executor
+from ..dask.cluster import SchedulerError, check_scheduler, scheduler_executor
 from .common import fail
 
 __all__ = ["check_options", "executor_for", "scheduler_option"]

@@ -23,7 +23,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from . import runtime
+from .. import runtime
 
 __all__ = [
     "MISSING_EXTRA",
