@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from convtool import runtime
+from convtool.cli.scheduler import MISSING_EXTRA
 from convtool.dask.cluster import (
-    MISSING_EXTRA,
+    WORKERS_PER_CORE,
     SchedulerError,
     parse_scheduler,
     scheduler_executor,
@@ -36,22 +37,33 @@ def test_bad_scheduler_values_are_one_line_errors(text):
     assert "\n" not in str(info.value) and "--scheduler" in str(info.value)
 
 
-def test_missing_extra_is_the_documented_line():
+def test_missing_distributed_is_an_import_error():
     # None in sys.modules makes the import fail as if the package were not installed.
     code = (
         "import sys\n"
         "sys.modules['distributed'] = None\n"
-        "from convtool.dask.cluster import scheduler_executor, SchedulerError\n"
+        "from convtool.dask.cluster import scheduler_executor\n"
         "try:\n"
         "    with scheduler_executor('local:1'):\n"
         "        pass\n"
-        "except SchedulerError as exc:\n"
-        "    print(exc)\n"
+        "except ImportError as exc:\n"
+        "    print('ImportError')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == MISSING_EXTRA
+    assert proc.stdout.strip() == "ImportError"
     assert MISSING_EXTRA == "--scheduler needs the dask extra: pip install 'convtool[dask]'"
+
+
+def test_local_worker_count_is_bounded_by_the_cores():
+    most = WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+    assert parse_scheduler(f"local:{most}") == ("local", most)
+    with pytest.raises(SchedulerError) as info:
+        parse_scheduler(f"local:{most + 1}")
+    assert str(info.value) == (
+        f"--scheduler local:N allows at most {most} workers here ({WORKERS_PER_CORE} per "
+        f"core), got 'local:{most + 1}'"
+    )
 
 
 def test_local_cluster_executor_runs_jobs_in_worker_processes():
