@@ -42,7 +42,7 @@ from .common import (
 from .completion import complete_kernel
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
-from .scheduler import check_options, executor_for, scheduler_option
+from .scheduler import check_options, executor_for, scheduler_option, split_one
 
 if TYPE_CHECKING:
     from .. import batch
@@ -291,7 +291,8 @@ def filter_command(
         strategy=strategy,
     )
     check_options(scheduler, workers)
-    if scheduler is not None or _is_batch(inputs, output):
+    batch_run = _is_batch(inputs, output)
+    if batch_run:
         if preview == "always":
             raise fail("--force-preview draws one image: not with several inputs")
         _filter_batch(inputs, kernels, output, opts, mapping, out_format, scheduler, limit)
@@ -299,6 +300,9 @@ def filter_command(
     if skip_existing and output != "-" and os.path.exists(output):
         if not quiet:
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
+        return
+    if scheduler is not None:  # one image: its row bands over the cluster's workers
+        split_one(inputs[0], kernels, output, opts, mapping, out_format, scheduler)
         return
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,

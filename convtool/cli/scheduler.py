@@ -10,6 +10,7 @@ dask or distributed at module level.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
@@ -18,7 +19,7 @@ import click
 
 from .common import fail
 
-__all__ = ["MISSING_EXTRA", "check_options", "executor_for", "scheduler_option"]
+__all__ = ["MISSING_EXTRA", "check_options", "executor_for", "scheduler_option", "split_one"]
 
 MISSING_EXTRA = "--scheduler needs the dask extra: pip install 'convtool[dask]'"
 
@@ -83,3 +84,60 @@ def executor_for(scheduler: str | None) -> Iterator[Executor | None]:
         if executor.dashboard and (verbose or sys.stderr.isatty()):
             click.echo(f"Dask dashboard: {executor.dashboard}", err=True)
         yield executor
+
+
+def _is_npy(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(6) == b"\x93NUMPY"
+    except OSError:
+        return False
+
+
+def split_one(
+    source: str,
+    kernels: tuple[str, ...],
+    output: str,
+    opts,
+    mapping: str | None,
+    out_format: str | None,
+    scheduler: str,
+) -> None:
+    """One ``.npy`` image into one ``.npy`` file, its row bands spread over the cluster."""
+    from . import common
+    from .progress import Progress, wanted
+
+    p = click.get_current_context().params
+    from ..images import ImageIOError, check_output_path
+    from ..kernels import parse_kernel
+
+    try:
+        fmt = check_output_path(output, out_format)
+    except ImageIOError as exc:
+        raise fail(str(exc)) from None
+    if source == "-" or not os.path.isfile(source):
+        raise fail(f"{source}: no such file" if source != "-" else _SPLIT_NEEDS)
+    if fmt != "npy" or not _is_npy(source):
+        raise fail(_SPLIT_NEEDS)
+    try:
+        steps = [parse_kernel(spec) for spec in kernels]
+    except common.LIBRARY_ERRORS as exc:
+        raise fail(str(exc)) from None
+    from ..dask import split
+
+    with executor_for(scheduler) as executor:
+        workers = max(1, len(executor.client.scheduler_info().get("workers", {})))
+        shown = wanted(p.get("progress"), quiet=p.get("quiet", False))
+        name = os.path.basename(source)
+        with Progress(f"filtering {name}", None, enabled=shown, unit="rows", counted=True) as bar:
+            try:
+                split.filter_split(source, output, steps, opts, executor, workers=workers,
+                                   mapping=mapping, progress=bar.update)  # fmt: skip
+            except (*common.LIBRARY_ERRORS, split.SplitError) as exc:
+                raise fail(str(exc)) from None
+
+
+_SPLIT_NEEDS = (
+    "--scheduler with one input splits it in row bands over the cluster: it needs a .npy "
+    "input and a .npy output (or -o DIR/ to send the file whole to one worker)"
+)

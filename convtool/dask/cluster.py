@@ -122,9 +122,42 @@ def _malloc_as_usual() -> None:
         libc.mallopt(-1, _TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
 
 
+_BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_BLAS_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+
+
+def _blas_as_usual() -> None:
+    """Undo a nanny's ``OMP_NUM_THREADS=1`` (and OpenBLAS's, MKL's) in this worker process.
+
+    OpenBLAS reads them at load: a worker then runs every BLAS call on one thread, unlike a
+    ``--jobs`` worker, and big calls sum in another order (results differ in the last bit).
+    OpenBLAS is given back its usual thread count, the cores (a no-op without OpenBLAS).
+    """
+    if not any(os.environ.pop(name, None) is not None for name in _BLAS_VARIABLES):
+        return
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = {line.split()[-1] for line in fh if "openblas" in line.lower()}
+    except OSError:
+        return
+    for path in libs:
+        with contextlib.suppress(OSError):
+            lib = ctypes.CDLL(path)
+            for name in _BLAS_SETTERS:
+                if hasattr(lib, name):
+                    getattr(lib, name)(ctypes.c_int(os.cpu_count() or 1))
+                    break
+
+
 def _set_up_worker(threads: dict[str, int], default: int | None, worker) -> None:
-    """A worker's engine threads (its host's cores shared out) and malloc as usual."""
+    """A worker's engine threads (its host's cores shared out), BLAS and malloc as usual."""
     _malloc_as_usual()
+    _blas_as_usual()
     host = worker.address.rsplit(":", 1)[0]
     share = threads.get(host, default or max(1, _cores() // max(1, worker.state.nthreads)))
     runtime.set_threads(share)
@@ -147,9 +180,10 @@ def _host_threads(client) -> dict[str, int]:
     on that host (two single-threaded workers on two cores: one engine thread each).
     """
     workers = client.scheduler_info().get("workers", {})
-    if not workers:
+    try:
+        cores = client.run(_cores) if workers else {}
+    except Exception:  # a worker that cannot run this gets its own share
         return {}
-    cores = client.run(_cores)
     per_host: dict[str, list[int]] = {}
     for address, info in workers.items():
         host = address.rsplit(":", 1)[0]
@@ -165,7 +199,9 @@ def quiet_logs(verbose: bool) -> None:
     """
     if verbose:
         return
-    for name in ("distributed", "tornado", "asyncio"):
+    roots = ("distributed", "tornado", "asyncio", "bokeh")
+    names = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] in roots]
+    for name in {*roots, *names}:  # children too: distributed's config gives some a level
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     # Worker processes started here configure their logging from the environment at import.
     os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"
