@@ -145,6 +145,7 @@ def filter_split(
     workers: int,
     mapping: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    band_rows: int | None = None,
 ) -> Split:
     """Filter the ``.npy`` image ``source`` into the ``.npy`` file ``target`` on a cluster.
 
@@ -160,6 +161,8 @@ def filter_split(
         Worker count: the rows are cut into about :data:`_TASKS_PER_WORKER` tasks each.
     progress : callable, optional
         ``progress(rows_done, rows)`` as tasks finish.
+    band_rows : int, optional
+        Output rows per band (default: the single-machine run's, which gives its bytes).
 
     Raises
     ------
@@ -171,9 +174,8 @@ def filter_split(
     if picked is None:
         raise SplitError(f"{source}: several frames; one image is split over the cluster")
     pixels, info, full_scale = picked
-    chain = BandedChain(
-        pixels.shape, pixels.dtype, steps, opts, has_alpha=info.alpha, input_scale=full_scale
-    )
+    chain = BandedChain(pixels.shape, pixels.dtype, steps, opts, has_alpha=info.alpha,
+                        input_scale=full_scale, band_rows=band_rows)  # fmt: skip
     del pixels
     if opts.alpha == "drop":
         info.alpha = False
