@@ -165,6 +165,8 @@ def _count(tally: Tally, result: batch.FileResult, bar: Progress, *, quiet: bool
     if result.skipped:
         tally.skipped += 1
     elif not result.ok:
+        from .. import batch
+
         tally.failed += 1
         tally.killers += (result.error or "").endswith(batch.KILLED_SUFFIX)
         bar.echo(f"Error: {result.source}: {result.error}")
