@@ -55,21 +55,18 @@ def step_weights(kernel: Kernel, channels: int, opts: FilterOptions) -> np.ndarr
     return normalize_weights(kernel.weights) if opts.normalize else kernel.weights
 
 
+def step_keywords(kernel: Kernel, opts: FilterOptions) -> dict:
+    """The engine keywords of one chain step (all but the image and weights): shared by the
+    in-memory and the Dask chain so that both pass the same settings."""
+    return dict(border=opts.border, cval=opts.cval, stride=opts.stride, dilation=opts.dilation,
+                bias=kernel.bias, strategy=opts.strategy)  # fmt: skip
+
+
 def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
     weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
     fn = convolve if opts.convolve else correlate
     info = RunInfo()
-    out = fn(
-        image,
-        weights,
-        border=opts.border,
-        cval=opts.cval,
-        stride=opts.stride,
-        dilation=opts.dilation,
-        bias=kernel.bias,
-        strategy=opts.strategy,
-        info=info,
-    )
+    out = fn(image, weights, info=info, **step_keywords(kernel, opts))
     opts.runs.append((kernel.name, info))
     return out
 

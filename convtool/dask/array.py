@@ -35,7 +35,7 @@ import numpy as np
 
 from .. import engine
 from ..engine import EngineError, make_plan, pad_image
-from ..filtering import FilterOptions, chain_with_alpha, step_weights
+from ..filtering import FilterOptions, chain_with_alpha, step_keywords, step_weights
 from ..kernels import Kernel, Magnitude
 
 __all__ = ["apply_chain", "convolve", "correlate"]
@@ -391,17 +391,7 @@ def convolve(
 
 def _correlate_step(image: da.Array, kernel: Kernel, opts: FilterOptions) -> da.Array:
     weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
-    return _run(
-        image,
-        weights,
-        flip=opts.convolve,
-        border=opts.border,
-        cval=opts.cval,
-        stride=opts.stride,
-        dilation=opts.dilation,
-        bias=kernel.bias,
-        strategy=opts.strategy,
-    )
+    return _run(image, weights, flip=opts.convolve, **step_keywords(kernel, opts))
 
 
 def _apply_step(image: da.Array, step: Kernel | Magnitude, opts: FilterOptions) -> da.Array:
