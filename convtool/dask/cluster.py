@@ -277,7 +277,7 @@ class ClusterExecutor(cf.Executor):
         self._no_workers_since: float | None = None
         self.dashboard = None
         with contextlib.suppress(Exception):
-            info = client.scheduler_info()
+            info = client.scheduler_info(n_workers=1)
             if info.get("services", {}).get("dashboard"):
                 self.dashboard = client.dashboard_link
 
@@ -288,7 +288,7 @@ class ClusterExecutor(cf.Executor):
         if self.client.status not in ("running", "newly-created"):
             return f"lost the Dask scheduler {self.address}"
         try:
-            workers = self.client.scheduler_info().get("workers", {})
+            workers = self.client.scheduler_info(n_workers=1).get("workers", {})
         except Exception:
             return f"lost the Dask scheduler {self.address}"
         now = time.monotonic()
