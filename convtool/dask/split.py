@@ -92,12 +92,13 @@ def _compute(chain: BandedChain, pixels, out, spec: _Spec, r0: int, r1: int):
             values = values.reshape((b - a, *out.shape[1:]))
             to_output_array(values, depth=spec.depth, mapping=spec.mapping, limits=spec.limits,
                             out=out[a:b])  # fmt: skip
-            out.flush()
-            release_rows(out, a, b)
+            release_rows(out, a, b)  # written pages stay in the page cache, dirty
         if b < r1:  # input rows no later band of this task reads
             low = int(chain.needs(b, min(r1, b + chain.band_rows))[0][0])
             release_rows(pixels, released, low)
             released = max(released, low)
+    if out is not None:
+        out.flush()  # once per task (a flush per band waited on the disk each time)
     return lo, hi, os.uname().nodename, os.getpid()
 
 
