@@ -187,6 +187,63 @@ def test_chain_errors_are_the_in_memory_ones():
         cdask.apply_chain(x, [parse_kernel("box:3")], FilterOptions(alpha="bogus"))
 
 
+@pytest.mark.parametrize("shape", [(4, 13, 11), (3, 13, 11, 3)])
+def test_stacks_filter_frame_by_frame(shape):
+    stack = _image(shape, seed=9)
+    kernel = np.random.default_rng(10).random((3, 4))
+    x = da.from_array(stack, chunks=(2, 5, 4, 3)[: len(shape)])
+    got = cdask.correlate(x, kernel, border="wrap", stride=2, axes=(1, 2)).compute()
+    want = np.stack([convtool.correlate(f, kernel, border="wrap", stride=2) for f in stack])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stack_chain_keeps_each_frames_alpha():
+    stack = _image((3, 20, 18, 4), seed=11)
+    steps = [parse_kernel("gaussian:1"), parse_kernel("box:3")]
+    opts = FilterOptions(border="valid", stride=2, alpha="keep")
+    x = da.from_array(stack, chunks=(1, 8, 7, 4))
+    got = cdask.apply_chain(x, steps, opts, has_alpha=True, axes=(-3, -2)).compute()
+    want = np.stack([apply_chain(f, steps, opts, has_alpha=True) for f in stack])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_stack_needs_its_axes():
+    with pytest.raises(EngineError, match=r"or a stack \(T, H, W\[, C\]\) with axes=\(1, 2\)"):
+        cdask.correlate(da.zeros((2, 8, 8, 3), chunks=4), np.ones((3, 3)))
+    with pytest.raises(EngineError, match="axes"):
+        cdask.correlate(da.zeros((2, 8, 8), chunks=4), np.ones((3, 3)), axes=(0, 2))
+
+
+@pytest.mark.parametrize("border", ["reflect", "mirror", "nearest", "wrap"])
+def test_padding_is_slices_not_a_take(border):
+    # da.take's shuffle graph made distributed lose keys on repeated crops (issue 27).
+    img = _image((9, 7))
+    lazy = cdask.correlate(da.from_array(img, chunks=4), np.ones((7, 9)), border=border)
+    assert not any("take" in name or "shuffle" in name for name in lazy.dask.layers)
+    want = convtool.correlate(img, np.ones((7, 9)), border=border)  # pads longer than chunks
+    np.testing.assert_allclose(lazy.compute(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_dataarray_keeps_its_dims_and_coordinates():
+    xr = pytest.importorskip("xarray")
+    img = _image((10, 8, 3), seed=12)
+    coords = {"y": np.arange(10) * 0.5, "x": np.arange(8) + 100, "band": ["r", "g", "b"]}
+    arr = xr.DataArray(img, dims=("y", "x", "band"), coords=coords, attrs={"units": "dn"})
+    got = cdask.correlate(arr.chunk({"y": 4}), np.ones((3, 3)) / 9, border="mirror")
+    assert isinstance(got, xr.DataArray) and got.dims == ("y", "x", "band")
+    assert got.attrs == {"units": "dn"}
+    for name in coords:
+        np.testing.assert_array_equal(got[name].values, arr[name].values)
+    want = convtool.correlate(img, np.ones((3, 3)) / 9, border="mirror")
+    np.testing.assert_allclose(got.values, want, rtol=1e-5, atol=1e-6)
+    # A stack by dim names, frames along "time"; a stride keeps only the coordinates it keeps.
+    stack = xr.DataArray(_image((2, 10, 8)), dims=("time", "y", "x"),
+                         coords={"time": [1, 2], "y": np.arange(10)})  # fmt: skip
+    strided = cdask.correlate(stack, np.ones((3, 3)), stride=2)
+    assert strided.dims == ("time", "y", "x") and strided.shape == (2, 5, 4)
+    assert list(strided.coords) == ["time"]
+
+
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")

@@ -164,9 +164,47 @@ def test_missing_extra_is_one_line_and_exit_2(tmp_path, inputs):
     [
         (["--scheduler", "local:0"], "Error: --scheduler local:N needs a worker count N >= 1"),
         (["--scheduler", "local", "--jobs", "2"], "Error: --jobs and --scheduler"),
+        (
+            ["--scheduler", "local:100000"],
+            f"Error: --scheduler local:N allows at most {4 * len(os.sched_getaffinity(0))} "
+            "workers here (4 per core), got 'local:100000'",
+        ),
+        (
+            ["--scheduler", "bogus://x"],
+            "Error: cannot reach the Dask scheduler bogus://x: unknown address scheme 'bogus'",
+        ),
     ],
 )
 def test_bad_scheduler_options_are_one_line_errors(tmp_path, inputs, extra, message):
     code, out, err = _run(["filter", tmp_path / "in", "-k", "box:3", "-o", tmp_path / "o", *extra])
     assert (code, out) == (2, "")
     assert err.startswith(message) and len(err.splitlines()) == 1
+
+
+def test_one_input_on_a_cluster_needs_npy_in_and_out(tmp_path, inputs):
+    code, out, err = _run(
+        ["filter", inputs[0], "-k", "box:3", "-o", tmp_path / "x.png", "--scheduler", "local:1"]
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        "Error: --scheduler with one input splits it in row bands over the cluster: it needs "
+        "a .npy input and a .npy output (or -o DIR/ to send the file whole to one worker)\n"
+    )
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_early_ctrl_c_leaves_no_noise(tmp_path, inputs, delay):
+    # Issue 30: a SIGINT while the local cluster starts printed `Exception ignored in atexit`.
+    proc = _convtool(["filter", tmp_path / "in", "-k", "box:3", "-o", tmp_path / "o",
+                      "--scheduler", "local:2"])  # fmt: skip
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert all(line.startswith("processed ") for line in err.splitlines()), err

@@ -42,7 +42,7 @@ _EXPORTS = {
     "plan": ("FIELDS", "LISTED", "BatchError", "FilterJob", "FilterSettings", "FindJob",
              "FindSettings", "Source", "check_clashes", "expand_inputs", "is_template",
              "plan_filter", "plan_find", "render_target"),
-    "runner": ("WorkerError", "default_jobs", "remove_stale_temps", "run"),
+    "runner": ("KILLED_SUFFIX", "WorkerError", "default_jobs", "remove_stale_temps", "run"),
     "work": ("FileResult", "filter_one", "find_one", "load_template"),
 }  # fmt: skip
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
@@ -65,11 +65,12 @@ if TYPE_CHECKING:
         plan_find,
         render_target,
     )
-    from .runner import WorkerError, default_jobs, remove_stale_temps, run
+    from .runner import KILLED_SUFFIX, WorkerError, default_jobs, remove_stale_temps, run
     from .work import FileResult, filter_one, find_one, load_template
 
 __all__ = [
     "FIELDS",
+    "KILLED_SUFFIX",
     "LISTED",
     "BatchError",
     "FileResult",

@@ -9,10 +9,12 @@ removal of temp files a killed writer left. Must not import: click, rich, PIL.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import os
 import re
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -21,7 +23,19 @@ from .work import FileResult, watch_parent
 
 
 class WorkerError(RuntimeError):
-    """The executor failed (a worker process died): the run stopped; results so far were yielded."""
+    """The executor failed (a worker process died, a cluster was lost): the run stopped;
+    results so far were yielded. ``what`` says it in a few words for the summary line."""
+
+    def __init__(self, message: str, what: str = "a worker process died") -> None:
+        super().__init__(message)
+        self.what = what
+
+
+# A file that killed every worker it was tried on (a Dask cluster gives up on it): its error.
+KILLED_SUFFIX = "workers (out of memory?)"
+KILLED = "killed {} " + KILLED_SUFFIX
+# How often a waiting run asks an executor whether its cluster is still there.
+_POLL_SECONDS = 1.0
 
 
 # forkserver, not fork: the parent may run threads (the progress display, the engine's pool)
@@ -102,6 +116,40 @@ def _skipped(job: Any) -> FileResult:
     return FileResult(job.index, job.source, getattr(job, "target", None), skipped=True)
 
 
+def _as_given(result: FileResult, job: Any) -> FileResult:
+    """The result named by the job's own paths (a cluster's jobs were sent absolute)."""
+    if result.source == job.source:
+        return result
+    return dataclasses.replace(result, source=job.source, target=getattr(job, "target", None))
+
+
+def _killer(exc: BaseException, job: Any) -> FileResult | None:
+    """A per-file failure for a job that killed every worker it ran on (distributed's
+    ``KilledWorker``): rerunning it will kill them again, so the file is named."""
+    if type(exc).__name__ != "KilledWorker":
+        return None
+    m = re.search(r"on (\d+) different workers", str(exc))
+    error = KILLED.format(m.group(1) if m else "several")
+    return FileResult(job.index, job.source, getattr(job, "target", None), ok=False, error=error)
+
+
+def _on_disk(job: Any, since: float) -> FileResult | None:
+    """A job whose result never came back but whose output was written during this run (a
+    lost cluster's worker finished it): counted as done, as the disk says."""
+    target = getattr(job, "target", None)
+    try:
+        written = isinstance(target, str) and os.stat(target).st_mtime >= since
+    except OSError:
+        written = False
+    return FileResult(job.index, job.source, target) if written else None
+
+
+def _lost(pool: Any) -> str | None:
+    """What the executor says its cluster lost (``lost()``, see convtool.dask.cluster)."""
+    lost = getattr(pool, "lost", None)
+    return lost() if callable(lost) else None
+
+
 def run(
     work: Iterable[Any],
     fn: Callable[[Any], FileResult],
@@ -175,6 +223,7 @@ def _run_executor(work, fn, *, executor, jobs, fail_fast, on_done) -> Iterator[F
     results: list[FileResult | None] = [None] * len(work)
     futures: dict[cf.Future, int] = {}
     clean = False
+    started = time.time() - 1.0  # file times may be rounded down to the second
     try:
         for i, job in enumerate(work):
             if getattr(job, "skip", False):
@@ -190,30 +239,48 @@ def _run_executor(work, fn, *, executor, jobs, fail_fast, on_done) -> Iterator[F
                 emitted += 1
             if not pending or stop or broken is not None:
                 break
-            done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            done, pending = cf.wait(pending, timeout=_POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
+            if not done and (lost := _lost(pool)):
+                broken = WorkerError(lost, what=lost)
             for future in sorted(done, key=futures.__getitem__):
+                i = futures[future]
                 try:
-                    result = future.result()
-                except cf.CancelledError:
+                    result = _as_given(future.result(), work[i])
+                except cf.CancelledError:  # not by this loop: the executor gave up on it
+                    lost = _lost(pool) or "the executor cancelled a job"
+                    broken = broken or WorkerError(lost, what=lost)
                     continue
                 except Exception as exc:  # the executor's failure, not the file's
-                    broken = exc
-                    continue
-                results[futures[future]] = result
+                    result = _killer(exc, work[i])
+                    if result is None:
+                        broken = broken or exc
+                        continue
+                results[i] = result
                 if on_done is not None:
                     on_done(result)
                 stop = stop or (fail_fast and not result.ok)
-        clean = not pending
+        clean = not pending and broken is None
         for future in pending:
             future.cancel()
         if own:
             _close_pool(pool, terminate=not clean)
             clean = True  # the pool is closed; the finally has nothing left to stop
+        if broken is not None:
+            # No worker of this run may write any more: its temp files go, then the disk
+            # says which files were finished although their results never came back.
+            remove_stale_temps(p for job in work for p in _targets_of(job))
+            for i, job in enumerate(work):
+                if results[i] is None and (found := _on_disk(job, started)) is not None:
+                    results[i] = found
+                    if on_done is not None:
+                        on_done(found)
         for result in results[emitted:]:
             if result is not None:
                 yield result
         if broken is not None:
             missing = sum(1 for r in results if r is None)
+            if isinstance(broken, WorkerError):
+                raise WorkerError(f"{broken}; {missing} file(s) not processed", what=broken.what)
             text = str(broken).splitlines()[0] if str(broken) else type(broken).__name__
             raise WorkerError(f"a worker failed ({text}); {missing} file(s) not processed")
     finally:

@@ -5,7 +5,7 @@ Must not import: convtool.images, convtool.cli, click, rich, PIL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +22,14 @@ from ..engine import (
 from ..kernels import Kernel, Magnitude
 from ..weights import normalize_weights
 
-__all__ = ["ALPHA_MODES", "FilterOptions", "apply_chain", "normalize_weights"]
+__all__ = [
+    "ALPHA_MODES",
+    "FilterOptions",
+    "apply_chain",
+    "chain_with_alpha",
+    "move_alpha",
+    "normalize_weights",
+]
 
 ALPHA_MODES = ("keep", "premultiply", "filter", "drop")
 
@@ -91,6 +98,13 @@ def step_weights(kernel: Kernel, channels: int, opts: FilterOptions) -> np.ndarr
     return normalize_weights(kernel.weights) if opts.normalize else kernel.weights
 
 
+def step_keywords(kernel: Kernel, opts: FilterOptions) -> dict:
+    """The engine keywords of one chain step (all but the image and weights): shared by the
+    in-memory and the Dask chain so that both pass the same settings."""
+    return dict(border=opts.border, cval=opts.cval, stride=opts.stride, dilation=opts.dilation,
+                bias=kernel.bias, strategy=opts.strategy)  # fmt: skip
+
+
 def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> np.ndarray:
     weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
     fn = convolve if opts.convolve else correlate
@@ -98,13 +112,8 @@ def _correlate_step(image: np.ndarray, kernel: Kernel, opts: FilterOptions) -> n
     out = fn(
         image,
         weights,
-        border=opts.border,
-        cval=opts.cval,
-        stride=opts.stride,
-        dilation=opts.dilation,
-        bias=kernel.bias,
-        strategy=opts.strategy,
         info=info,
+        **step_keywords(kernel, opts),
         origin=step_origin(weights.shape[:2], opts, kernel.name),
         precision=opts.precision,
     )
@@ -122,14 +131,27 @@ def _apply_step(image: np.ndarray, step: Kernel | Magnitude, opts: FilterOptions
     return _correlate_step(image, step, opts)
 
 
-def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: FilterOptions):
-    """Crop / subsample an untouched channel (alpha) the way a kernel step moves the pixels."""
+def move_alpha(
+    channel, kernel_shape: tuple[int, int], opts: FilterOptions, *, pad: Callable = pad_image
+):
+    """Crop / subsample an untouched channel (alpha) the way a kernel step moves the pixels.
+
+    ``channel`` is ``(H, W)``, a numpy array or any array numpy's functions dispatch on (a
+    Dask array); ``pad(plan, channel[:, :, None])`` pads it by the plan's border (the engine's
+    :func:`~convtool.engine.pad_image`, or a lazy equivalent). Output pixel ``(i, j)`` is
+    anchored at padded pixel ``(i*sy + ah*dy, j*sx + aw*dx)``, the anchor tap of the (flipped,
+    for convolution) kernel; padding with cval 0.
+
+    Examples
+    --------
+    >>> move_alpha(np.arange(5.0)[None], (1, 3), FilterOptions(border="valid"))
+    array([[1., 2., 3.]])
+    """
     if opts.stride == 1 and not {"valid", "full"} & set(normalize_borders(opts.border)[0]):
         return channel  # same size, every output pixel anchored on its own input pixel
-    probe = np.zeros(kernel_shape)
     plan = make_plan(
-        channel,
-        probe,
+        np.broadcast_to(np.zeros((), np.float32), (*channel.shape, 1)),
+        np.zeros(kernel_shape),
         border=opts.border,
         cval=0.0,
         stride=opts.stride,
@@ -141,7 +163,7 @@ def _follow_geometry(channel: np.ndarray, kernel_shape: tuple[int, int], opts: F
     # anchor tap of the (flipped, for convolution) kernel.
     ah, aw = anchor_offsets(kernel_shape, opts)
     y0, x0 = ah * plan.dilation[0], aw * plan.dilation[1]
-    padded = pad_image(plan)
+    padded = pad(plan, channel[:, :, None])
     oh, ow = plan.out_shape
     sy, sx = plan.stride
     return padded[y0 : y0 + (oh - 1) * sy + 1 : sy, x0 : x0 + (ow - 1) * sx + 1 : sx, 0]
@@ -174,6 +196,38 @@ def apply_chain(
     >>> apply_chain(img, [k], FilterOptions(border="constant"))
     array([[3., 2., 1.]])
     """
+    return chain_with_alpha(
+        image, steps, opts, has_alpha=has_alpha, apply_step=lambda w, s: _apply_step(w, s, opts)
+    )
+
+
+def chain_with_alpha(
+    image,
+    steps: Sequence[Kernel | Magnitude],
+    opts: FilterOptions,
+    *,
+    has_alpha: bool,
+    apply_step: Callable,
+    pad: Callable = pad_image,
+):
+    """The chain's rules (alpha, ``scale``, ``bias``) around ``apply_step(work, step)``.
+
+    The one implementation of them: :func:`apply_chain` runs it on numpy arrays, and
+    :func:`convtool.dask.apply_chain` on Dask arrays (it only calls numpy functions that
+    dispatch on the array type, and never writes in place). ``pad`` pads a kept alpha
+    channel for :func:`move_alpha`.
+
+    Examples
+    --------
+    >>> from convtool.kernels import Kernel
+    >>> rgba = np.ones((1, 3, 4))
+    >>> k = Kernel("k", np.array([[1.0, 2.0, 3.0]]))
+    >>> out = chain_with_alpha(rgba, [k], FilterOptions(border="valid"), has_alpha=True,
+    ...                        apply_step=lambda w, s: _apply_step(w, s, FilterOptions(
+    ...                            border="valid")))
+    >>> out[0, 0].tolist()
+    [6.0, 6.0, 6.0, 1.0]
+    """
     if opts.alpha not in ALPHA_MODES:
         raise EngineError(
             f"unknown alpha mode {opts.alpha!r} (choose from {', '.join(ALPHA_MODES)})"
@@ -195,8 +249,8 @@ def apply_chain(
             )
     for step in steps:
         if alpha is not None and opts.alpha == "keep":
-            alpha = _follow_geometry(alpha, _kernel_shape(step), opts)
-        work = _apply_step(work, step, opts)
+            alpha = move_alpha(alpha, _kernel_shape(step), opts, pad=pad)
+        work = apply_step(work, step)
     if has_alpha and opts.alpha == "premultiply":
         if work.ndim != 3 or work.shape[2] < 2:
             raise EngineError("--alpha premultiply needs kernels that keep the channel count")
@@ -209,8 +263,8 @@ def apply_chain(
         work = work * work.dtype.type(opts.scale)
     if opts.bias:
         bias = work.dtype.type(opts.bias)
-        if has_alpha and opts.alpha == "premultiply":
-            work[:, :, :-1] += bias  # alpha is back in the last channel: colour only
+        if has_alpha and opts.alpha == "premultiply":  # alpha is back in the last channel
+            work = np.concatenate([work[:, :, :-1] + bias, work[:, :, -1:]], axis=2)
         else:
             work = work + bias
     if alpha is not None:

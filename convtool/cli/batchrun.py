@@ -80,6 +80,7 @@ class Tally:
     skipped: int = 0
     matched: int = 0
     aborted: str = ""  # why the run stopped early: "interrupted", a dead worker, --fail-fast
+    killers: int = 0  # files that killed every worker they ran on (they will again)
 
     @property
     def not_done(self) -> int:
@@ -142,7 +143,7 @@ def run_batch(
                     handle(result)
         except batch.WorkerError as exc:
             bar.echo(f"Error: {exc}")
-            tally.aborted = "a worker process died; rerun with --skip-existing to finish"
+            tally.aborted = f"{exc.what}; rerun with --skip-existing to finish"
         except KeyboardInterrupt:
             tally.aborted = "interrupted"
         # Finished while an earlier file held up the input order, then the run stopped.
@@ -150,6 +151,9 @@ def run_batch(
             handle(finished[index])
     if fail_fast and tally.failed and tally.not_done:
         tally.aborted = "--fail-fast"
+    if tally.killers:
+        again = f"{tally.killers} file(s) killed their workers and will fail again"
+        tally.aborted = f"{tally.aborted}; {again}" if tally.aborted else again
     if not quiet or tally.aborted == "interrupted":
         click.echo(tally.line(find=find), err=True)
     if tally.aborted == "interrupted":
@@ -161,7 +165,10 @@ def _count(tally: Tally, result: batch.FileResult, bar: Progress, *, quiet: bool
     if result.skipped:
         tally.skipped += 1
     elif not result.ok:
+        from .. import batch
+
         tally.failed += 1
+        tally.killers += (result.error or "").endswith(batch.KILLED_SUFFIX)
         bar.echo(f"Error: {result.source}: {result.error}")
     else:
         tally.done += 1

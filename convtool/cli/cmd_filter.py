@@ -51,7 +51,7 @@ from .filter_options import (
 )
 from .preview import preview_options, preview_values
 from .progress import Progress, wanted
-from .scheduler import check_options, executor_for, scheduler_option
+from .scheduler import check_options, executor_for, scheduler_option, split_one
 
 if TYPE_CHECKING:
     from .. import batch
@@ -347,7 +347,7 @@ def filter_command(
         precision=None if precision is None else precision.lower(),
     )
     check_options(scheduler, workers)
-    if scheduler is not None or _is_batch(inputs, output):
+    if _is_batch(inputs, output):
         if raw is not None:
             raise fail("--raw reads one stream of frames: give one INPUT")
         if preview == "always":
@@ -359,6 +359,11 @@ def filter_command(
             stderr_console().print(f"note: {output} exists, skipped (--skip-existing)")
         return
     check_not_input(output, inputs, in_place)
+    if scheduler is not None:  # one image: its row bands over the cluster's workers
+        if raw is not None:
+            raise fail("--raw reads one stream of frames: not with --scheduler")
+        split_one(inputs[0], kernels, output, opts, mapping, out_format, scheduler)
+        return
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,
         frame_spec=frame_spec, quality=quality, compression=compression, raw=raw,

@@ -144,9 +144,12 @@ def write_tiff(
     level: int = 0,
     icc: bytes | None = None,
     dpi: tuple[float, float] | None = None,
-) -> None:
+) -> list[tuple[list[int], int]]:
     """Write :func:`encode_tiff`'s bytes into the seekable binary file ``fh`` (from its current
     position), a group of strips at a time: besides the pages, memory holds one group.
+
+    Returns each page's strip offsets (from ``fh``'s start position) and rows per strip, so
+    that uncompressed strips can be filled in place later (:func:`convtool.dask.to_tiff`).
     """
     if isinstance(pages, np.ndarray):
         pages = [pages]
@@ -158,6 +161,7 @@ def write_tiff(
     fh.write((b"II" if byteorder == "<" else b"MM") + struct.pack(byteorder + "H", 42))
     fh.write(b"\0\0\0\0")  # the first IFD's offset, filled in below
     pos, pointer_at = 8, 4
+    layout = []
     for page in pages:
         offsets: list[int] = []
         sizes: list[int] = []
@@ -177,3 +181,5 @@ def write_tiff(
         pointer_at = pos + len(body)
         fh.write(b"\0\0\0\0" + extra)  # next IFD: none unless another page follows
         pos = pointer_at + 4 + len(extra)
+        layout.append((offsets, _rows_per_strip(page)))
+    return layout

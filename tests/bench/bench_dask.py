@@ -1,7 +1,7 @@
 """Benchmark convtool.dask against convtool's single-machine path.
 
     python tests/bench/bench_dask.py [--size 20000] [--chunks 2048,4096] [--repeats 3]
-                                     [--files 200] [--no-array]
+                                     [--files 300] [--no-array] [--big 20000]
 
 Array table: ``convtool.dask.correlate`` on a ``size x size`` float32 image (an in-memory
 numpy array wrapped by ``dask.array.from_array``, stored with ``dask.array.store`` into a
@@ -18,15 +18,30 @@ Batch table (``--files N``, 0 to skip): N photo-like 640x480 PNGs (``bench_batch
 filtered with ``-k gaussian:2`` by ``python -m convtool filter DIR -o OUT`` with ``--jobs W``,
 with ``--scheduler local:W`` (starts and stops its LocalCluster inside the run) and with
 ``--scheduler ADDRESS`` of a LocalCluster of W workers already running; W = the core count.
-One run each; outputs are checked byte-identical to the ``--jobs`` run.
+One run each; outputs are checked byte-identical to the ``--jobs`` run. A last row runs the
+files on a cluster started the usual way: ``dask scheduler`` and ``dask worker --nworkers W
+--nthreads 1`` (with its nanny) as separate processes.
+
+Split table (``--big N``, 0 to skip): one ``N x N`` float32 ``.npy`` filtered with
+``-k gaussian:2`` into a ``.npy``: ``convtool filter`` on this machine (row bands on its
+threads) against ``--scheduler ADDRESS`` of that nanny cluster (one input split in row bands
+over its workers), and dask-image's ``ndfilters.gaussian_filter`` over ``convtool.dask``'s
+``from_npy``/``to_npy`` on the same cluster where dask-image is installed (a note otherwise).
+Peak RSS: the convtool process for the local run; each worker process for the cluster runs
+(workers restarted first, so the figure is that run's). Outputs are checked equal to the
+local file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +50,7 @@ from pathlib import Path
 import dask.array as da
 import distributed
 import numpy as np
-from bench_batch import make_photos, timed
+from bench_batch import ROOT, make_photos, timed
 
 import convtool
 from convtool import dask as cdask
@@ -142,9 +157,134 @@ def batch_table(files: int) -> list[dict]:
                 f"--scheduler ADDRESS ({cores} workers running)",
                 ["--scheduler", cluster.scheduler_address],
             )
+        with nanny_cluster(cores, work) as (address, _):
+            run(
+                f"--scheduler ADDRESS (dask scheduler + dask worker, nanny, {cores} workers)",
+                ["--scheduler", address],
+            )
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+@contextlib.contextmanager
+def nanny_cluster(workers: int, home: Path):
+    """``dask scheduler`` + ``dask worker --nworkers W --nthreads 1`` (nanny) subprocesses on
+    127.0.0.1: yields (address, client); killed on exit."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    info = home / "scheduler.json"
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(info)],
+            env=ENV, cwd=home, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+    ]  # fmt: skip
+    try:
+        while not info.exists() or not info.read_text().strip():
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        procs.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1",
+                 "--nanny", "--no-dashboard"],
+                env=ENV, cwd=home, stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        )  # fmt: skip
+        with distributed.Client(address) as client:
+            client.wait_for_workers(workers, timeout=120)
+            yield address, client
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _peaks(client) -> list[float]:
+    """Peak RSS (MB) of each worker process since it started (VmHWM)."""
+
+    def peak() -> float:
+        with open("/proc/self/status") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
+        return kb / 1024
+
+    return sorted(client.run(peak).values())
+
+
+def _run_rss(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def split_table(size: int) -> tuple[list[dict], str]:
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench_split_"))
+    note = ""
+    try:
+        big = work / "big.npy"
+        out = np.lib.format.open_memmap(big, mode="w+", dtype=np.float32, shape=(size, size))
+        rng = np.random.default_rng(0)
+        for r in range(0, size, 1024):
+            out[r : r + 1024] = rng.random((min(1024, size - r), size), dtype=np.float32)
+        out.flush()
+        del out
+        base = [sys.executable, "-m", "convtool", "filter", str(big), "-k", "gaussian:2", "-o"]
+        rows = []
+        seconds, rss = _run_rss([*base, str(work / "local.npy")])
+        rows.append({"path": "convtool filter (this machine, row bands)", "s": seconds,
+                     "rss": f"{rss:.0f}", "same": True})  # fmt: skip
+        with nanny_cluster(cores, work) as (address, client):
+            client.restart()
+            seconds, rss = _run_rss([*base, str(work / "split.npy"), "--scheduler", address])
+            same = _same_npy(work / "local.npy", work / "split.npy")
+            workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
+            rows.append({"path": f"--scheduler ADDRESS, split over {cores} workers",
+                         "s": seconds, "rss": f"{rss:.0f} + workers {workers}",
+                         "same": same})  # fmt: skip
+            try:
+                from dask_image import ndfilters
+            except ImportError:
+                note = "dask-image is not installed here: its row is skipped"
+            else:
+                client.restart()
+                start = time.perf_counter()
+                lazy = cdask.from_npy(big, chunks=(2048, size))
+                cdask.to_npy(ndfilters.gaussian_filter(lazy, 2.0, truncate=3.0), work / "di.npy")
+                seconds = time.perf_counter() - start
+                workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
+                rows.append({"path": "dask-image gaussian_filter (from_npy/to_npy)",
+                             "s": seconds, "rss": f"workers {workers}", "same": "-"})  # fmt: skip
+        return rows, note
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _same_npy(a: Path, b: Path) -> bool:
+    x, y = np.load(a, mmap_mode="r"), np.load(b, mmap_mode="r")
+    return x.shape == y.shape and all(
+        np.array_equal(x[r : r + 1024], y[r : r + 1024]) for r in range(0, x.shape[0], 1024)
+    )
+
+
+def _print_split(rows: list[dict], size: int, note: str) -> None:
+    print(f"\n{size}x{size} float32 .npy, -k gaussian:2, load {os.getloadavg()[0]:.1f}\n")
+    print("| run | wall s | vs local | peak RSS MB | same file |")
+    print("|---|---:|---:|---|---|")
+    for r in rows:
+        ratio = r["s"] / rows[0]["s"]
+        print(f"| {r['path']} | {r['s']:.1f} | {ratio:.2f}x | {r['rss']} | {r['same']} |")
+    if note:
+        print(f"\n{note}")
 
 
 def _print_batch(rows: list[dict], files: int) -> None:
@@ -170,14 +310,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20000)
     parser.add_argument("--chunks", default="2048,4096")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--files", type=int, default=200, help="batch files (0: no batch table)")
-    parser.add_argument("--no-array", action="store_true", help="only the batch table")
+    parser.add_argument("--files", type=int, default=300, help="batch files (0: no batch table)")
+    parser.add_argument("--no-array", action="store_true", help="no array table")
+    parser.add_argument("--big", type=int, default=20000, help="split table size (0: none)")
     args = parser.parse_args()
     chunks = [int(c) for c in args.chunks.split(",")]
     if not args.no_array:
         _print(array_table(args.size, chunks, args.repeats), args.size)
     if args.files:
         _print_batch(batch_table(args.files), args.files)
+    if args.big:
+        rows, note = split_table(args.big)
+        _print_split(rows, args.big, note)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """convtool's filters on Dask arrays: the same results, computed block by block.
 
 Owns: :func:`correlate`, :func:`convolve` and :func:`apply_chain` for ``dask.array.Array``
-images of shape ``(H, W)`` or ``(H, W, C)`` (larger than memory, or spread over a cluster).
+images of shape ``(H, W)`` or ``(H, W, C)`` (larger than memory, or spread over a cluster),
+stacks ``(T, H, W[, C])`` frame by frame, and ``xarray.DataArray`` (dims and coordinates kept).
 Each output block is computed by convtool's own engine (``border="valid"``) on its input block
 plus the halo the kernel needs, through ``dask.array.map_overlap``.
 
@@ -13,8 +14,9 @@ How the border is kept exact
 and ``full``, and a block function that pads its own edges wraps each chunk onto itself, the
 dask-image ``wrap`` bug). So the image is padded lazily first, with the rows and columns the
 engine's own padding would add (their source indices come from the engine's ``pad_image``
-applied to ``arange``), and the blocks then see ``boundary="none"``: every block, edge or
-not, computes a plain ``valid`` correlation of padded samples.
+applied to ``arange``; taken as slices and concatenated, never ``da.take``), and the blocks
+then see ``boundary="none"``: every block, edge or not, computes a plain ``valid``
+correlation of padded samples.
 
 Output row ``i`` reads padded rows ``i * stride .. i * stride + extent - 1`` (extent: the
 dilated kernel height). Output chunks start near the input's chunk edges, and each block
@@ -28,17 +30,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
+import dask.array as da
 import numpy as np
 
-try:
-    import dask.array as da
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
-    raise ImportError("convtool.dask needs the dask extra: pip install 'convtool[dask]'") from exc
-
-from . import engine
-from .chain.memory import ALPHA_MODES, FilterOptions, step_weights
-from .engine import EngineError, make_plan, pad_image
-from .kernels import Kernel, Magnitude
+from .. import engine
+from ..chain.memory import FilterOptions, chain_with_alpha, step_keywords, step_weights
+from ..engine import EngineError, make_plan, pad_image
+from ..kernels import Kernel, Magnitude
 
 __all__ = ["apply_chain", "convolve", "correlate"]
 
@@ -67,26 +65,54 @@ def _source_index(plan: engine.Plan, axis: int, n: int) -> np.ndarray:
     return padded[:, 0, 0] if axis == 0 else padded[0, :, 0]
 
 
+def _slices(index: np.ndarray) -> list[slice]:
+    """``index`` (source positions) as slices of step +1 or -1, in order.
+
+    >>> _slices(np.array([3, 2, 1, 7, 8]))
+    [slice(3, 0, -1), slice(7, 9, 1)]
+    >>> _slices(np.array([0, 0]))
+    [slice(0, 1, 1), slice(0, 1, 1)]
+    """
+    out, i = [], 0
+    while i < len(index):
+        j = i + 1
+        step = int(index[j] - index[i]) if j < len(index) else 1
+        step = step if step in (1, -1) else 1
+        while j < len(index) and index[j] - index[j - 1] == step:
+            j += 1
+        first, last = int(index[i]), int(index[j - 1])
+        stop = last + step
+        out.append(slice(first, None if stop < 0 else stop, step))
+        i = j
+    return out
+
+
 def _pad(x: da.Array, plan: engine.Plan) -> da.Array:
-    """Pad an ``(H, W)`` or ``(H, W, C)`` dask array lazily, as the engine pads in memory."""
+    """Pad an ``(H, W)`` or ``(H, W, C)`` dask array lazily, as the engine pads in memory.
+
+    Border samples are slices of the array (reversed for mirrors) joined by concatenation:
+    no ``da.take``, whose shuffle graph made ``distributed`` lose keys when crops of a result
+    were computed one after another (the snippet's Known issues).
+    """
     for axis, (before, after) in enumerate((plan.pad[0:2], plan.pad[2:4])):
         if not (before or after):
             continue
         n = x.shape[axis]
         if plan.border in _CONSTANT_MODES:
 
-            def fill(size: int, axis: int = axis, x: da.Array = x) -> da.Array:
+            def fill(size: int, axis: int = axis, x: da.Array = x) -> list[da.Array]:
                 chunks = list(x.chunks)
                 chunks[axis] = (size,)
                 shape = tuple(sum(c) for c in chunks)
-                return da.full(shape, plan.cval, dtype=x.dtype, chunks=tuple(chunks))
+                return [da.full(shape, plan.cval, dtype=x.dtype, chunks=tuple(chunks))]
 
             head, tail = fill(before), fill(after)
         else:
             index = _source_index(plan, axis, n)
-            head = da.take(x, index[:before], axis=axis)
-            tail = da.take(x, index[before + n :], axis=axis)
-        x = da.concatenate([p for p in (head, x, tail) if p.shape[axis]], axis=axis)
+            cut = (slice(None),) * axis
+            head = [x[(*cut, s)] for s in _slices(index[:before])]
+            tail = [x[(*cut, s)] for s in _slices(index[before + n :])]
+        x = da.concatenate([p for p in (*head, x, *tail) if p.shape[axis]], axis=axis)
     return x
 
 
@@ -157,7 +183,7 @@ def _run(
 ) -> da.Array:
     x = da.asarray(array)
     kernel = np.asarray(kernel)
-    if x.ndim not in (2, 3):
+    if x.ndim not in (2, 3):  # a stack reaches here frame by frame
         raise EngineError(f"image must be 2-D (H, W) or 3-D (H, W, C), got shape {x.shape}")
     dtype = _compute_dtype(x.dtype)
     array_chunks = x.chunks
@@ -209,6 +235,66 @@ def _run(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Stacks and labelled arrays: frames one by one, xarray's dims and coordinates kept
+# ---------------------------------------------------------------------------------------------
+
+
+def _spatial(x, axes: tuple[int, int] | None) -> int:
+    """How many leading (stack) axes come before the rows and columns ``axes`` name."""
+    names = getattr(x, "dims", None)
+    if axes is None:
+        axes = (
+            (names.index("y"), names.index("x")) if names and {"y", "x"} <= set(names) else (0, 1)
+        )
+    ndim = x.ndim
+    try:
+        y, xx = (int(a) + ndim if int(a) < 0 else int(a) for a in axes)
+    except (TypeError, ValueError):
+        raise EngineError(f"axes must be two axis numbers (rows, columns), got {axes!r}") from None
+    if not (0 <= y < ndim and xx == y + 1 and ndim - xx - 1 in (0, 1)):
+        raise EngineError(
+            "image must be 2-D (H, W) or 3-D (H, W, C), or a stack (T, H, W[, C]) with "
+            f"axes=(1, 2); got shape {tuple(x.shape)} with axes={tuple(axes)!r}"
+        )
+    return y
+
+
+def _per_frame(x: da.Array, lead: int, fn) -> da.Array:
+    """``fn`` on each ``(H, W[, C])`` frame of the ``lead`` leading axes, stacked back."""
+    if lead == 0:
+        return fn(x)
+    return da.stack([_per_frame(x[i], lead - 1, fn) for i in range(x.shape[0])])
+
+
+def _labelled(array, fn, axes: tuple[int, int] | None):
+    """Run ``fn`` on a plain Dask array of each frame; an xarray.DataArray comes back as one.
+
+    The result keeps the input's dims and attributes, and the coordinates of every axis whose
+    length the filter kept (a stride or ``valid`` border changes rows and columns).
+    """
+    data = getattr(array, "data", array) if hasattr(array, "dims") else array
+    x = da.asarray(data)
+    out = _per_frame(x, _spatial(array, axes), fn)
+    if not hasattr(array, "dims"):
+        return out
+    dims = tuple(array.dims)
+    if out.ndim != len(dims):  # a grey result of one channel: the channel axis is gone
+        raise EngineError(f"the result has shape {out.shape}, not the dims {dims}")
+    sizes = dict(zip(dims, out.shape, strict=True))
+    coords = {
+        name: c
+        for name, c in array.coords.items()
+        if all(sizes.get(d) == array.sizes[d] for d in c.dims)
+    }
+    return type(array)(out, dims=dims, coords=coords, attrs=dict(array.attrs), name=array.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public functions
+# ---------------------------------------------------------------------------------------------
+
+
 def correlate(
     array: da.Array | np.ndarray,
     kernel: np.ndarray,
@@ -219,22 +305,29 @@ def correlate(
     dilation: int | tuple[int, int] = 1,
     bias: float | np.ndarray = 0.0,
     strategy: str = "auto",
+    axes: tuple[int, int] | None = None,
 ) -> da.Array:
     """Cross-correlate a Dask array with a kernel, lazily: :func:`convtool.correlate` per block.
 
     Parameters
     ----------
-    array : dask.array.Array or ndarray, shape (H, W) or (H, W, C)
-        Any chunking; the channel axis is brought to one chunk and spatial chunks smaller
-        than the kernel are merged. A numpy array is wrapped by ``dask.array.asarray``.
+    array : dask.array.Array, ndarray or xarray.DataArray
+        ``(H, W)``, ``(H, W, C)`` or a stack ``(T, H, W[, C])`` (any leading axes, each frame
+        filtered alone). Any chunking; the channel axis is brought to one chunk and spatial
+        chunks smaller than the kernel are merged. A DataArray gives one back, with the same
+        dims and the coordinates of the axes whose length is kept.
     kernel : ndarray, shape (kh, kw), (kh, kw, C) or (kh, kw, Cin, Cout)
         As for :func:`convtool.correlate` (anchor ``(kh // 2, kw // 2)``).
     border, cval, stride, dilation, bias, strategy
         As for :func:`convtool.correlate`; every border mode is exact across chunk edges.
+    axes : (int, int), optional
+        The rows and columns axes (neighbours, followed by at most a channel axis). Default:
+        the dims named ``y`` and ``x`` of a DataArray, else ``(0, 1)``; a stack
+        ``(T, H, W[, C])`` takes ``axes=(1, 2)``.
 
     Returns
     -------
-    dask.array.Array
+    dask.array.Array (or xarray.DataArray)
         The lazy result, equal to ``convtool.correlate(array.compute(), kernel, ...)`` up to
         the rounding of the strategy each block picks (equal with ``strategy="direct"``).
 
@@ -247,18 +340,16 @@ def correlate(
            [ 2., -2., -2.,  2.],
            [ 2., -2., -2.,  2.],
            [ 2., -2., -2.,  2.]])
+    >>> stack = da.ones((5, 4, 4), chunks=(1, 2, 2))
+    >>> correlate(stack, np.ones((3, 3)), border="valid", axes=(1, 2)).shape
+    (5, 2, 2)
     """
-    return _run(
+    return _labelled(
         array,
-        kernel,
-        flip=False,
-        border=border,
-        cval=cval,
-        stride=stride,
-        dilation=dilation,
-        bias=bias,
-        strategy=strategy,
-    )
+        partial(_run, kernel=kernel, flip=False, border=border, cval=cval, stride=stride,
+                dilation=dilation, bias=bias, strategy=strategy),
+        axes,
+    )  # fmt: skip
 
 
 def convolve(
@@ -271,6 +362,7 @@ def convolve(
     dilation: int | tuple[int, int] = 1,
     bias: float | np.ndarray = 0.0,
     strategy: str = "auto",
+    axes: tuple[int, int] | None = None,
 ) -> da.Array:
     """True convolution of a Dask array: :func:`convtool.convolve` per block.
 
@@ -284,37 +376,22 @@ def convolve(
     >>> convolve(x, np.array([[1.0, 2.0, 3.0]]), border="full").compute()
     array([[0., 1., 2., 3., 0., 0.]])
     """
-    return _run(
+    return _labelled(
         array,
-        kernel,
-        flip=True,
-        border=border,
-        cval=cval,
-        stride=stride,
-        dilation=dilation,
-        bias=bias,
-        strategy=strategy,
-    )
+        partial(_run, kernel=kernel, flip=True, border=border, cval=cval, stride=stride,
+                dilation=dilation, bias=bias, strategy=strategy),
+        axes,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
-# Chains (convtool.filtering.apply_chain on Dask arrays)
+# Chains (convtool.chain.memory's rules, each step one lazy correlation)
 # ---------------------------------------------------------------------------------------------
 
 
 def _correlate_step(image: da.Array, kernel: Kernel, opts: FilterOptions) -> da.Array:
     weights = step_weights(kernel, 1 if image.ndim == 2 else image.shape[2], opts)
-    fn = convolve if opts.convolve else correlate
-    return fn(
-        image,
-        weights,
-        border=opts.border,
-        cval=opts.cval,
-        stride=opts.stride,
-        dilation=opts.dilation,
-        bias=kernel.bias,
-        strategy=opts.strategy,
-    )
+    return _run(image, weights, flip=opts.convolve, **step_keywords(kernel, opts))
 
 
 def _apply_step(image: da.Array, step: Kernel | Magnitude, opts: FilterOptions) -> da.Array:
@@ -325,53 +402,8 @@ def _apply_step(image: da.Array, step: Kernel | Magnitude, opts: FilterOptions) 
     return _correlate_step(image, step, opts)
 
 
-def _follow_geometry(channel: da.Array, step: Kernel | Magnitude, opts: FilterOptions):
-    """The untouched alpha channel moved as a kernel step moves the pixels (stride, valid, full).
-
-    Output pixel ``(i, j)`` is anchored at padded pixel ``(i*sy + ah*dy, j*sx + aw*dx)``, the
-    anchor tap of the (flipped, for convolution) kernel; padding with cval 0.
-    """
-    if opts.stride == 1 and opts.border.lower() not in ("valid", "full"):
-        return channel
-    kh, kw = (step.gx if isinstance(step, Magnitude) else step).weights.shape[:2]
-    shape = (*channel.shape, 1)
-    plan = make_plan(
-        np.broadcast_to(np.zeros((), np.float32), shape),
-        np.zeros((kh, kw)),
-        border=opts.border,
-        cval=0.0,
-        stride=opts.stride,
-        dilation=opts.dilation,
-        flip=opts.convolve,
-    )
-    ah = (kh - 1 - kh // 2) if opts.convolve else kh // 2
-    aw = (kw - 1 - kw // 2) if opts.convolve else kw // 2
-    y0, x0 = ah * plan.dilation[0], aw * plan.dilation[1]
-    padded = _pad(channel[:, :, None], plan)
-    (oh, ow), (sy, sx) = plan.out_shape, plan.stride
-    return padded[y0 : y0 + (oh - 1) * sy + 1 : sy, x0 : x0 + (ow - 1) * sx + 1 : sx, 0]
-
-
-def _split_alpha(image: da.Array, opts: FilterOptions) -> tuple[da.Array, da.Array | None]:
-    work, alpha = image[:, :, :-1], image[:, :, -1]
-    if work.shape[2] == 1:
-        work = work[:, :, 0]
-    if opts.alpha == "drop":
-        return work, None
-    if opts.alpha == "premultiply":
-        colour = work * (alpha if work.ndim == 2 else alpha[:, :, None])
-        colour = colour if colour.ndim == 3 else colour[:, :, None]
-        work = da.concatenate([colour, alpha[:, :, None]], axis=2)
-    return work, alpha
-
-
-def _unpremultiply(work: da.Array) -> da.Array:
-    if work.ndim != 3 or work.shape[2] < 2:
-        raise EngineError("--alpha premultiply needs kernels that keep the channel count")
-    colour, a = work[:, :, :-1], work[:, :, -1]
-    safe = da.where(a > 1e-6, a, 1.0)
-    colour = da.where(a[:, :, None] > 1e-6, colour / safe[:, :, None], 0.0)
-    return da.concatenate([colour, a[:, :, None]], axis=2).astype(work.dtype)
+def _lazy_pad(plan: engine.Plan, channel: da.Array) -> da.Array:
+    return _pad(channel, plan)
 
 
 def apply_chain(
@@ -380,12 +412,15 @@ def apply_chain(
     opts: FilterOptions,
     *,
     has_alpha: bool = False,
+    axes: tuple[int, int] | None = None,
 ) -> da.Array:
-    """:func:`convtool.filtering.apply_chain` on a Dask array: each step one lazy correlation.
+    """:func:`convtool.chain.memory.apply_chain` on a Dask array: each step one lazy correlation.
 
-    Every step pads the previous step's output by the border mode, as the in-memory chain
-    does, so the result equals it (not a single pass with a combined halo, which would pad
-    the input instead). ``opts.runs`` is not filled (the strategy is chosen per block).
+    The alpha, scale and bias rules are the in-memory chain's own
+    (:func:`convtool.chain.memory.chain_with_alpha`). Every step pads the previous step's
+    output by the border mode, as the in-memory chain does, so the result equals it (not a
+    single pass with a combined halo, which would pad the input instead). ``opts.runs`` is
+    not filled (the strategy is chosen per block). Stacks and DataArrays as :func:`correlate`.
 
     Examples
     --------
@@ -395,31 +430,18 @@ def apply_chain(
     >>> apply_chain(img, [k], FilterOptions(border="constant")).compute()
     array([[3., 2., 1.]])
     """
-    if opts.alpha not in ALPHA_MODES:
-        raise EngineError(
-            f"unknown alpha mode {opts.alpha!r} (choose from {', '.join(ALPHA_MODES)})"
+    if opts.anchor is not None or opts.origin != 0 or opts.precision is not None:
+        # The lazy correlation pads and sums by the defaults; refuse rather than ignore.
+        raise EngineError("origin, anchor and precision are not supported on Dask arrays yet")
+
+    def frame(x: da.Array) -> da.Array:
+        return chain_with_alpha(
+            x,
+            steps,
+            opts,
+            has_alpha=has_alpha,
+            apply_step=lambda w, s: _apply_step(w, s, opts),
+            pad=_lazy_pad,
         )
-    if not steps:
-        raise EngineError("no kernel given")
-    work = da.asarray(array)
-    alpha = None
-    if has_alpha and work.ndim == 3 and opts.alpha != "filter":
-        work, alpha = _split_alpha(work, opts)
-    for step in steps:
-        if alpha is not None and opts.alpha == "keep":
-            alpha = _follow_geometry(alpha, step, opts)
-        work = _apply_step(work, step, opts)
-    if has_alpha and opts.alpha == "premultiply":
-        work, alpha = _unpremultiply(work), None
-    if opts.scale != 1.0:
-        work = work * work.dtype.type(opts.scale)
-    if opts.bias:
-        bias = work.dtype.type(opts.bias)
-        if has_alpha and opts.alpha == "premultiply":
-            work = da.concatenate([work[:, :, :-1] + bias, work[:, :, -1:]], axis=2)
-        else:
-            work = work + bias
-    if alpha is not None:
-        colour = work if work.ndim == 3 else work[:, :, None]
-        work = da.concatenate([colour, alpha[:, :, None].astype(work.dtype)], axis=2)
-    return work
+
+    return _labelled(array, frame, axes)

@@ -1,0 +1,36 @@
+"""convtool on Dask: lazy filters for big arrays, storage that works on a cluster, batch runs.
+
+Rooms:
+
+- :mod:`convtool.dask.array`: :func:`correlate`, :func:`convolve`, :func:`apply_chain` on
+  ``dask.array.Array`` images ``(H, W)``, ``(H, W, C)`` and stacks ``(T, H, W[, C])``
+  (``xarray.DataArray`` in, the same dims and coordinates out).
+- :mod:`convtool.dask.storage`: chunked readers and writers that a cluster can use (each block
+  opens the file by its path on the worker): :func:`from_npy`, :func:`to_npy`,
+  :func:`from_tiff`, :func:`to_tiff`.
+- :mod:`convtool.dask.cluster`: ``--scheduler ADDRESS|local[:N]``: the executor the batch
+  runner submits to, the worker set-up, and what is lost when a cluster fails.
+- :mod:`convtool.dask.split`: one big image over the cluster's workers in row bands.
+
+Must not import: click, rich, PIL, convtool.cli (core code; dask is the optional extra).
+"""
+
+from __future__ import annotations
+
+try:
+    import dask.array  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError("convtool.dask needs the dask extra: pip install 'convtool[dask]'") from exc
+
+from .array import apply_chain, convolve, correlate
+from .storage import from_npy, from_tiff, to_npy, to_tiff
+
+__all__ = [
+    "apply_chain",
+    "convolve",
+    "correlate",
+    "from_npy",
+    "from_tiff",
+    "to_npy",
+    "to_tiff",
+]

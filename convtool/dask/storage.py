@@ -1,0 +1,209 @@
+"""Read and write image files block by block, on any Dask scheduler (a cluster too).
+
+Owns: :func:`from_npy` / :func:`from_tiff` (lazy arrays whose blocks each open the file by its
+absolute path where they run) and :func:`to_npy` / :func:`to_tiff` (the file laid out first,
+then every block written into it in place by the worker that computed it, the whole committed
+by convtool's one atomic writer when every block is in). Nothing pickles an array or a memory
+map: a memory map sent to a worker arrives as a copy, and writes into it are lost.
+
+Every worker must see the file at the same path (a shared filesystem); relative paths are
+made absolute here, where the graph is built. Must not import: click, rich, PIL at module
+level, convtool.cli (TIFF reading goes through :mod:`convtool.images` inside the blocks).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dask.array as da
+import numpy as np
+
+from ..images.tiff import write_tiff
+from ..images.write import atomic_path
+
+__all__ = ["from_npy", "from_tiff", "to_npy", "to_tiff"]
+
+
+class _NpyFile:
+    """A ``.npy`` file as dask's ``from_array`` sees it: shape, dtype, and rows on demand."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        head = np.load(path, mmap_mode="r")
+        self.shape, self.dtype, self.ndim = head.shape, head.dtype, head.ndim
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.array(np.load(self.path, mmap_mode="r")[key])
+
+
+class _TiffFile:
+    """A TIFF (or any picture convtool reads) by blocks: each block reads its part of the
+    pixels (uncompressed TIFF strips are memory-mapped, so only those rows are read)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        pixels = self._pixels()
+        self.shape, self.dtype, self.ndim = pixels.shape, pixels.dtype, pixels.ndim
+
+    def _pixels(self) -> np.ndarray:
+        from ..images import read_pixels
+
+        read = read_pixels(self.path)
+        if read is None:
+            raise ValueError(f"{self.path}: several pages; from_tiff reads one")
+        return read[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.array(self._pixels()[key])
+
+
+def _lazy(source, chunks, name: str) -> da.Array:
+    stamp = os.stat(source.path).st_mtime_ns
+    return da.from_array(
+        source,
+        chunks=chunks,
+        name=f"{name}-{da.core.tokenize(source.path, stamp, chunks)}",
+        lock=False,
+        asarray=True,
+        fancy=False,
+        meta=np.empty((0,) * source.ndim, source.dtype),
+    )
+
+
+def from_npy(path: str | os.PathLike[str], chunks="auto") -> da.Array:
+    """A lazy array of a ``.npy`` file: each block reads its rows from a map of the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file, at the same path on every worker (made absolute here).
+    chunks
+        As for ``dask.array.from_array`` (``"auto"``, an int, a tuple).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.npy")
+    >>> np.save(path, np.arange(12.0).reshape(3, 4))
+    >>> from_npy(path, chunks=2)[1:, 2:].compute()
+    array([[ 6.,  7.],
+           [10., 11.]])
+    """
+    return _lazy(_NpyFile(os.path.abspath(path)), chunks, "from-npy")
+
+
+def from_tiff(path: str | os.PathLike[str], chunks="auto") -> da.Array:
+    """A lazy array of a one-page TIFF (any picture convtool reads) in its stored type.
+
+    Uncompressed TIFF strips are memory-mapped, so a block reads only its rows; a compressed
+    file is decoded whole by each block that reads it (use large row chunks then).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.tif")
+    >>> to_tiff(da.arange(12, dtype=np.uint16).reshape(3, 4), path)
+    >>> from_tiff(path, chunks=2)[2].compute()
+    array([ 8,  9, 10, 11], dtype=uint16)
+    """
+    return _lazy(_TiffFile(os.path.abspath(path)), chunks, "from-tiff")
+
+
+class _NpyTarget:
+    """``dask.array.store``'s target: each block opens the ``.npy`` file in place and writes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __setitem__(self, key, value) -> None:
+        out = np.load(self.path, mmap_mode="r+")
+        out[key] = value
+        out.flush()
+
+
+class _TiffTarget:
+    """``dask.array.store``'s target: rows written into the uncompressed strips of a TIFF."""
+
+    def __init__(self, path, offsets, per, shape, dtype) -> None:
+        self.path, self.offsets, self.per = path, offsets, per
+        self.shape, self.dtype = shape, np.dtype(dtype).newbyteorder("<")
+
+    def __setitem__(self, key, value) -> None:
+        rows, rest = key[0], key[1:]
+        r0, r1 = rows.indices(self.shape[0])[:2]
+        for k in range(r0 // self.per, (r1 - 1) // self.per + 1):
+            s0, s1 = k * self.per, min((k + 1) * self.per, self.shape[0])
+            a, b = max(r0, s0), min(r1, s1)
+            strip = np.memmap(
+                self.path,
+                self.dtype,
+                "r+",
+                offset=self.offsets[k],
+                shape=(s1 - s0, *self.shape[1:]),
+            )
+            strip[(slice(a - s0, b - s0), *rest)] = value[a - r0 : b - r0]
+            strip.flush()
+
+
+def _store(array, target, make) -> None:
+    """Lay the file out (``make(tmp)`` returns the block target), store every block, commit."""
+    with atomic_path(os.path.abspath(target)) as tmp:
+        da.store(da.asarray(array), make(os.path.abspath(tmp)), lock=False, compute=True)
+
+
+def to_npy(array, path: str | os.PathLike[str]) -> None:
+    """Compute ``array`` into the ``.npy`` file ``path``, each block written by its worker.
+
+    The file is created at its full size first (a sparse file), every block then opens it by
+    path and writes its part in place, and the file replaces ``path`` atomically once all
+    blocks are in (a failed compute leaves ``path`` as it was).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.npy")
+    >>> to_npy(da.ones((4, 5), chunks=2, dtype=np.float32) * 3, path)
+    >>> np.load(path).sum()
+    np.float32(60.0)
+    """
+    x = da.asarray(array)
+
+    def make(tmp: str) -> _NpyTarget:
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=x.dtype, shape=x.shape).flush()
+        return _NpyTarget(tmp)
+
+    _store(x, path, make)
+
+
+def to_tiff(array, path: str | os.PathLike[str]) -> None:
+    """Compute a uint8/uint16 ``(H, W[, 1..4])`` array into an uncompressed TIFF, by strips.
+
+    convtool's TIFF writer lays the file out (zero strips, then the tags); each block then
+    writes its rows into the strips in place; committed atomically as :func:`to_npy`. Two or
+    four channels: the last is alpha. Float results: :func:`to_npy` (or convert first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.tif")
+    >>> to_tiff(da.full((3, 4, 3), 7, dtype=np.uint8, chunks=2), path)
+    >>> from_tiff(path).sum().compute()
+    np.uint64(252)
+    """
+    x = da.asarray(array)
+    channels = 1 if x.ndim == 2 else x.shape[2]
+    if x.dtype not in (np.uint8, np.uint16) or x.ndim not in (2, 3) or channels > 4:
+        raise ValueError(
+            f"to_tiff writes uint8/uint16 (H, W[, 1..4]), got {x.dtype} {x.shape}: "
+            "convert first, or use to_npy"
+        )
+    if x.nbytes > 2**32 - 2**24:
+        raise ValueError(f"to_tiff: {x.nbytes} bytes is over classic TIFF's 4 GiB; use to_npy")
+
+    def make(tmp: str) -> _TiffTarget:
+        with open(tmp, "wb") as fh:
+            zeros = np.broadcast_to(np.zeros((), x.dtype), x.shape)
+            (offsets, per), *_ = write_tiff(fh, zeros, byteorder="<")
+        return _TiffTarget(tmp, offsets, per, x.shape, x.dtype)
+
+    _store(x, path, make)
