@@ -205,6 +205,8 @@ def test_early_ctrl_c_leaves_no_noise(tmp_path, inputs, delay):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130
+    # 130 once convtool's handler is in place; a SIGINT still inside Python's start-up (a
+    # loaded machine) ends the process by the signal itself: both are a quiet Ctrl-C.
+    assert proc.returncode in (130, -signal.SIGINT)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert all(line.startswith("processed ") for line in err.splitlines()), err

@@ -15,7 +15,7 @@ import convtool
 from convtool.cli import cli
 from convtool.kernels import parse_kernel
 
-KNOWN = ".png, .jpg, .jpeg, .tif, .tiff, .bmp, .webp, .npy, .gif"
+KNOWN = ".png, .jpg, .jpeg, .tif, .tiff, .bmp, .webp, .npy, .gif, .pgm, .ppm, .pnm, .pam, .pfm"
 
 
 def run(*args: str):
