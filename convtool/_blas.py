@@ -1,6 +1,7 @@
 """OpenBLAS's own thread count, lowered while convtool's threads already fill the cores.
 
-Owns :func:`single_threaded_blas`. OpenBLAS splits a GEMM over its own threads, which spin
+Owns :func:`single_threaded_blas` and :func:`set_blas_threads` (the one place convtool
+talks to OpenBLAS). OpenBLAS splits a GEMM over its own threads, which spin
 while they wait for each other; when convtool's pool threads each run GEMMs at once (a stream
 filters two frames side by side), those threads fight over the same cores: 20 frames of 1080p
 RGB ``gaussian:2`` (the separable GEMM path) took 63 s with OpenBLAS's default threads and
@@ -18,7 +19,7 @@ import re
 import threading
 from collections.abc import Iterator
 
-__all__ = ["single_threaded_blas"]
+__all__ = ["set_blas_threads", "single_threaded_blas"]
 
 _NAMES = ("scipy_openblas{}64_", "scipy_openblas{}", "openblas{}64_", "openblas{}")
 _lock = threading.Lock()
@@ -51,6 +52,21 @@ def _api():
                     _state["api"] = (getter, setter)
                     return _state["api"]
     return _state["api"] or None
+
+
+def set_blas_threads(count: int) -> bool:
+    """Give OpenBLAS ``count`` threads from now on; False where no OpenBLAS was found.
+
+    Examples
+    --------
+    >>> set_blas_threads(1) in (True, False)
+    True
+    """
+    api = _api()
+    if api is None:
+        return False
+    api[1](max(1, int(count)))
+    return True
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 
 from .. import runtime
+from .._blas import set_blas_threads
 
 __all__ = [
     "ClusterExecutor",
@@ -123,12 +124,6 @@ def _malloc_as_usual() -> None:
 
 
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-_BLAS_SETTERS = (
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
 
 
 def _blas_as_usual() -> None:
@@ -140,18 +135,7 @@ def _blas_as_usual() -> None:
     """
     if not any(os.environ.pop(name, None) is not None for name in _BLAS_VARIABLES):
         return
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = {line.split()[-1] for line in fh if "openblas" in line.lower()}
-    except OSError:
-        return
-    for path in libs:
-        with contextlib.suppress(OSError):
-            lib = ctypes.CDLL(path)
-            for name in _BLAS_SETTERS:
-                if hasattr(lib, name):
-                    getattr(lib, name)(ctypes.c_int(os.cpu_count() or 1))
-                    break
+    set_blas_threads(os.cpu_count() or 1)
 
 
 def _set_up_worker(threads: dict[str, int], default: int | None, worker) -> None:
