@@ -38,7 +38,7 @@ per strategy (``direct``, ``strips``, ``im2row`` for ``gemm``, ``separable`` wit
 :func:`convolve`). Threads and scratch arrays come from
 :mod:`convtool.runtime`.
 
-Must not import: matching/template, cli, images, click, rich, PIL.
+Must not import: chain, matching, cli, images, click, rich, PIL.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Owns: the BLAS call cap every GEMM path respects, the ``Primitive`` signature, t
 C-order image, running a primitive over row ranges (:func:`_run_rows`), in-place sums and the
 test whether a depthwise kernel is the same on every channel.
 
-Must not import: the strategies, the cost model, matching/template, cli, images, click, rich,
+Must not import: the strategies, the cost model, chain, matching, cli, images, click, rich,
 PIL.
 """
 

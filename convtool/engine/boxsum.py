@@ -13,7 +13,7 @@ grows with ``log2 k``; values that are integers (8- and 16-bit images) sum exact
 sums stay below 2**24.
 
 Must not import: the other strategies but ``strips`` (what a kernel that is not a box runs as),
-the cost model, matching/template, cli, images, click, rich, PIL.
+the cost model, chain, matching, cli, images, click, rich, PIL.
 """
 
 from __future__ import annotations

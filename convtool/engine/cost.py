@@ -4,7 +4,7 @@ Owns: the fitted constants (nanoseconds per tap, flop, copy, transform sample...
 :func:`estimate_costs`, :func:`choose_strategy` with its cache, and the per-pass choice of the
 separable path (``_separable_passes``).
 
-Must not import: the separable strategy (it imports this), run, matching/template, cli,
+Must not import: the separable strategy (it imports this), run, chain, matching, cli,
 images, click, rich, PIL.
 """
 

@@ -2,7 +2,7 @@
 
 Owns: ``_direct``, the path every other strategy is tested against.
 
-Must not import: the other strategies, the cost model, matching/template, cli, images, click,
+Must not import: the other strategies, the cost model, chain, matching, cli, images, click,
 rich, PIL.
 """
 

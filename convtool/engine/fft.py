@@ -4,7 +4,7 @@ read through a row source (the image is never padded whole).
 Owns: :func:`next_fast_len` (also used by the matcher's FFT correlation), the FFT primitive
 with its kernel spectrum and the strip and tile sizing of the fft path.
 
-Must not import: the other strategies, the cost model, matching/template, cli, images, click,
+Must not import: the other strategies, the cost model, chain, matching, cli, images, click,
 rich, PIL.
 """
 

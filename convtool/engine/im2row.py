@@ -3,7 +3,7 @@
 Owns: the im2row path (``_Im2Row``, ``_gemm_im2row``, ``_gemm``) and the row and column
 Toeplitz GEMM primitives the separable path uses for its 1-D passes, with their block sizes.
 
-Must not import: the other strategies, the cost model, matching/template, cli, images, click,
+Must not import: the other strategies, the cost model, chain, matching, cli, images, click,
 rich, PIL.
 """
 

@@ -4,7 +4,7 @@ Owns: ``EngineError``, the border mode names and aliases, :func:`make_plan` (val
 canonical shapes), :func:`pad_image`, the per-axis index maps of the border modes and
 ``_RowSource`` (padded rows on demand), and the kernel geometry every strategy reads.
 
-Must not import: the strategies, the cost model, matching/template, cli, images, click, rich,
+Must not import: the strategies, the cost model, chain, matching, cli, images, click, rich,
 PIL.
 """
 

@@ -5,7 +5,7 @@ block sizes of the shared separable path and the rule for when its horizontal pa
 output directly. Kept apart from ``separable.py`` because the cost model reads these and the
 separable strategy reads the cost model (one module for both would be an import circle).
 
-Must not import: the strategies, the cost model, matching/template, cli, images, click, rich,
+Must not import: the strategies, the cost model, chain, matching, cli, images, click, rich,
 PIL.
 """
 

@@ -3,7 +3,7 @@
 Owns: ``STRATEGIES`` (name -> strategy), ``RunInfo`` and the public entry points: plan,
 choose a strategy (``auto``: the cost model), run it, add the bias.
 
-Must not import: matching/template, cli, images, click, rich, PIL.
+Must not import: chain, matching, cli, images, click, rich, PIL.
 """
 
 from __future__ import annotations

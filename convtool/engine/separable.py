@@ -3,7 +3,7 @@
 Owns: the shared-kernel path (transposed band GEMMs, ``_separable_shared``) with its band
 primitives, and the per-channel path built from the strips and GEMM primitives.
 
-Must not import: matching/template, cli, images, click, rich, PIL.
+Must not import: chain, matching, cli, images, click, rich, PIL.
 """
 
 from __future__ import annotations

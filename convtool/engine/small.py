@@ -7,7 +7,7 @@ is ~0.05 ms of multiply-adds. Here every tap is one multiply and one add over th
 output (which stays in L2 at these sizes), no thread is involved, and a rank-1 kernel (a
 Gaussian, a box) runs as its two 1-D passes.
 
-Must not import: the other strategies, the cost model, matching/template, cli, images, click,
+Must not import: the other strategies, the cost model, chain, matching, cli, images, click,
 rich, PIL.
 """
 

@@ -3,7 +3,7 @@
 Owns: the shift-and-add primitive (also the separable path's short 1-D passes) and the
 ``strips`` strategy.
 
-Must not import: the other strategies, the cost model, matching/template, cli, images, click,
+Must not import: the other strategies, the cost model, chain, matching, cli, images, click,
 rich, PIL.
 """
 
