@@ -39,7 +39,14 @@ from ..engine import (
     normalize_borders,
 )
 from ..kernels import Kernel, Magnitude
-from .memory import ALPHA_MODES, FilterOptions, anchor_offsets, step_origin, step_weights
+from .memory import (
+    ALPHA_MODES,
+    FilterOptions,
+    anchor_offsets,
+    finish_chain,
+    step_origin,
+    step_weights,
+)
 
 __all__ = ["BAND_BYTES", "BandedChain", "correlate_into", "filter_bands"]
 
@@ -395,24 +402,7 @@ class BandedChain:
         return self._finish(work, alpha)
 
     def _finish(self, work: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-        opts = self.opts
-        if self.premultiply:
-            colour, a = work[:, :, :-1], work[:, :, -1]
-            safe = np.where(a > 1e-6, a, 1.0)
-            colour = np.where(a[:, :, None] > 1e-6, colour / safe[:, :, None], 0.0)
-            work = np.concatenate([colour, a[:, :, None]], axis=2).astype(work.dtype, copy=False)
-        if opts.scale != 1.0:
-            work = work * work.dtype.type(opts.scale)
-        if opts.bias:
-            bias = work.dtype.type(opts.bias)
-            if self.premultiply:
-                work[:, :, :-1] += bias
-            else:
-                work = work + bias
-        if alpha is not None:
-            colour = work if work.ndim == 3 else work[:, :, None]
-            work = np.concatenate([colour, alpha[:, :, None].astype(work.dtype)], axis=2)
-        return work
+        return finish_chain(work, alpha, self.opts, premultiplied=self.premultiply)
 
     def bands(
         self, image: np.ndarray, *, progress: Progress | None = None

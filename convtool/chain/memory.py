@@ -27,6 +27,7 @@ __all__ = [
     "FilterOptions",
     "apply_chain",
     "chain_with_alpha",
+    "finish_chain",
     "move_alpha",
     "normalize_weights",
 ]
@@ -251,19 +252,28 @@ def chain_with_alpha(
         if alpha is not None and opts.alpha == "keep":
             alpha = move_alpha(alpha, _kernel_shape(step), opts, pad=pad)
         work = apply_step(work, step)
-    if has_alpha and opts.alpha == "premultiply":
+    premultiplied = has_alpha and opts.alpha == "premultiply"
+    if premultiplied:
         if work.ndim != 3 or work.shape[2] < 2:
             raise EngineError("--alpha premultiply needs kernels that keep the channel count")
+        alpha = None
+    return finish_chain(work, alpha, opts, premultiplied=premultiplied)
+
+
+def finish_chain(work, alpha, opts: FilterOptions, *, premultiplied: bool):
+    """The end of a chain, shared by the in-memory, banded and Dask chains: premultiplied
+    colour divided by its filtered alpha (the last channel), then ``scale``, then ``bias`` (not
+    on a premultiplied alpha), then a kept ``alpha`` put back as the last channel."""
+    if premultiplied:
         colour, a = work[:, :, :-1], work[:, :, -1]
         safe = np.where(a > 1e-6, a, 1.0)
         colour = np.where(a[:, :, None] > 1e-6, colour / safe[:, :, None], 0.0)
         work = np.concatenate([colour, a[:, :, None]], axis=2).astype(work.dtype, copy=False)
-        alpha = None
     if opts.scale != 1.0:
         work = work * work.dtype.type(opts.scale)
     if opts.bias:
         bias = work.dtype.type(opts.bias)
-        if has_alpha and opts.alpha == "premultiply":  # alpha is back in the last channel
+        if premultiplied:  # alpha is back in the last channel
             work = np.concatenate([work[:, :, :-1] + bias, work[:, :, -1:]], axis=2)
         else:
             work = work + bias
