@@ -289,3 +289,23 @@ def test_integer_box_path_only_where_it_is_exact():
     got = correlate_into(image, four, np.empty_like(image))
     want = np.clip(np.rint(engine.correlate(image, four)), 0, 255)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("where", "spans"),
+    [
+        ([3, 2, 1, 0, 1, 2, 3], [(0, 1), (1, 2), (2, 3), (3, 7)]),  # reflected rows, then a run
+        ([-1, -1, 0, 1, 2, -1], [(0, 2), (2, 5), (5, 6)]),  # constant border: fill, run, fill
+        ([8, 9, 0, 1, 2], [(0, 2), (2, 5)]),  # wrap: the far edge, then the top
+        ([4], [(0, 1)]),
+    ],
+)
+def test_border_band_rows_are_copied_in_runs(where, spans):
+    from convtool.chain.bands import _runs_of, _slab
+
+    assert _runs_of(np.array(where)) == spans
+    image = np.arange(10 * 3, dtype=np.uint8).reshape(10, 3)
+    rows = np.array(where)
+    got = _slab(image, None, rows, -5.0, dtype=np.float32, scale=2.0)
+    expected = np.where(rows[:, None] >= 0, image[np.maximum(rows, 0)] / 2.0, -5.0)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))

@@ -19,6 +19,7 @@ Must not import: click, rich, PIL (pure numpy core).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -159,6 +160,15 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
+def _runs_of(where: np.ndarray) -> list[tuple[int, int]]:
+    """``[a, b)`` spans of ``where`` that are consecutive source rows (or all -1: fill)."""
+    held = where >= 0
+    jump = held[1:] & held[:-1] & (np.diff(where) != 1)
+    breaks = np.flatnonzero(jump | (held[1:] != held[:-1])) + 1
+    edges = [0, *breaks.tolist(), where.size]
+    return list(itertools.pairwise(edges))
+
+
 def _convert(raw: np.ndarray, dst: np.ndarray, scale: float | None) -> None:
     """``dst[...] = raw`` in ``dst``'s dtype, divided by ``scale`` as the image decoder does."""
     if scale is None:
@@ -196,11 +206,14 @@ def _slab(
     center = out[:, left : left + w]
     if run:
         _convert(src[pos[0] : pos[0] + n], center, scale)
-    else:
-        part = np.empty((pos.size, *center.shape[1:]), dtype)
-        _convert(src[pos], part, scale)
-        center[valid] = part
-        center[~valid] = fill
+    else:  # a band at the border: a few mapped rows, then a run (no gather of the whole band)
+        where = np.full(n, -1, np.intp)
+        where[valid] = pos
+        for a, b in _runs_of(where):
+            if where[a] < 0:
+                center[a:b] = fill
+            else:
+                _convert(src[where[a] : where[a] + b - a], center[a:b], scale)
     if width != w:
         edge = np.r_[np.arange(left), np.arange(left + w, width)].astype(np.intp)
         source = cols[edge]
