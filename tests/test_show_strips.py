@@ -22,7 +22,7 @@ from PIL import Image
 
 from convtool.cli import cli
 from convtool.images import tiffstrips
-from convtool.images.decode import decode_image, set_max_pixels
+from convtool.images.decode import _exif_turn, decode_image, set_max_pixels
 from convtool.images.info import MAX_PIXELS_ENV, ImageIOError
 from convtool.images.reduced import read_reduced
 from convtool.images.tiff import encode_tiff
@@ -205,6 +205,25 @@ def test_the_exif_turn_is_kept(tmp_path, strips_used, orientation):
     assert strips_used == [(H if turned else W) // 14]
     assert size == old_size == ((W, H) if turned else (H, W)) and new.shape == old.shape
     assert np.abs(new - old).max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("orientation", [3, 6])
+def test_the_pillow_path_turns_a_tiff_once(tmp_path, strips_used, orientation):
+    """Pillow turns a TIFF as it loads it (and says its size as shown): the Pillow path must
+    not turn it again (an LZW TIFF, which the strip reader leaves to Pillow)."""
+    stored = pixels((H, W, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif)
+    Image.fromarray(stored).save(
+        tmp_path / "turned.tif", compression="tiff_lzw", tiffinfo={0x0112: orientation}
+    )
+    png, _, png_size = read_reduced(tmp_path / "turned.png", 14)
+    lzw, _, size = read_reduced(tmp_path / "turned.tif", 14)
+    assert not strips_used and size == png_size and lzw.shape == png.shape
+    shown = _exif_turn(stored, orientation)  # turned whole, then reduced
+    expected = np.asarray(Image.fromarray(shown).reduce(shown.shape[1] // 14)) / 255
+    assert np.abs(lzw - expected).max() <= 1e-6
 
 
 # --- What the strip reader leaves to Pillow ---------------------------------------------------

@@ -88,7 +88,7 @@ def read_reduced(
         return values, info, values.shape[:2]
     img = open_image(data, name)
     width, height = img.size
-    turned = _orientation(img)
+    turned, bounds = _orientation(img), (max_width, max_height)
     if turned in (5, 6, 7, 8):  # stored a quarter turn away from how it is shown
         max_width, max_height = max_height, max_width
     factor = _factor((width, height), max_width, max_height)
@@ -99,6 +99,8 @@ def read_reduced(
     with _pillow_errors(name, data[:4]):
         img.draft(img.mode, (width // factor, height // factor))  # JPEG: a smaller DCT scale
         img.load()
+        if turned != 1 and _orientation(img) == 1:  # Pillow turned it as it loaded (TIFF)
+            (width, height), turned, (max_width, max_height) = img.size, 1, bounds
         step = _factor(img.size, max_width, max_height)
         small = img.reduce(step) if step > 1 else img
         if small.mode in ("CMYK", "YCbCr"):
