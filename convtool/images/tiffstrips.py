@@ -204,22 +204,24 @@ def reduce_strips(fh: BinaryIO, layout: StripLayout, factor: int) -> np.ndarray:
     starts = np.arange(0, w, factor)
     widths = np.diff(np.append(starts, w)).astype(np.uint64)[:, None]
     out = np.empty((-(-h // factor), len(starts), layout.channels), f"u{layout.bits // 8}")
-    sums = np.zeros((w, layout.channels), np.uint64)
+    top = (1 << layout.bits) - 1  # a row of factor sums in 32 bits when it fits: twice as fast
+    wide = factor * top * (top if alpha else 1) >= 1 << 32
+    sums = np.zeros((w, layout.channels), np.uint64 if wide else np.uint32)
     have = 0  # rows summed into the output row being made
     done = 0  # output rows made
     for block in _rows(fh, layout):
         while len(block):
             rows, block = block[: factor - have], block[factor - have :]
             if alpha:  # colour times alpha: 65535^2 still fits 32 bits
-                sums[:, :-1] += np.multiply(rows[..., :-1], rows[..., -1:], dtype=np.uint32).sum(
-                    axis=0, dtype=np.uint64
-                )
-                sums[:, -1] += rows[..., -1].sum(axis=0, dtype=np.uint64)
+                colour = np.multiply(rows[..., :-1], rows[..., -1:], dtype=np.uint32)
+                sums[:, :-1] += colour.sum(axis=0, dtype=sums.dtype)
+                sums[:, -1] += rows[..., -1].sum(axis=0, dtype=sums.dtype)
             else:
-                sums += rows.sum(axis=0, dtype=np.uint64)
+                sums += rows.sum(axis=0, dtype=sums.dtype)
             have += len(rows)
             if have == factor or done * factor + have == h:
-                out[done] = _means(np.add.reduceat(sums, starts, axis=0), widths * have, alpha)
+                blocks = np.add.reduceat(sums, starts, axis=0, dtype=np.uint64)
+                out[done] = _means(blocks, widths * have, alpha)
                 sums[:] = 0
                 have, done = 0, done + 1
     return out[:, :, 0] if layout.channels == 1 else out
