@@ -147,10 +147,11 @@ def read_layout(fh: BinaryIO) -> StripLayout | None:
 def _inflated(fh: BinaryIO, offset: int, count: int, size: int, step: int) -> Iterator[bytes]:
     """The first ``size`` bytes a deflated strip holds, ``step`` bytes at a time."""
     inflater = zlib.decompressobj()
-    pending, tail = bytearray(), b""
+    tail = b""
     while size > 0:
         want = min(step, size)
-        while len(pending) < want:
+        parts, have = [], 0
+        while have < want:
             if not tail and (count <= 0 or inflater.eof):
                 raise ValueError("deflate data ends early")
             if not tail:
@@ -159,10 +160,10 @@ def _inflated(fh: BinaryIO, offset: int, count: int, size: int, step: int) -> It
                 if not tail:
                     raise ValueError("deflate data beyond the end of the file")
                 offset, count = offset + len(tail), count - len(tail)
-            pending += inflater.decompress(tail, want - len(pending))
+            parts.append(inflater.decompress(tail, want - have))  # never more than asked
+            have += len(parts[-1])
             tail = inflater.unconsumed_tail
-        yield bytes(pending[:want])
-        del pending[:want]
+        yield parts[0] if len(parts) == 1 else b"".join(parts)
         size -= want
 
 
