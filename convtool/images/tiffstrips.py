@@ -8,7 +8,8 @@ rows and the small result. It reads the first page's tags itself (both byte orde
 16-bit unsigned grey, grey+alpha, RGB and RGBA, chunky, uncompressed or deflate (8, 32946), with
 or without horizontal differencing (predictor 2). Anything else (tiles, planes, other
 compressions, palettes, floats, associated alpha, strips missing) gives ``None``: the caller
-reads it another way. Damaged strips raise ValueError with what is wrong.
+reads it another way. Pixels come as stored: the orientation tag and the pixel limit are the
+caller's. Damaged strips raise ValueError with what is wrong.
 Must not import: PIL, convtool.engine, matching or cli, click, rich.
 """
 
@@ -27,7 +28,6 @@ __all__ = ["StripLayout", "read_layout", "reduce_strips"]
 _CHUNK = 1 << 22  # bytes of rows read or inflated at a time
 _MAX_ENTRIES = 4096  # an IFD with more entries than this is not a baseline image
 _TYPES = {3: "H", 4: "I"}  # SHORT, LONG: every tag read here is one or the other
-_WANTED = {256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 338, 339}
 _TILED = {322, 323, 324, 325}  # TileWidth, TileLength, TileOffsets, TileByteCounts
 
 
