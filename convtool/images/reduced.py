@@ -3,9 +3,12 @@
 Owns :func:`read_reduced`, which ``convtool show`` uses. A 217-megapixel file decoded to
 float64 for a terminal 200 characters wide took 15-17 GB; here Pillow decodes it in its own
 8-bit mode (JPEG at 1/2 to 1/8 of the size already, through ``draft``), ``Image.reduce``
-averages whole blocks of pixels, and only the small result becomes a float array. Smaller
-images, other modes and ``.npy`` arrays are read as :func:`convtool.images.read_image` reads
-them. Must not import: convtool.engine, matching or cli, click, rich.
+averages whole blocks of pixels, and only the small result becomes a float array. A baseline
+strip TIFF (8/16-bit grey, grey+alpha, RGB, RGBA; uncompressed or deflate) is summed from the
+open file a few MB of rows at a time by :mod:`.tiffstrips` instead: Pillow's libtiff decoder
+would fill a full-size 4-bytes-a-pixel buffer first. Smaller images, other modes and ``.npy``
+arrays are read as :func:`convtool.images.read_image` reads them.
+Must not import: convtool.engine, matching or cli, click, rich.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from .._npy import NPY_MAGIC
+from . import tiffstrips
 from .decode import (
     _exif_turn,
+    _normalized,
     _orientation,
     _pillow_errors,
     _read_error,
@@ -32,6 +38,8 @@ from .info import ImageInfo
 
 __all__ = ["read_reduced"]
 
+# Classic TIFF in either byte order (BigTIFF stays with Pillow).
+_STRIP_TIFF = (b"II*\x00", b"MM\x00*")
 # Modes Image.reduce averages as they are (not 1-bit, palette or 16-bit: those are read whole).
 _REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr")
 
@@ -60,8 +68,18 @@ def read_reduced(
     if name == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
         data, name = stream.read(), "<stdin>"
+        if data[:4] in _STRIP_TIFF:
+            found = _strip_tiff(io.BytesIO(data), name, max_width, max_height)
+            if found is not None:
+                return found
     else:
         try:
+            with open(source, "rb") as fh:  # a TIFF's strips are read from the open file
+                if fh.read(4) in _STRIP_TIFF:
+                    fh.seek(0)
+                    found = _strip_tiff(fh, name, max_width, max_height)
+                    if found is not None:
+                        return found
             data = Path(source).read_bytes()
         except OSError as exc:
             raise _read_error(name, exc) from None
@@ -70,7 +88,7 @@ def read_reduced(
         return values, info, values.shape[:2]
     img = open_image(data, name)
     width, height = img.size
-    turned = _orientation(img)
+    turned, bounds = _orientation(img), (max_width, max_height)
     if turned in (5, 6, 7, 8):  # stored a quarter turn away from how it is shown
         max_width, max_height = max_height, max_width
     factor = _factor((width, height), max_width, max_height)
@@ -81,6 +99,8 @@ def read_reduced(
     with _pillow_errors(name, data[:4]):
         img.draft(img.mode, (width // factor, height // factor))  # JPEG: a smaller DCT scale
         img.load()
+        if turned != 1 and _orientation(img) == 1:  # Pillow turned it as it loaded (TIFF)
+            (width, height), turned, (max_width, max_height) = img.size, 1, bounds
         step = _factor(img.size, max_width, max_height)
         small = img.reduce(step) if step > 1 else img
         if small.mode in ("CMYK", "YCbCr"):
@@ -97,6 +117,37 @@ def read_reduced(
         info.depth, info.alpha = shown.depth, shown.alpha
     return (
         _exif_turn(values, turned),
+        info,
+        ((width, height) if turned in (5, 6, 7, 8) else (height, width)),
+    )
+
+
+def _strip_tiff(fh: BinaryIO, name: str, max_width: int | None, max_height: int | None):
+    """:func:`read_reduced`'s answer for a strip TIFF :mod:`.tiffstrips` reads, else ``None``.
+
+    Pillow reads the header (the pixel limit, orientation, ICC profile, DPI, pages) without
+    decoding; the pixels are summed a few MB of rows at a time.
+    """
+    with _pillow_errors(name, b"II*\x00"):
+        img = Image.open(fh)  # the pixel limit applies here
+        fh.seek(0)
+        layout = tiffstrips.read_layout(fh)
+        if layout is None:
+            return None
+        width, height = layout.width, layout.height  # as stored (Pillow's size is as shown)
+        turned = _orientation(img)
+        if turned in (5, 6, 7, 8):  # stored a quarter turn away from how it is shown
+            max_width, max_height = max_height, max_width
+        if sorted(img.size) != sorted((width, height)):
+            return None
+        factor = _factor((width, height), max_width, max_height)
+        if factor < 2:
+            return None
+        info = source_info(img, name)
+        pixels = tiffstrips.reduce_strips(fh, layout, factor)
+    info.depth, info.alpha = str(layout.bits), layout.alpha
+    return (
+        _exif_turn(_normalized(pixels, info.full_scale), turned),
         info,
         ((width, height) if turned in (5, 6, 7, 8) else (height, width)),
     )

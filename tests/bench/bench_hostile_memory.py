@@ -6,7 +6,10 @@
 Each row runs the CLI in its own process and reads that process's peak RSS with ``wait4``:
 
 - show, grey / RGB: a deflate TIFF of ``--side`` x ``--side`` pixels (14732^2 = 217 Mpx; 0.4
-  and 1.2 MB on disk) drawn 80 characters wide. The bound is 500 MB.
+  and 1.2 MB on disk, Pillow's writer: one row a strip) drawn 80 characters wide. The bound
+  is 500 MB.
+- show, RGB written by convtool (:func:`convtool.images.tiff.write_tiff`: strips of 1 MB),
+  deflate and uncompressed (651 MB on disk): gradients and a disc, the same size.
 - show, truncated: a 2 KB TIFF whose header declares the same size (refused: how fast).
 - npy -> png: a ``--npy-side`` square uint8 ``.npy`` written as PNG; the ratio is to the
   8-bit image's bytes (issue 30 measured 3.1x at 30000^2).
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from convtool.images.tiff import write_tiff
 
 
 def run(args: list[str]) -> tuple[int, float, int]:
@@ -53,6 +58,20 @@ def truncated_tiff(path: Path, side: int) -> None:
     path.write_bytes(body)
 
 
+def convtool_rgb(side: int) -> np.ndarray:
+    """A side x side RGB image: two gradients and a bright disc (an image that compresses like
+    a smooth photograph, not like a flat one)."""
+    x = np.arange(side, dtype=np.float32)
+    rgb = np.empty((side, side, 3), np.uint8)
+    for y0 in range(0, side, 1024):
+        y = np.arange(y0, min(side, y0 + 1024), dtype=np.float32)[:, None]
+        rgb[y0 : y0 + len(y), :, 0] = (x * 255 / side).astype(np.uint8)
+        rgb[y0 : y0 + len(y), :, 1] = (y * 255 / side).astype(np.uint8)
+        disc = (x - side / 2) ** 2 + (y - side / 2) ** 2 < (side / 3) ** 2
+        rgb[y0 : y0 + len(y), :, 2] = np.where(disc, 220, 30)
+    return rgb
+
+
 def make_inputs(root: Path, side: int, npy_side: int) -> None:
     grey = Image.new("L", (side, side), 0)
     ImageDraw.Draw(grey).ellipse((side // 8, side // 8, side // 2, side // 2), fill=200)
@@ -60,6 +79,11 @@ def make_inputs(root: Path, side: int, npy_side: int) -> None:
     grey.convert("RGB").save(root / "rgb.tif", compression="tiff_adobe_deflate")
     del grey
     truncated_tiff(root / "truncated.tif", side)
+    rgb = convtool_rgb(side)
+    for name, level in (("rgb-convtool.tif", 6), ("rgb-raw.tif", 0)):
+        with open(root / name, "wb") as fh:
+            write_tiff(fh, rgb, level=level)
+    del rgb
     pixels = np.random.default_rng(0).integers(0, 256, (npy_side, npy_side), np.uint8)
     np.save(root / "in.npy", pixels)
 
@@ -83,11 +107,15 @@ def main() -> None:
         for label, name in (
             ("grey", "grey.tif"),
             ("RGB", "rgb.tif"),
+            ("RGB (convtool, deflate)", "rgb-convtool.tif"),
+            ("RGB (convtool, uncompressed)", "rgb-raw.tif"),
             ("truncated", "truncated.tif"),
         ):
             path = root / name
             status, seconds, rss = run(["show", str(path), "--width", "80"])
-            rows.append((f"show {label} TIFF {mpx:.0f} Mpx ({path.stat().st_size / 1e3:.0f} kB)",
+            size = path.stat().st_size
+            size = f"{size / 1e6:.0f} MB" if size >= 10**7 else f"{size / 1e3:.0f} kB"
+            rows.append((f"show {label} TIFF {mpx:.0f} Mpx ({size})",
                          status, seconds, rss, None))  # fmt: skip
         n = args.npy_side
         status, seconds, rss = run(["filter", str(root / "in.npy"), "-k", "identity",
