@@ -17,17 +17,16 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import runtime
+from .._blas import single_threaded_blas
 from ..engine import make_plan, normalize_border, pad_image
-
-# Multiply-adds per BLAS call (see _gram): the engine's bound for single-threaded OpenBLAS calls.
-from ..engine._common import _BLAS_CALL_MNK
 
 __all__ = ["FitError", "Layout", "Sums", "accumulate", "make_layout", "strip"]
 
 # Bytes of float64 design matrix per strip of output rows (a few MiB: big enough for efficient
 # GEMMs, small enough to stay far below the size of the image).
 _STRIP_BYTES = 4 * 2**20
-_GRAM_COLS = 48
+# Rows of the design matrix per GEMM of _gram (on one BLAS thread).
+_GRAM_ROWS = 1024
 
 
 class FitError(ValueError):
@@ -95,26 +94,23 @@ def make_layout(shape: tuple[int, int], size, border: str, cval: float, dilation
 
 
 def _gram(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(a^T a, a^T y)`` in BLAS calls small enough that OpenBLAS runs each on one thread.
+    """``(a^T a, a^T y)`` in GEMMs of :data:`_GRAM_ROWS` rows of ``a`` at a time.
 
-    Bigger calls are split by OpenBLAS over its own threads, which spin waiting for each other
-    when the cores are busy (the engine saw 520 us instead of ~30 per GEMM). Measured here
-    under load (3360 x 147 float64): one call 20 ms, row chunks of 36 x 147 x 147 42 ms,
-    column blocks of 128 rows x 48 columns 3.3 ms (2.3 ms for one call on one BLAS thread).
-    Only the blocks on and above the diagonal are computed; the pool runs two strips at once.
+    Called with OpenBLAS on one thread (:func:`accumulate`): its own threads spin waiting for
+    each other while the pool's two threads each run GEMMs, and on busy cores that took a
+    320x480 RGB photo's 11x11 mixing fit (363 unknowns) from 3.4 s to 56 s. On one BLAS
+    thread each call may be large; chunks of 1024 rows ran twice as fast as the column blocks
+    small enough to keep a multi-threaded OpenBLAS on one thread (0.12 against 0.24 s for
+    20000 x 363).
     """
-    m, p = a.shape
-    step = max(16, _BLAS_CALL_MNK // (p * _GRAM_COLS))
+    p = a.shape[1]
     g = np.zeros((p, p))
     b = np.zeros((p, *y.shape[1:]))
-    for r0 in range(0, m, step):
-        part = a[r0 : r0 + step]
-        for c0 in range(0, p, _GRAM_COLS):
-            c1 = min(p, c0 + _GRAM_COLS)
-            g[:c1, c0:c1] += part[:, :c1].T @ part[:, c0:c1]
-        b += part.T @ y[r0 : r0 + step]
-    upper = np.triu(g)
-    return upper + np.triu(upper, 1).T, b
+    for r0 in range(0, a.shape[0], _GRAM_ROWS):
+        part = a[r0 : r0 + _GRAM_ROWS]
+        g += part.T @ part
+        b += part.T @ y[r0 : r0 + _GRAM_ROWS]
+    return g, b
 
 
 class Sums:
@@ -235,7 +231,8 @@ def accumulate(x3: np.ndarray, y3: np.ndarray, lay: Layout, mode: str, limits) -
             sums.add(view[:, :, :, :: lay.dy, :: lay.dx], y3[o0:o1])
         parts.append(sums)
 
-    runtime.parallel(work, runtime.threads())
+    with single_threaded_blas():  # the pool's threads each run GEMMs: BLAS adds none (_gram)
+        runtime.parallel(work, runtime.threads())
     total = parts[0]
     for part in parts[1:]:
         total.merge(part)
