@@ -186,6 +186,29 @@ def test_storage_round_trips_and_the_readme_example(tmp_path, cluster):
             np.testing.assert_array_equal(back.compute(), pixels)
 
 
+def test_zarr_round_trip_written_by_the_worker_processes(tmp_path, cluster):
+    zarr = pytest.importorskip("zarr")
+    address, _ = cluster
+    image = np.random.default_rng(7).random((90, 64)).astype(np.float32)
+    np.save(tmp_path / "in.npy", image)
+    steps = [parse_kernel("gaussian:1.5")]
+    want = apply_chain(image, steps, FilterOptions(strategy="direct"))
+    with distributed.Client(address) as client:
+        lazy = cdask.apply_chain(cdask.from_npy(tmp_path / "in.npy", chunks=(20, 32)), steps,
+                                 FilterOptions(strategy="direct"))  # fmt: skip
+        with distributed.get_task_stream(client) as stream:
+            cdask.to_zarr(lazy, tmp_path / "out.zarr")
+        # The chunk files are written by both worker processes (not by this one).
+        assert len(set(client.run(os.getpid).values())) == 2
+        assert len({task["worker"] for task in stream.data if "store" in task["key"][0]}) == 2
+        back = cdask.from_zarr(tmp_path / "out.zarr")
+        assert back.chunks == ((20, 20, 20, 20, 10), (32, 32))
+        np.testing.assert_array_equal(back.compute(), want)
+    # Read here too, from the chunk files the workers wrote.
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "out.zarr", mode="r")[:], want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy", "out.zarr"]
+
+
 def test_twenty_crops_computed_one_by_one(tmp_path, cluster):
     address, _ = cluster
     image = np.random.default_rng(4).random((64, 48)).astype(np.float32)
