@@ -22,7 +22,7 @@ import tempfile
 import dask.array as da
 import numpy as np
 
-from ..images.tiff import write_tiff
+from ..images.tiff import Strips, layout_tiff
 from ..images.write import atomic_path
 
 __all__ = ["MISSING_ZARR", "from_npy", "from_tiff", "from_zarr", "to_npy", "to_tiff", "to_zarr"]
@@ -128,27 +128,20 @@ class _NpyTarget:
 
 
 class _TiffTarget:
-    """``dask.array.store``'s target: rows written into the uncompressed strips of a TIFF."""
+    """``dask.array.store``'s target: each block's rows written into the uncompressed strips
+    of a TIFF laid out by :func:`~convtool.images.tiff.layout_tiff` (``os.pwrite``)."""
 
-    def __init__(self, path, offsets, per, shape, dtype) -> None:
-        self.path, self.offsets, self.per = path, offsets, per
-        self.shape, self.dtype = shape, np.dtype(dtype).newbyteorder("<")
+    def __init__(self, path: str, strips: Strips) -> None:
+        self.path, self.strips = path, strips
 
     def __setitem__(self, key, value) -> None:
-        rows, rest = key[0], key[1:]
-        r0, r1 = rows.indices(self.shape[0])[:2]
-        for k in range(r0 // self.per, (r1 - 1) // self.per + 1):
-            s0, s1 = k * self.per, min((k + 1) * self.per, self.shape[0])
-            a, b = max(r0, s0), min(r1, s1)
-            strip = np.memmap(
-                self.path,
-                self.dtype,
-                "r+",
-                offset=self.offsets[k],
-                shape=(s1 - s0, *self.shape[1:]),
-            )
-            strip[(slice(a - s0, b - s0), *rest)] = value[a - r0 : b - r0]
-            strip.flush()
+        r0 = key[0].indices(self.strips.shape[0])[0]
+        c0 = key[1].indices(self.strips.shape[1])[0]
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            self.strips.write_rows(fd, r0, value, c0)
+        finally:
+            os.close(fd)
 
 
 def _store(array, target, make) -> None:
@@ -184,8 +177,9 @@ def to_npy(array, path: str | os.PathLike[str]) -> None:
 def to_tiff(array, path: str | os.PathLike[str]) -> None:
     """Compute a uint8/uint16 ``(H, W[, 1..4])`` array into an uncompressed TIFF, by strips.
 
-    convtool's TIFF writer lays the file out (zero strips, then the tags); each block then
-    writes its rows into the strips in place; committed atomically as :func:`to_npy`. Two or
+    convtool's TIFF writer lays the file out (the tags, the strips a hole of their size); each
+    block then writes its rows into the strips in place; committed atomically as
+    :func:`to_npy`. Two or
     four channels: the last is alpha. Float results: :func:`to_npy` (or convert first).
 
     Examples
@@ -206,11 +200,12 @@ def to_tiff(array, path: str | os.PathLike[str]) -> None:
     if x.nbytes > 2**32 - 2**24:
         raise ValueError(f"to_tiff: {x.nbytes} bytes is over classic TIFF's 4 GiB; use to_npy")
 
+    if x.ndim == 3:
+        x = x.rechunk({2: -1})  # every block holds whole pixels: a run of bytes per row
+
     def make(tmp: str) -> _TiffTarget:
         with open(tmp, "wb") as fh:
-            zeros = np.broadcast_to(np.zeros((), x.dtype), x.shape)
-            (offsets, per), *_ = write_tiff(fh, zeros, byteorder="<")
-        return _TiffTarget(tmp, offsets, per, x.shape, x.dtype)
+            return _TiffTarget(tmp, layout_tiff(fh, x.shape, x.dtype))
 
     _store(x, path, make)
 
