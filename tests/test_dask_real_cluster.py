@@ -162,6 +162,19 @@ def test_one_big_npy_through_the_cli_is_the_local_file(tmp_path, cluster):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy", "out.npy", "ref.npy"]
 
 
+def test_one_big_npy_into_a_tiff_is_the_local_file(tmp_path, cluster):
+    address, _ = cluster
+    rng = np.random.default_rng(8)
+    np.save(tmp_path / "big.npy", rng.random((1100, 900, 3), dtype=np.float32))
+    args = ["filter", "big.npy", "-k", "gaussian:2", "-k", "sharpen", "-o"]
+    assert _convtool([*args, "ref.tif"], tmp_path) == (0, "", "")
+    assert _convtool([*args, "out.tif", "--scheduler", address], tmp_path) == (0, "", "")
+    assert (tmp_path / "out.tif").read_bytes() == (tmp_path / "ref.tif").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy", "out.tif", "ref.tif"]
+    with Image.open(tmp_path / "out.tif") as img:  # 16-bit RGB: Pillow reads the tags
+        assert (img.size, img.tag_v2[258], img.tag_v2[259]) == ((900, 1100), (16, 16, 16), 1)
+
+
 def test_storage_round_trips_and_the_readme_example(tmp_path, cluster):
     address, _ = cluster
     rng = np.random.default_rng(3)
