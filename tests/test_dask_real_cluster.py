@@ -128,10 +128,11 @@ def test_every_worker_is_set_up_as_a_jobs_worker(cluster):
     with scheduler_executor(address) as executor:
         client = executor.client
         # The nanny sets these in each worker's environment; the plugin takes them out.
-        env = client.run(lambda: [os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_",
-                                                              "OMP_NUM_THREADS")])  # fmt: skip
+        names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "MKL_NUM_THREADS")  # fmt: skip
+        env = client.run(lambda: [os.environ.get(k) for k in names])
         threads = client.run(runtime.threads)
-    assert list(env.values()) == [[None, None], [None, None]]
+    assert list(env.values()) == [[None] * 4, [None] * 4]
     # Two single-threaded workers on this host share its cores.
     assert set(threads.values()) == {max(1, len(os.sched_getaffinity(0)) // 2)}
 
