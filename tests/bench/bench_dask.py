@@ -248,15 +248,24 @@ def _peaks(client) -> list[float]:
     return sorted(client.run(peak).values())
 
 
+# A small parent for the timed command: a child's peak RSS (ru_maxrss) starts at its parent's
+# resident set when it is forked (this process has mapped gigabytes of .npy by then).
+_PEAK = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
 def _run_rss(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *cmd], env=ENV, capture_output=True,
+                          text=True)  # fmt: skip
     if proc.returncode:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    return time.perf_counter() - start, int(proc.stdout.split()[-1]) / 1024
 
 
 def split_table(size: int) -> tuple[list[dict], str]:
