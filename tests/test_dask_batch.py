@@ -188,7 +188,7 @@ def test_one_input_on_a_cluster_needs_npy_in_and_out(tmp_path, inputs):
     assert (code, out) == (2, "")
     assert err == (
         "Error: --scheduler with one input splits it in row bands over the cluster: it needs "
-        "a .npy input and a .npy output (or -o DIR/ to send the file whole to one worker)\n"
+        "a .npy input and a .npy or TIFF output (or -o DIR/ to send the file whole to one worker)\n"
     )
     assert not (tmp_path / "x.png").exists()
 

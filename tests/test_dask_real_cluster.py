@@ -128,10 +128,11 @@ def test_every_worker_is_set_up_as_a_jobs_worker(cluster):
     with scheduler_executor(address) as executor:
         client = executor.client
         # The nanny sets these in each worker's environment; the plugin takes them out.
-        env = client.run(lambda: [os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_",
-                                                              "OMP_NUM_THREADS")])  # fmt: skip
+        names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "MKL_NUM_THREADS")  # fmt: skip
+        env = client.run(lambda: [os.environ.get(k) for k in names])
         threads = client.run(runtime.threads)
-    assert list(env.values()) == [[None, None], [None, None]]
+    assert list(env.values()) == [[None] * 4, [None] * 4]
     # Two single-threaded workers on this host share its cores.
     assert set(threads.values()) == {max(1, len(os.sched_getaffinity(0)) // 2)}
 
@@ -162,6 +163,19 @@ def test_one_big_npy_through_the_cli_is_the_local_file(tmp_path, cluster):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy", "out.npy", "ref.npy"]
 
 
+def test_one_big_npy_into_a_tiff_is_the_local_file(tmp_path, cluster):
+    address, _ = cluster
+    rng = np.random.default_rng(8)
+    np.save(tmp_path / "big.npy", rng.random((1100, 900, 3), dtype=np.float32))
+    args = ["filter", "big.npy", "-k", "gaussian:2", "-k", "sharpen", "-o"]
+    assert _convtool([*args, "ref.tif"], tmp_path) == (0, "", "")
+    assert _convtool([*args, "out.tif", "--scheduler", address], tmp_path) == (0, "", "")
+    assert (tmp_path / "out.tif").read_bytes() == (tmp_path / "ref.tif").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy", "out.tif", "ref.tif"]
+    with Image.open(tmp_path / "out.tif") as img:  # 16-bit RGB: Pillow reads the tags
+        assert (img.size, img.tag_v2[258], img.tag_v2[259]) == ((900, 1100), (16, 16, 16), 1)
+
+
 def test_storage_round_trips_and_the_readme_example(tmp_path, cluster):
     address, _ = cluster
     rng = np.random.default_rng(3)
@@ -184,6 +198,29 @@ def test_storage_round_trips_and_the_readme_example(tmp_path, cluster):
                 np.testing.assert_array_equal(np.asarray(img), pixels)
             back = cdask.from_tiff(tmp_path / name, chunks=(7, 21, 3)[: pixels.ndim])
             np.testing.assert_array_equal(back.compute(), pixels)
+
+
+def test_zarr_round_trip_written_by_the_worker_processes(tmp_path, cluster):
+    zarr = pytest.importorskip("zarr")
+    address, _ = cluster
+    image = np.random.default_rng(7).random((90, 64)).astype(np.float32)
+    np.save(tmp_path / "in.npy", image)
+    steps = [parse_kernel("gaussian:1.5")]
+    want = apply_chain(image, steps, FilterOptions(strategy="direct"))
+    with distributed.Client(address) as client:
+        lazy = cdask.apply_chain(cdask.from_npy(tmp_path / "in.npy", chunks=(20, 32)), steps,
+                                 FilterOptions(strategy="direct"))  # fmt: skip
+        with distributed.get_task_stream(client) as stream:
+            cdask.to_zarr(lazy, tmp_path / "out.zarr")
+        # The chunk files are written by both worker processes (not by this one).
+        assert len(set(client.run(os.getpid).values())) == 2
+        assert len({task["worker"] for task in stream.data if "store" in task["key"][0]}) == 2
+        back = cdask.from_zarr(tmp_path / "out.zarr")
+        assert back.chunks == ((20, 20, 20, 20, 10), (32, 32))
+        np.testing.assert_array_equal(back.compute(), want)
+    # Read here too, from the chunk files the workers wrote.
+    np.testing.assert_array_equal(zarr.open_array(tmp_path / "out.zarr", mode="r")[:], want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy", "out.zarr"]
 
 
 def test_twenty_crops_computed_one_by_one(tmp_path, cluster):

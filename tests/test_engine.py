@@ -352,3 +352,31 @@ def test_convolution_is_correlation_with_the_flipped_kernel_for_odd_sizes(x, k, 
     np.testing.assert_allclose(
         convolve(x, k, border=mode), correlate(x, k[::-1, ::-1], border=mode)
     )
+
+
+@pytest.mark.parametrize("strategy", ["gemm", "separable", "small"])
+def test_blas_threads_outside_do_not_change_the_result(strategy, monkeypatch):
+    # The engine holds OpenBLAS to one thread while a strategy runs: its own threads spun
+    # beside the engine's (a batch ran ~5x slower on 2 busy cores) and changed the last bit.
+    from convtool import _blas
+    from convtool.engine import run
+
+    api = _blas._api()
+    if api is None:
+        pytest.skip("no OpenBLAS found in this process")
+    get, _ = api
+    seen = []
+    inner = run.STRATEGIES[strategy]
+    monkeypatch.setitem(run.STRATEGIES, strategy, lambda plan: (seen.append(get()), inner(plan))[1])
+    rng = np.random.default_rng(3)
+    image = rng.random((300, 400, 3), dtype=np.float32)
+    kernel = np.outer(*rng.random((2, 7)))  # separable, for every strategy here
+    before = get()
+    results = []
+    for count in (1, 2, before):
+        _blas.set_blas_threads(count)
+        results.append(correlate(image, kernel, strategy=strategy))
+        assert get() == count  # as it was after the call
+    _blas.set_blas_threads(before)
+    assert seen == [1, 1, 1]
+    assert all(np.array_equal(results[0], r) for r in results[1:])

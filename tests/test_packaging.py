@@ -33,6 +33,13 @@ def test_dask_extra_and_test_extra():
     assert {"dask", "distributed"} <= _names(extras["test"])
 
 
+def test_zarr_extra_is_the_dask_extra_and_zarr_3():
+    extras = _project()["optional-dependencies"]
+    assert _names(extras["zarr"]) == {"zarr", "dask", "distributed"}
+    assert set(extras["dask"]) <= set(extras["zarr"]) and "zarr>=3" in extras["zarr"]
+    assert "zarr" in _names(extras["test"])
+
+
 def _run(code):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
@@ -55,3 +62,17 @@ def test_convtool_dask_without_the_extra_says_how_to_install_it():
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last == ("ImportError: convtool.dask needs the dask extra: pip install 'convtool[dask]'")
+
+
+def test_zarr_functions_without_zarr_say_how_to_install_it():
+    pytest.importorskip("dask")
+    code = (
+        "import sys\nsys.modules['zarr'] = None\nimport convtool.dask\n"
+        "try:\n    convtool.dask.from_zarr('x.zarr')\nexcept ImportError as e:\n    print(e)\n"
+        "convtool.dask.to_zarr(None, 'x.zarr')\n"
+    )
+    proc = _run(code)
+    assert proc.returncode != 0
+    extra = "needs the zarr extra: pip install 'convtool[zarr]'"
+    assert proc.stdout == f"convtool.dask.from_zarr {extra}\n"
+    assert proc.stderr.strip().splitlines()[-1] == f"ImportError: convtool.dask.to_zarr {extra}"

@@ -6,7 +6,8 @@ Each ```console block is a session: every ``$ `` line runs in bash, in a scratch
 for any number of lines. Only the scratch directory's path is normalized. ```sh blocks must
 run with exit status 0, and ```python blocks must run. A block preceded by
 ``<!-- readme-test: skip REASON -->`` is not run (kept few: installs, the full test suite,
-benchmarks).
+benchmarks); one preceded by ``<!-- readme-test: needs MODULE -->`` (a marker at the end of the
+line before it counts too) is skipped where MODULE is not installed (an optional extra).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\b(.*?)-->")
+NEEDS = re.compile(r"<!--\s*readme-test:\s*needs\s+([\w.]+)\s*-->")
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     text: str
     skip: str | None
+    needs: str | None = None  # a module the block imports that an optional extra installs
 
 
 def blocks() -> list[Block]:
@@ -49,7 +52,9 @@ def blocks() -> list[Block]:
         before = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = SKIP.search(before)
         skip = (marker.group(1).strip() or "marked") if marker else None
-        found.append(Block(fence.group(1), start + 1, "\n".join(lines[start + 1 : end]), skip))
+        needs = NEEDS.search(before)
+        text = "\n".join(lines[start + 1 : end])
+        found.append(Block(fence.group(1), start + 1, text, skip, needs and needs.group(1)))
         i = end + 1
     return found
 
@@ -120,6 +125,8 @@ def _shown(lines: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("block", RUNNABLE)
 def test_readme_block(block: Block, scratch: Path):
+    if block.needs:
+        pytest.importorskip(block.needs)
     if block.lang == "python":
         proc = subprocess.run(
             [sys.executable, "-c", block.text], cwd=scratch, env=_env(),

@@ -362,7 +362,8 @@ def filter_command(
     if scheduler is not None:  # one image: its row bands over the cluster's workers
         if raw is not None:
             raise fail("--raw reads one stream of frames: not with --scheduler")
-        split_one(inputs[0], kernels, output, opts, mapping, out_format, scheduler)
+        split_one(inputs[0], kernels, output, opts, mapping, out_format, scheduler,
+                  depth=depth, compression=compression)  # fmt: skip
         return
     _filter_single(
         inputs[0], kernels, output, opts, mapping, out_format, verbose, quiet, progress, preview,

@@ -33,8 +33,9 @@ def scheduler_option(command: Callable) -> Callable:
         help="Send the files of a batch to a Dask cluster instead of local worker processes: "
         "the scheduler's address (tcp://HOST:8786), or 'local' / 'local:N' to start one here "
         "with N single-threaded workers (at most 4 per core). Paths are sent absolute: every "
-        "worker must see the same filesystem. One .npy input with a .npy output is split in "
-        "row bands over the workers. Needs the dask extra: pip install 'convtool[dask]'.",
+        "worker must see the same filesystem. One .npy input with a .npy or TIFF output is "
+        "split in row bands over the workers. Needs the dask extra: pip install "
+        "'convtool[dask]'.",
     )(command)
 
 
@@ -102,8 +103,12 @@ def split_one(
     mapping: str | None,
     out_format: str | None,
     scheduler: str,
+    depth: str | None = None,
+    compression: int | None = None,
 ) -> None:
-    """One ``.npy`` image into one ``.npy`` file, its row bands spread over the cluster."""
+    """One ``.npy`` image into one ``.npy`` or uncompressed TIFF file, its row bands spread
+    over the cluster (deflate is refused: its strips' sizes are not known before they are
+    computed, so workers could not write them in place)."""
     from . import common
     from .progress import Progress, wanted
 
@@ -117,27 +122,36 @@ def split_one(
         raise fail(str(exc)) from None
     if source == "-" or not os.path.isfile(source):
         raise fail(f"{source}: no such file" if source != "-" else _SPLIT_NEEDS)
-    if fmt != "npy" or not _is_npy(source):
+    if fmt not in ("npy", "tiff") or not _is_npy(source):
         raise fail(_SPLIT_NEEDS)
+    if fmt == "tiff" and compression:
+        raise fail(
+            "--scheduler writes TIFF uncompressed (workers fill its strips in place): leave "
+            "out --compression, or filter on one machine"
+        )
     try:
         steps = [parse_kernel(spec) for spec in kernels]
     except common.LIBRARY_ERRORS as exc:
         raise fail(str(exc)) from None
     from ..dask import split
 
+    try:  # the layout's refusals before a cluster is asked for
+        plan = split.plan_split(source, output, steps, opts, mapping=mapping, fmt=fmt,
+                                depth=depth)  # fmt: skip
+    except (*common.LIBRARY_ERRORS, split.SplitError) as exc:
+        raise fail(str(exc)) from None
     with executor_for(scheduler) as executor:
         workers = max(1, len(executor.client.scheduler_info().get("workers", {})))
         shown = wanted(p.get("progress"), quiet=p.get("quiet", False))
         name = os.path.basename(source)
         with Progress(f"filtering {name}", None, enabled=shown, unit="rows", counted=True) as bar:
             try:
-                split.filter_split(source, output, steps, opts, executor, workers=workers,
-                                   mapping=mapping, progress=bar.update)  # fmt: skip
+                split.run_split(plan, executor, workers=workers, progress=bar.update)
             except (*common.LIBRARY_ERRORS, split.SplitError) as exc:
                 raise fail(str(exc)) from None
 
 
 _SPLIT_NEEDS = (
     "--scheduler with one input splits it in row bands over the cluster: it needs a .npy "
-    "input and a .npy output (or -o DIR/ to send the file whole to one worker)"
+    "input and a .npy or TIFF output (or -o DIR/ to send the file whole to one worker)"
 )

@@ -7,7 +7,7 @@ Rooms:
   (``xarray.DataArray`` in, the same dims and coordinates out).
 - :mod:`convtool.dask.storage`: chunked readers and writers that a cluster can use (each block
   opens the file by its path on the worker): :func:`from_npy`, :func:`to_npy`,
-  :func:`from_tiff`, :func:`to_tiff`.
+  :func:`from_tiff`, :func:`to_tiff`; :func:`from_zarr`, :func:`to_zarr` with the zarr extra.
 - :mod:`convtool.dask.cluster`: ``--scheduler ADDRESS|local[:N]``: the executor the batch
   runner submits to, the worker set-up, and what is lost when a cluster fails.
 - :mod:`convtool.dask.split`: one big image over the cluster's workers in row bands.
@@ -23,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError("convtool.dask needs the dask extra: pip install 'convtool[dask]'") from exc
 
 from .array import apply_chain, convolve, correlate
-from .storage import from_npy, from_tiff, to_npy, to_tiff
+from .storage import from_npy, from_tiff, from_zarr, to_npy, to_tiff, to_zarr
 
 __all__ = [
     "apply_chain",
@@ -31,6 +31,8 @@ __all__ = [
     "correlate",
     "from_npy",
     "from_tiff",
+    "from_zarr",
     "to_npy",
     "to_tiff",
+    "to_zarr",
 ]

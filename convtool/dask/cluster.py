@@ -129,13 +129,15 @@ _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 def _blas_as_usual() -> None:
     """Undo a nanny's ``OMP_NUM_THREADS=1`` (and OpenBLAS's, MKL's) in this worker process.
 
-    OpenBLAS reads them at load: a worker then runs every BLAS call on one thread, unlike a
-    ``--jobs`` worker, and big calls sum in another order (results differ in the last bit).
+    OpenBLAS reads them at load: a worker then runs every BLAS call outside the engine (the
+    engine holds BLAS to one thread itself) on one thread, unlike a ``--jobs`` worker.
     OpenBLAS is given back its usual thread count, the cores (a no-op without OpenBLAS).
+    Every variable is taken out (``any()`` over the pops stopped at the first one and left
+    ``OPENBLAS_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1`` for the worker's subprocesses).
     """
-    if not any(os.environ.pop(name, None) is not None for name in _BLAS_VARIABLES):
-        return
-    set_blas_threads(os.cpu_count() or 1)
+    found = [name for name in _BLAS_VARIABLES if os.environ.pop(name, None) is not None]
+    if found:
+        set_blas_threads(os.cpu_count() or 1)
 
 
 def _set_up_worker(threads: dict[str, int], default: int | None, worker) -> None:

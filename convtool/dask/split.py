@@ -1,10 +1,12 @@
 """One big image over a cluster: row bands with their halos, written in place into the output.
 
-Owns: :func:`filter_split`, ``convtool filter BIG.npy -o OUT.npy --scheduler ...``. The output
-``.npy`` is laid out by the client (the atomic writer's temporary file beside the target),
-then every task opens the input and that file by path on its worker, computes a run of
+Owns: :func:`filter_split`, ``convtool filter BIG.npy -o OUT.npy|OUT.tif --scheduler ...``.
+The output (``.npy``, or an uncompressed 8/16-bit TIFF: :func:`~convtool.images.tiff.layout_tiff`)
+is laid out by the client (the atomic writer's temporary file beside the target), then every
+task opens the input and that file by path on its worker, computes a run of
 :class:`~convtool.chain.bands.BandedChain` bands (each band reads the rows its halo needs) and
-stores them in place; the file is committed when every band is in. Each band is computed
+stores them in place (a memory map of the ``.npy``, ``pwrite`` into the TIFF's strips); the
+file is committed when every band is in. Each band is computed
 exactly as the single-machine run computes it (the chain planned here, the same band edges,
 this process's engine thread count: BLAS sums in another order with another count), so the
 file is the same byte for byte; a worker holds a few bands, whatever the image's size (rows
@@ -17,6 +19,7 @@ import: click, rich, convtool.cli; distributed only through the executor it is g
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -30,13 +33,15 @@ from .._mmap import release_rows
 from ..chain.bands import BandedChain
 from ..chain.memory import FilterOptions
 from ..images import atomic_path, read_pixels, stored_layout, to_output_array
+from ..images.tiff import Strips, layout_tiff
 from ..kernels import Kernel, Magnitude
 
-__all__ = ["Split", "SplitError", "filter_split"]
+__all__ = ["Plan", "Split", "SplitError", "filter_split", "plan_split", "run_split"]
 
 # Tasks per worker: enough that a slow or restarted worker does not hold up the end.
 _TASKS_PER_WORKER = 4
 _POLL_SECONDS = 1.0
+_TIFF_BYTES = 2**32 - 2**24  # classic TIFF's 32-bit offsets, with room for the tags
 
 
 class SplitError(RuntimeError):
@@ -55,6 +60,7 @@ class _Spec:
     depth: str
     mapping: str | None
     limits: tuple[float, float] | None
+    strips: Strips | None = None  # a TIFF target: where its rows go
 
 
 @dataclass
@@ -72,33 +78,59 @@ def _bands(spec: _Spec, r0: int, r1: int, write: bool) -> tuple[float, float, st
     """Output rows ``r0:r1`` band by band: stored into the target (``write``) or only their
     min and max (the first pass of ``--values rescale``). Runs on a worker."""
     pixels, chain, before = read_pixels(spec.source)[0], spec.chain, runtime.threads()
-    out = np.load(spec.target, mmap_mode="r+") if write else None
     runtime.set_threads(spec.threads)
     try:
-        return _compute(chain, pixels, out, spec, r0, r1)
+        with _writer(spec) if write else contextlib.nullcontext() as put:
+            return _compute(chain, pixels, put, r0, r1)
     finally:
         runtime.set_threads(before)
 
 
-def _compute(chain: BandedChain, pixels, out, spec: _Spec, r0: int, r1: int):
+@contextlib.contextmanager
+def _writer(spec: _Spec):
+    """``put(a, b, values)``: output rows ``a:b`` stored in the target, opened here by path."""
+    if spec.strips is None:
+        out = np.load(spec.target, mmap_mode="r+")
+
+        def put(a: int, b: int, values: np.ndarray) -> None:
+            values = values.reshape((b - a, *out.shape[1:]))
+            to_output_array(values, depth=spec.depth, mapping=spec.mapping, limits=spec.limits,
+                            out=out[a:b])  # fmt: skip
+            release_rows(out, a, b)  # written pages stay in the page cache, dirty
+
+        yield put
+        out.flush()  # once per task (a flush per band waited on the disk each time)
+        return
+    fd, strips = os.open(spec.target, os.O_WRONLY), spec.strips
+    try:
+
+        def put(a: int, b: int, values: np.ndarray) -> None:
+            values = values.reshape((b - a, *strips.shape[1:2], -1))
+            rows = to_output_array(values, depth=spec.depth, mapping=spec.mapping,
+                                   limits=spec.limits)  # fmt: skip
+            if rows.shape[2] == 2 and strips.shape[2:] == (4,):
+                rows = rows[:, :, [0, 0, 0, 1]]  # 16-bit grey+alpha: RGBA, as the writer does
+            strips.write_rows(fd, a, rows)
+
+        yield put
+    finally:
+        os.close(fd)
+
+
+def _compute(chain: BandedChain, pixels, put, r0: int, r1: int):
     lo, hi = np.inf, -np.inf
     released = int(chain.needs(r0, min(r1, r0 + chain.band_rows))[0][0])
     for a in range(r0, r1, chain.band_rows):
         b = min(r1, a + chain.band_rows)
         values = chain.compute(pixels, a, b)
-        if out is None:
+        if put is None:
             lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
         else:
-            values = values.reshape((b - a, *out.shape[1:]))
-            to_output_array(values, depth=spec.depth, mapping=spec.mapping, limits=spec.limits,
-                            out=out[a:b])  # fmt: skip
-            release_rows(out, a, b)  # written pages stay in the page cache, dirty
+            put(a, b, values)
         if b < r1:  # input rows no later band of this task reads
             low = int(chain.needs(b, min(r1, b + chain.band_rows))[0][0])
             release_rows(pixels, released, low)
             released = max(released, low)
-    if out is not None:
-        out.flush()  # once per task (a flush per band waited on the disk each time)
     return lo, hi, os.uname().nodename, os.getpid()
 
 
@@ -147,15 +179,23 @@ def filter_split(
     mapping: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     band_rows: int | None = None,
+    fmt: str = "npy",
+    depth: str | None = None,
 ) -> Split:
-    """Filter the ``.npy`` image ``source`` into the ``.npy`` file ``target`` on a cluster.
+    """Filter the ``.npy`` image ``source`` into the ``.npy`` or TIFF file ``target`` on a
+    cluster: :func:`plan_split`, then :func:`run_split`.
 
     Parameters
     ----------
     source, target : str
-        ``.npy`` paths every worker reaches (made absolute here).
-    steps, opts, mapping
-        As for ``convtool filter`` (``opts.runs`` gets the chain's strategies).
+        Paths every worker reaches (made absolute here): a ``.npy`` input, the output's.
+    steps, opts, mapping, depth
+        As for ``convtool filter`` (``opts.runs`` gets the chain's strategies); ``--values
+        stretch`` is refused (its percentiles need every band's histogram first).
+    fmt : {"npy", "tiff"}
+        The output's format. TIFF is written uncompressed, 8 or 16 bits a sample as the
+        single-machine run stores it (float results are refused: .npy holds them), and is that
+        run's file byte for byte.
     executor : concurrent.futures.Executor
         Where the band tasks run (a Dask client's; a local pool works too).
     workers : int
@@ -168,8 +208,32 @@ def filter_split(
     Raises
     ------
     SplitError
-        The cluster was lost or a band failed; ``target`` is left as it was.
+        A refused layout, the cluster lost or a band failed; ``target`` is left as it was.
     """
+    plan = plan_split(source, target, steps, opts, mapping=mapping, band_rows=band_rows,
+                      fmt=fmt, depth=depth)  # fmt: skip
+    return run_split(plan, executor, workers=workers, progress=progress)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The output of a split, decided before any cluster is asked for (:func:`plan_split`)."""
+
+    spec: _Spec  # what every band task gets (without the target's path yet)
+    target: str
+    fmt: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    page: tuple[int, ...]  # the TIFF page (16-bit grey+alpha is stored as RGBA)
+    icc: bytes | None
+    dpi: tuple[float, float] | None
+    opts: FilterOptions
+
+
+def plan_split(source, target, steps, opts: FilterOptions, *, mapping=None, band_rows=None,
+               fmt: str = "npy", depth: str | None = None) -> Plan:  # fmt: skip
+    """Read ``source``'s header, plan the chain and the output's layout; the refusals
+    (:class:`SplitError`, ``ImageIOError``) come from here. Arguments: :func:`filter_split`."""
     source, target = os.path.abspath(source), os.path.abspath(target)
     picked = read_pixels(source)
     if picked is None:
@@ -181,21 +245,44 @@ def filter_split(
     if opts.alpha == "drop":
         info.alpha = False
     shape = chain.out_shape[:2] if chain.out_shape[2:] == (1,) else chain.out_shape
-    depth, mapping = stored_layout(info, "npy", 1 if len(shape) == 2 else shape[2], mapping)
-    dtype = {"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype)
+    channels = 1 if len(shape) == 2 else shape[2]
+    depth, mapping = stored_layout(info, fmt, channels, mapping, depth=depth)
+    if mapping.startswith("stretch"):
+        raise SplitError(
+            "--values stretch is not split over a cluster (its percentiles need the whole "
+            "result first): use rescale, or filter on one machine"
+        )
+    dtype = np.dtype({"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype))
+    if fmt == "tiff" and depth == "float":
+        raise SplitError(f"{target}: a TIFF split over the cluster stores 8 or 16 bits a "
+                         "sample, not float: add --depth 16, or write .npy")  # fmt: skip
+    if fmt == "tiff" and np.prod(shape) * dtype.itemsize > _TIFF_BYTES:
+        raise SplitError(f"{target}: over classic TIFF's 4 GiB: write .npy")
+    page = (*shape[:2], 4) if (dtype == np.uint16 and channels == 2) else tuple(shape)
+    spec = _Spec(source, "", chain, runtime.threads(), depth, mapping, None)
+    return Plan(spec, target, fmt, tuple(shape), dtype, page, info.icc, info.dpi, opts)
+
+
+def run_split(plan: Plan, executor: cf.Executor, *, workers: int, progress=None) -> Split:
+    """Compute :func:`plan_split`'s output on ``executor`` (arguments: :func:`filter_split`)."""
+    spec, shape, chain = plan.spec, plan.shape, plan.spec.chain
     bands = -(-shape[0] // chain.band_rows)
     tasks = max(1, min(bands, _TASKS_PER_WORKER * max(1, workers)))
     cuts = [chain.band_rows * (bands * k // tasks) for k in range(tasks)] + [shape[0]]
     edges = [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
-    spec = _Spec(source, "", chain, runtime.threads(), depth, mapping, None)
-    if mapping == "rescale":  # a first pass for the min and max of the whole result
+    if spec.mapping == "rescale":  # a first pass for the min and max of the whole result
         found = _gather(executor, spec, edges, False, None)
         spec = _with(spec, limits=(min(r[0] for r in found), max(r[1] for r in found)))
-    with atomic_path(target) as tmp:
-        np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=tuple(shape)).flush()
+    with atomic_path(plan.target) as tmp:
+        if plan.fmt == "tiff":
+            with open(tmp, "wb") as fh:  # the single-machine run's tags: convtool's writer
+                spec = _with(spec, strips=layout_tiff(fh, plan.page, plan.dtype, icc=plan.icc,
+                                                      dpi=plan.dpi))  # fmt: skip
+        else:
+            np.lib.format.open_memmap(tmp, mode="w+", dtype=plan.dtype, shape=shape).flush()
         done = _gather(executor, _with(spec, target=os.path.abspath(tmp)), edges, True, progress)
-    opts.runs.extend(chain.runs)
-    return Split(tuple(shape), len(edges), {(r[2], r[3]) for r in done}, chain)
+    plan.opts.runs.extend(chain.runs)
+    return Split(shape, len(edges), {(r[2], r[3]) for r in done}, chain)
 
 
 def _with(spec: _Spec, **changes) -> _Spec:

@@ -5,6 +5,8 @@ absolute path where they run) and :func:`to_npy` / :func:`to_tiff` (the file lai
 then every block written into it in place by the worker that computed it, the whole committed
 by convtool's one atomic writer when every block is in). Nothing pickles an array or a memory
 map: a memory map sent to a worker arrives as a copy, and writes into it are lost.
+:func:`from_zarr` / :func:`to_zarr` (zarr is an extra of its own: ``convtool[zarr]``) go
+through dask's own zarr functions, a store directory written beside the target and renamed.
 
 Every worker must see the file at the same path (a shared filesystem); relative paths are
 made absolute here, where the graph is built. Must not import: click, rich, PIL at module
@@ -14,14 +16,18 @@ level, convtool.cli (TIFF reading goes through :mod:`convtool.images` inside the
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import dask.array as da
 import numpy as np
 
-from ..images.tiff import write_tiff
+from ..images.tiff import Strips, layout_tiff
 from ..images.write import atomic_path
 
-__all__ = ["from_npy", "from_tiff", "to_npy", "to_tiff"]
+__all__ = ["MISSING_ZARR", "from_npy", "from_tiff", "from_zarr", "to_npy", "to_tiff", "to_zarr"]
+
+MISSING_ZARR = "needs the zarr extra: pip install 'convtool[zarr]'"
 
 
 class _NpyFile:
@@ -122,27 +128,20 @@ class _NpyTarget:
 
 
 class _TiffTarget:
-    """``dask.array.store``'s target: rows written into the uncompressed strips of a TIFF."""
+    """``dask.array.store``'s target: each block's rows written into the uncompressed strips
+    of a TIFF laid out by :func:`~convtool.images.tiff.layout_tiff` (``os.pwrite``)."""
 
-    def __init__(self, path, offsets, per, shape, dtype) -> None:
-        self.path, self.offsets, self.per = path, offsets, per
-        self.shape, self.dtype = shape, np.dtype(dtype).newbyteorder("<")
+    def __init__(self, path: str, strips: Strips) -> None:
+        self.path, self.strips = path, strips
 
     def __setitem__(self, key, value) -> None:
-        rows, rest = key[0], key[1:]
-        r0, r1 = rows.indices(self.shape[0])[:2]
-        for k in range(r0 // self.per, (r1 - 1) // self.per + 1):
-            s0, s1 = k * self.per, min((k + 1) * self.per, self.shape[0])
-            a, b = max(r0, s0), min(r1, s1)
-            strip = np.memmap(
-                self.path,
-                self.dtype,
-                "r+",
-                offset=self.offsets[k],
-                shape=(s1 - s0, *self.shape[1:]),
-            )
-            strip[(slice(a - s0, b - s0), *rest)] = value[a - r0 : b - r0]
-            strip.flush()
+        r0 = key[0].indices(self.strips.shape[0])[0]
+        c0 = key[1].indices(self.strips.shape[1])[0]
+        fd = os.open(self.path, os.O_WRONLY)
+        try:
+            self.strips.write_rows(fd, r0, value, c0)
+        finally:
+            os.close(fd)
 
 
 def _store(array, target, make) -> None:
@@ -178,8 +177,9 @@ def to_npy(array, path: str | os.PathLike[str]) -> None:
 def to_tiff(array, path: str | os.PathLike[str]) -> None:
     """Compute a uint8/uint16 ``(H, W[, 1..4])`` array into an uncompressed TIFF, by strips.
 
-    convtool's TIFF writer lays the file out (zero strips, then the tags); each block then
-    writes its rows into the strips in place; committed atomically as :func:`to_npy`. Two or
+    convtool's TIFF writer lays the file out (the tags, the strips a hole of their size); each
+    block then writes its rows into the strips in place; committed atomically as
+    :func:`to_npy`. Two or
     four channels: the last is alpha. Float results: :func:`to_npy` (or convert first).
 
     Examples
@@ -200,10 +200,81 @@ def to_tiff(array, path: str | os.PathLike[str]) -> None:
     if x.nbytes > 2**32 - 2**24:
         raise ValueError(f"to_tiff: {x.nbytes} bytes is over classic TIFF's 4 GiB; use to_npy")
 
+    if x.ndim == 3:
+        x = x.rechunk({2: -1})  # every block holds whole pixels: a run of bytes per row
+
     def make(tmp: str) -> _TiffTarget:
         with open(tmp, "wb") as fh:
-            zeros = np.broadcast_to(np.zeros((), x.dtype), x.shape)
-            (offsets, per), *_ = write_tiff(fh, zeros, byteorder="<")
-        return _TiffTarget(tmp, offsets, per, x.shape, x.dtype)
+            return _TiffTarget(tmp, layout_tiff(fh, x.shape, x.dtype))
 
     _store(x, path, make)
+
+
+def _zarr(name: str) -> None:
+    """Import zarr, or the one-line error that names the extra."""
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        raise ImportError(f"convtool.dask.{name} {MISSING_ZARR}") from None
+
+
+def _is_path(store) -> bool:
+    return isinstance(store, os.PathLike) or (isinstance(store, str) and "://" not in store)
+
+
+def from_zarr(store, component: str | None = None, chunks=None) -> da.Array:
+    """A lazy array of a zarr array: each block reads its chunks where it runs.
+
+    ``store`` is a directory (made absolute here: every worker must see it at that path), a
+    URL (``s3://...``, fsspec) or a zarr store object; ``component`` the array's path in a
+    group; ``chunks`` None keeps the stored chunks (else as ``dask.array.from_array``).
+    Needs the zarr extra (``pip install 'convtool[zarr]'``).
+
+    Examples
+    --------
+    >>> import tempfile  # doctest: +SKIP
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.zarr")  # doctest: +SKIP
+    >>> to_zarr(da.arange(12.0, chunks=5).reshape(3, 4), path)  # doctest: +SKIP
+    >>> from_zarr(path)[1].compute()  # doctest: +SKIP
+    array([4., 5., 6., 7.])
+    """
+    _zarr("from_zarr")
+    if _is_path(store):
+        store = os.path.abspath(store)
+    return da.from_zarr(store, component=component, chunks=chunks)
+
+
+def to_zarr(array, store, *, overwrite: bool = False, **create) -> None:
+    """Compute ``array`` into a new zarr array at ``store``, each block written by its worker.
+
+    A directory ``store`` is written as a store beside it (``.NAME.*.part``) and renamed into
+    place once every chunk is in: a failed compute leaves ``store`` as it was; an existing
+    ``store`` is refused unless ``overwrite``. A URL or a store object is written straight
+    through ``dask.array.to_zarr`` (no rename there). Irregular chunks are made regular first
+    (zarr's chunks are one size); ``create`` goes to zarr's array creation (``compressors``,
+    ``fill_value``, ...). Needs the zarr extra (``pip install 'convtool[zarr]'``).
+    """
+    _zarr("to_zarr")
+    x = da.asarray(array)
+    if any(len(set(c[:-1])) > 1 or (len(c) > 1 and c[-1] > c[0]) for c in x.chunks):
+        x = x.rechunk(x.chunksize)
+    if not _is_path(store):
+        da.to_zarr(x, store, mode="w" if overwrite else "w-", **create)
+        return
+    target = os.path.abspath(store)
+    if os.path.lexists(target) and not overwrite:
+        raise FileExistsError(f"{target}: exists (overwrite=True replaces it)")
+    parent, name = os.path.split(target)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".part")
+    try:
+        da.to_zarr(x, tmp, mode="w", **create)
+        if os.path.lexists(target):  # overwrite: the old store out of the way, then the new in
+            old = tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".old")
+            os.replace(target, os.path.join(old, name))
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

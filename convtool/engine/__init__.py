@@ -36,7 +36,8 @@ per strategy (``direct``, ``strips``, ``im2row`` for ``gemm``, ``separable`` wit
 ``fft``, ``small`` for images that stay in L2, ``boxsum`` for ``box`` kernels), ``cost``
 (the cost model and ``auto``'s choice), ``run`` (the registry, :func:`correlate`,
 :func:`convolve`). Threads and scratch arrays come from
-:mod:`convtool.runtime`.
+:mod:`convtool.runtime`; OpenBLAS is held to one thread while a strategy runs
+(:mod:`convtool._blas`): the results do not depend on its thread count.
 
 Must not import: chain, matching, cli, images, click, rich, PIL.
 """

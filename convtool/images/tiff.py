@@ -1,20 +1,24 @@
 """The integer TIFF writer: 8- and 16-bit grey, grey+alpha, RGB and RGBA, one page or many.
 
 Owns :func:`encode_tiff` and :func:`write_tiff` (the same bytes into a seekable file, a group
-of strips at a time, so a big page is never held twice). Baseline TIFF 6.0: chunky samples in
-strips, uncompressed or Adobe deflate (compression 8; strips deflated in parallel on
-:mod:`convtool.runtime`), little- or big-endian, with resolution (DPI) and ICC profile tags;
-pages are chained IFDs. Float TIFF stays with Pillow (:mod:`.encode`). Returns bytes or fills a
-file object :mod:`.write` opened; opens no file itself. Must not import: PIL, convtool.engine,
-matching or cli, click, rich.
+of strips at a time, so a big page is never held twice), and :func:`layout_tiff` with
+:class:`Strips` (the same file laid out with its uncompressed strips left empty, then filled
+in place rows at a time, by any process: a Dask cluster's workers). Baseline TIFF 6.0:
+chunky samples in strips, uncompressed or Adobe deflate (compression 8; strips deflated in
+parallel on :mod:`convtool.runtime`), little- or big-endian, with resolution (DPI) and ICC
+profile tags; pages are chained IFDs. Float TIFF stays with Pillow (:mod:`.encode`). Returns
+bytes, fills a file object :mod:`.write` opened, or writes into a descriptor it is given;
+opens no file itself. Must not import: PIL, convtool.engine, matching or cli, click, rich.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -22,7 +26,7 @@ import numpy as np
 
 from .. import runtime
 
-__all__ = ["encode_tiff", "write_tiff"]
+__all__ = ["Strips", "encode_tiff", "layout_tiff", "write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 _TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
@@ -30,15 +34,15 @@ _STRIP_BYTES = 1 << 20  # rows per strip: about this many bytes
 _GROUP_STRIPS = 32  # strips made (deflated in parallel) and written at a time: ~32 MB held
 
 
-def _rows_per_strip(page: np.ndarray) -> int:
-    return max(1, _STRIP_BYTES // max(1, page[:1].nbytes))
+def _rows_per_strip(shape: tuple[int, ...], itemsize: int) -> int:
+    return max(1, _STRIP_BYTES // max(1, int(np.prod(shape[1:])) * itemsize))
 
 
 def _strips(page: np.ndarray, order: str, level: int) -> Iterator[list[bytes]]:
     """The page's bytes in strips of :func:`_rows_per_strip` rows (deflated when ``level`` > 0),
     :data:`_GROUP_STRIPS` strips at a time; the byte order is converted a strip at a time."""
     dtype = np.dtype(page.dtype).newbyteorder(order)
-    per = _rows_per_strip(page)
+    per = _rows_per_strip(page.shape, page.itemsize)
     starts = range(0, page.shape[0], per)
 
     def task(out: list[bytes], i: int, y0: int):
@@ -86,13 +90,13 @@ def _rational(value: float) -> tuple[int, int]:
     return (frac.numerator, frac.denominator)
 
 
-def _tags(page, sizes, per, offsets, level, icc, dpi) -> list[tuple[int, int, list]]:
-    h, w = page.shape[:2]
-    channels = 1 if page.ndim == 2 else page.shape[2]
+def _tags(shape, itemsize, sizes, per, offsets, level, icc, dpi) -> list[tuple[int, int, list]]:
+    h, w = shape[:2]
+    channels = 1 if len(shape) == 2 else shape[2]
     tags = [
         (256, _LONG, [w]),
         (257, _LONG, [h]),
-        (258, _SHORT, [8 * page.itemsize] * channels),
+        (258, _SHORT, [8 * itemsize] * channels),
         (259, _SHORT, [8 if level > 0 else 1]),
         (262, _SHORT, [2 if channels >= 3 else 1]),  # RGB or min-is-black
         (273, _LONG, offsets),
@@ -154,12 +158,9 @@ def write_tiff(
     if isinstance(pages, np.ndarray):
         pages = [pages]
     for page in pages:
-        channels = 1 if page.ndim == 2 else page.shape[2]
-        if page.dtype not in (np.uint8, np.uint16) or page.ndim not in (2, 3) or channels > 4:
-            raise ValueError(f"TIFF pages are uint8/uint16 (H, W[, 1..4]), got {page.dtype}")
+        _check(page.shape, page.dtype)
     start = fh.tell()
-    fh.write((b"II" if byteorder == "<" else b"MM") + struct.pack(byteorder + "H", 42))
-    fh.write(b"\0\0\0\0")  # the first IFD's offset, filled in below
+    fh.write(_header(byteorder, 0))  # the first IFD's offset, filled in below
     pos, pointer_at = 8, 4
     layout = []
     for page in pages:
@@ -172,7 +173,8 @@ def write_tiff(
                 pad = b"\0" if len(strip) % 2 else b""
                 fh.write(strip + pad if pad else strip)
                 pos += len(strip) + len(pad)
-        tags = _tags(page, sizes, _rows_per_strip(page), offsets, level, icc, dpi)
+        per = _rows_per_strip(page.shape, page.itemsize)
+        tags = _tags(page.shape, page.itemsize, sizes, per, offsets, level, icc, dpi)
         body, extra = _ifd(tags, byteorder, pos)
         fh.seek(start + pointer_at)
         fh.write(struct.pack(byteorder + "I", pos))
@@ -181,5 +183,93 @@ def write_tiff(
         pointer_at = pos + len(body)
         fh.write(b"\0\0\0\0" + extra)  # next IFD: none unless another page follows
         pos = pointer_at + 4 + len(extra)
-        layout.append((offsets, _rows_per_strip(page)))
+        layout.append((offsets, per))
     return layout
+
+
+def _check(shape: tuple[int, ...], dtype) -> None:
+    channels = 1 if len(shape) != 3 else shape[2]
+    if np.dtype(dtype) not in (np.uint8, np.uint16) or len(shape) not in (2, 3) or channels > 4:
+        raise ValueError(f"TIFF pages are uint8/uint16 (H, W[, 1..4]), got {np.dtype(dtype)}")
+
+
+def _header(byteorder: str, first_ifd: int) -> bytes:
+    return (b"II" if byteorder == "<" else b"MM") + struct.pack(byteorder + "HI", 42, first_ifd)
+
+
+@dataclass(frozen=True)
+class Strips:
+    """Where the rows of a page laid out by :func:`layout_tiff` go: strip offsets (from the
+    file's start), rows per strip, the page's shape and its samples' dtype in file order."""
+
+    offsets: tuple[int, ...]
+    per: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def write_rows(self, fd: int, r0: int, rows: np.ndarray, c0: int = 0) -> None:
+        """Write ``rows`` (page rows ``r0:r0 + len(rows)``, columns ``c0:`` as wide as they are,
+        every channel) into their strips of the open file ``fd`` with ``os.pwrite``: any number
+        of processes at once, each its own rows or columns."""
+        data = np.ascontiguousarray(rows, dtype=self.dtype)
+        pixel = data.itemsize * (1 if len(self.shape) == 2 else self.shape[2])
+        line = self.shape[1] * pixel
+        if c0 == 0 and data.shape[1] == self.shape[1]:  # whole rows: one write per strip
+            r1 = r0 + len(data)
+            for k in range(r0 // self.per, (r1 - 1) // self.per + 1 if r1 > r0 else 0):
+                a, b = max(r0, k * self.per), min(r1, (k + 1) * self.per)
+                _pwrite(fd, data[a - r0 : b - r0], self.offsets[k] + (a - k * self.per) * line)
+            return
+        for i, row in enumerate(data):  # a column span: one write per row
+            r = r0 + i
+            _pwrite(fd, row, self.offsets[r // self.per] + (r % self.per) * line + c0 * pixel)
+
+
+def _pwrite(fd: int, data: np.ndarray, at: int) -> None:
+    view = memoryview(np.ascontiguousarray(data)).cast("B")
+    while view:  # pwrite may write less than asked
+        n = os.pwrite(fd, view, at)
+        view, at = view[n:], at + n
+
+
+def layout_tiff(
+    fh: BinaryIO,
+    shape: tuple[int, ...],
+    dtype,
+    *,
+    byteorder: str = "<",
+    icc: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> Strips:
+    """Lay out a one-page uncompressed TIFF in ``fh`` (a file opened ``wb``, at its start):
+    the header and the tags written, the strips left as a hole of their size to be filled by
+    :meth:`Strips.write_rows`. Once every row is written, the file is byte for byte
+    :func:`write_tiff`'s of the same page (level 0, the same ``icc`` and ``dpi``).
+
+    Examples
+    --------
+    >>> page = np.arange(6, dtype=np.uint16).reshape(2, 3)
+    >>> buf = io.BytesIO()
+    >>> strips = layout_tiff(buf, page.shape, page.dtype)
+    >>> strips.offsets, strips.per
+    ((8,), 174762)
+    >>> data = bytearray(buf.getvalue())
+    >>> data[8:20] = page.astype("<u2").tobytes()
+    >>> bytes(data) == encode_tiff(page)
+    True
+    """
+    _check(tuple(shape), dtype)
+    itemsize = np.dtype(dtype).itemsize
+    per = _rows_per_strip(tuple(shape), itemsize)
+    row = int(np.prod(shape[1:])) * itemsize
+    sizes = [min(per, shape[0] - y0) * row for y0 in range(0, shape[0], per)]
+    offsets, pos = [], 8
+    for size in sizes:
+        offsets.append(pos)
+        pos += size + size % 2
+    body, extra = _ifd(_tags(shape, itemsize, sizes, per, offsets, 0, icc, dpi), byteorder, pos)
+    fh.write(_header(byteorder, pos))
+    fh.seek(pos)
+    fh.write(body + b"\0\0\0\0" + extra)
+    order = np.dtype(dtype).newbyteorder(byteorder)
+    return Strips(tuple(offsets), per, tuple(shape), order)

@@ -18,18 +18,22 @@ Batch table (``--files N``, 0 to skip): N photo-like 640x480 PNGs (``bench_batch
 filtered with ``-k gaussian:2`` by ``python -m convtool filter DIR -o OUT`` with ``--jobs W``,
 with ``--scheduler local:W`` (starts and stops its LocalCluster inside the run) and with
 ``--scheduler ADDRESS`` of a LocalCluster of W workers already running; W = the core count.
-One run each; outputs are checked byte-identical to the ``--jobs`` run. A last row runs the
+One run each; outputs are checked byte-identical to the ``--jobs`` run. The last rows run the
 files on a cluster started the usual way: ``dask scheduler`` and ``dask worker --nworkers W
---nthreads 1`` (with its nanny) as separate processes.
+--nthreads 1`` (with its nanny), then W ``dask worker --nthreads 1 --no-nanny`` processes.
+``--threads`` prints what a nanny worker runs with once convtool's plugin has set it up
+(engine threads, OpenBLAS threads, the environment variables a nanny sets).
 
 Split table (``--big N``, 0 to skip): one ``N x N`` float32 ``.npy`` filtered with
 ``-k gaussian:2`` into a ``.npy``: ``convtool filter`` on this machine (row bands on its
 threads) against ``--scheduler ADDRESS`` of that nanny cluster (one input split in row bands
-over its workers), and dask-image's ``ndfilters.gaussian_filter`` over ``convtool.dask``'s
-``from_npy``/``to_npy`` on the same cluster where dask-image is installed (a note otherwise).
-Peak RSS: the convtool process for the local run; each worker process for the cluster runs
-(workers restarted first, so the figure is that run's). Outputs are checked equal to the
-local file.
+over its workers); the same into a 16-bit TIFF (``--depth 16``) locally and split;
+``convtool.dask.correlate`` with the same 13x13 kernel over ``from_npy``/``to_npy`` (chunks
+of 2048 rows) on the cluster; and dask-image's ``ndfilters.gaussian_filter`` (sigma 2,
+truncate 3: the same 13 taps) on the same lazy array where dask-image is installed (a note
+otherwise). Peak RSS: the convtool process for the local runs; each worker process for the
+cluster runs (workers restarted first, so the figure is that run's). Split outputs are
+checked byte-identical to the local file; the lazy rows give the largest difference from it.
 """
 
 from __future__ import annotations
@@ -157,11 +161,13 @@ def batch_table(files: int) -> list[dict]:
                 f"--scheduler ADDRESS ({cores} workers running)",
                 ["--scheduler", cluster.scheduler_address],
             )
-        with nanny_cluster(cores, work) as (address, _):
-            run(
-                f"--scheduler ADDRESS (dask scheduler + dask worker, nanny, {cores} workers)",
-                ["--scheduler", address],
-            )
+        for nanny in (True, False):
+            with nanny_cluster(cores, work, nanny=nanny) as (address, _):
+                kind = "nanny" if nanny else "--no-nanny"
+                run(
+                    f"--scheduler ADDRESS (dask scheduler + dask worker, {kind}, {cores} workers)",
+                    ["--scheduler", address],
+                )
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -171,11 +177,13 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHO
 
 
 @contextlib.contextmanager
-def nanny_cluster(workers: int, home: Path):
-    """``dask scheduler`` + ``dask worker --nworkers W --nthreads 1`` (nanny) subprocesses on
+def nanny_cluster(workers: int, home: Path, *, nanny: bool = True):
+    """``dask scheduler`` + ``dask worker --nworkers W --nthreads 1 --nanny`` (or W ``dask
+    worker --nthreads 1 --no-nanny`` processes: --nworkers needs the nanny) subprocesses on
     127.0.0.1: yields (address, client); killed on exit."""
     dask = str(Path(sys.executable).with_name("dask"))
     info = home / "scheduler.json"
+    info.unlink(missing_ok=True)  # an earlier cluster's
     procs = [
         subprocess.Popen(
             [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
@@ -187,13 +195,14 @@ def nanny_cluster(workers: int, home: Path):
         while not info.exists() or not info.read_text().strip():
             time.sleep(0.1)
         address = json.loads(info.read_text())["address"]
-        procs.append(
-            subprocess.Popen(
-                [dask, "worker", address, "--nworkers", str(workers), "--nthreads", "1",
-                 "--nanny", "--no-dashboard"],
-                env=ENV, cwd=home, stderr=subprocess.DEVNULL, start_new_session=True,
-            )
-        )  # fmt: skip
+        shape = ["--nworkers", str(workers), "--nanny"] if nanny else ["--no-nanny"]
+        for _ in range(1 if nanny else workers):
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", address, *shape, "--nthreads", "1", "--no-dashboard"],
+                    env=ENV, cwd=home, stderr=subprocess.DEVNULL, start_new_session=True,
+                )
+            )  # fmt: skip
         with distributed.Client(address) as client:
             client.wait_for_workers(workers, timeout=120)
             yield address, client
@@ -202,6 +211,30 @@ def nanny_cluster(workers: int, home: Path):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def worker_threads(cores: int) -> dict:
+    """What each worker of a nanny cluster runs with after convtool's plugin set it up."""
+
+    def state() -> dict:
+        from convtool._blas import _api
+
+        api = _api()
+        names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                 "MKL_NUM_THREADS")  # fmt: skip
+        return {"engine threads": runtime.threads(), "OpenBLAS threads": api[0]() if api else None,
+                **{name: os.environ.get(name) for name in names}}  # fmt: skip
+
+    work = Path(tempfile.mkdtemp(prefix="bench_threads_"))
+    try:
+        with nanny_cluster(cores, work) as (address, client):
+            before = client.run(state)
+            from convtool.dask.cluster import scheduler_executor
+
+            with scheduler_executor(address) as executor:
+                return {"nanny, before": before, "nanny, set up": executor.client.run(state)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _peaks(client) -> list[float]:
@@ -215,15 +248,24 @@ def _peaks(client) -> list[float]:
     return sorted(client.run(peak).values())
 
 
+# A small parent for the timed command: a child's peak RSS (ru_maxrss) starts at its parent's
+# resident set when it is forked (this process has mapped gigabytes of .npy by then).
+_PEAK = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
 def _run_rss(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *cmd], env=ENV, capture_output=True,
+                          text=True)  # fmt: skip
     if proc.returncode:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    return time.perf_counter() - start, int(proc.stdout.split()[-1]) / 1024
 
 
 def split_table(size: int) -> tuple[list[dict], str]:
@@ -251,22 +293,57 @@ def split_table(size: int) -> tuple[list[dict], str]:
             rows.append({"path": f"--scheduler ADDRESS, split over {cores} workers",
                          "s": seconds, "rss": f"{rss:.0f} + workers {workers}",
                          "same": same})  # fmt: skip
+            tif = ["--depth", "16"]
+            seconds, rss = _run_rss([*base, str(work / "local.tif"), *tif])
+            rows.append({"path": "convtool filter -o .tif --depth 16 (this machine)",
+                         "s": seconds, "rss": f"{rss:.0f}", "same": True})  # fmt: skip
+            client.restart()
+            seconds, rss = _run_rss([*base, str(work / "split.tif"), *tif, "--scheduler", address])
+            same = _same_bytes(work / "local.tif", work / "split.tif")
+            workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
+            rows.append({"path": "--scheduler ADDRESS -o .tif --depth 16, split",
+                         "s": seconds, "rss": f"{rss:.0f} + workers {workers}",
+                         "same": same})  # fmt: skip
+            lazy = cdask.from_npy(big, chunks=(2048, size))
+            weights = parse_kernel("gaussian:2").weights
+            lazy_rows = [("convtool.dask.correlate (from_npy/to_npy)",
+                          lambda: cdask.correlate(lazy, weights))]  # fmt: skip
             try:
                 from dask_image import ndfilters
             except ImportError:
                 note = "dask-image is not installed here: its row is skipped"
             else:
+                label = "dask-image ndfilters.gaussian_filter (from_npy/to_npy)"
+                lazy_rows.append((label, lambda: ndfilters.gaussian_filter(lazy, 2, truncate=3.0)))
+            for label, make in lazy_rows:
                 client.restart()
                 start = time.perf_counter()
-                lazy = cdask.from_npy(big, chunks=(2048, size))
-                cdask.to_npy(ndfilters.gaussian_filter(lazy, 2.0, truncate=3.0), work / "di.npy")
+                cdask.to_npy(make(), work / "lazy.npy")
                 seconds = time.perf_counter() - start
                 workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
-                rows.append({"path": "dask-image gaussian_filter (from_npy/to_npy)",
-                             "s": seconds, "rss": f"workers {workers}", "same": "-"})  # fmt: skip
+                diff = _max_diff(work / "local.npy", work / "lazy.npy")
+                rows.append({"path": label, "s": seconds, "rss": f"workers {workers}",
+                             "same": f"max diff {diff:.1e}"})  # fmt: skip
         return rows, note
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 24), fb.read(1 << 24)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _max_diff(a: Path, b: Path) -> float:
+    x, y = np.load(a, mmap_mode="r"), np.load(b, mmap_mode="r")
+    return max(
+        float(np.abs(x[r : r + 1024] - y[r : r + 1024]).max()) for r in range(0, x.shape[0], 1024)
+    )
 
 
 def _same_npy(a: Path, b: Path) -> bool:
@@ -278,7 +355,7 @@ def _same_npy(a: Path, b: Path) -> bool:
 
 def _print_split(rows: list[dict], size: int, note: str) -> None:
     print(f"\n{size}x{size} float32 .npy, -k gaussian:2, load {os.getloadavg()[0]:.1f}\n")
-    print("| run | wall s | vs local | peak RSS MB | same file |")
+    print("| run | wall s | vs local | peak RSS MB | same as local |")
     print("|---|---:|---:|---|---|")
     for r in rows:
         ratio = r["s"] / rows[0]["s"]
@@ -313,8 +390,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=300, help="batch files (0: no batch table)")
     parser.add_argument("--no-array", action="store_true", help="no array table")
     parser.add_argument("--big", type=int, default=20000, help="split table size (0: none)")
+    parser.add_argument("--threads", action="store_true", help="print a nanny worker's set-up")
     args = parser.parse_args()
     chunks = [int(c) for c in args.chunks.split(",")]
+    if args.threads:
+        for label, workers in worker_threads(os.cpu_count() or 1).items():
+            print(label, json.dumps(sorted(workers.values(), key=str)))
     if not args.no_array:
         _print(array_table(args.size, chunks, args.repeats), args.size)
     if args.files:
