@@ -6,8 +6,9 @@ an array allocated again and again (a band, a frame) page-faults anew each time:
 1080p RGB through ``filter - --raw ... -k gaussian:2`` spent 1.2 s of system time in those
 faults, 0.25 s with the thresholds raised (``tests/bench/bench_streams.py``). Raising them
 keeps freed buffers in the heap for the next frame; the resident set then stays at the
-largest working set seen (a few frames), which is what a stream holds anyway. Where glibc is
-not the C library (musl, macOS) nothing changes. Must not import: anything else of
+largest working set seen (a few frames), which is what a stream holds anyway. The Dask worker
+set-up (:mod:`convtool.dask.cluster`) sets the thresholds a nanny's environment had turned off.
+Where glibc is not the C library (musl, macOS) nothing changes. Must not import: anything else of
 convtool, click, rich, PIL.
 """
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import dataclasses
 import logging
 import os
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 
 from .. import runtime
 from .._blas import set_blas_threads
+from .._malloc import keep_freed_memory
 
 __all__ = [
     "ClusterExecutor",
@@ -117,10 +117,7 @@ def _malloc_as_usual() -> None:
     """
     if os.environ.pop("MALLOC_TRIM_THRESHOLD_", None) is None:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, _TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
+    keep_freed_memory(_MMAP_THRESHOLD, _TRIM_THRESHOLD)
 
 
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
