@@ -23,35 +23,48 @@ __all__ = ["set_blas_threads", "single_threaded_blas"]
 
 _NAMES = ("scipy_openblas{}64_", "scipy_openblas{}", "openblas{}64_", "openblas{}")
 _lock = threading.Lock()
+_lookup_lock = threading.Lock()
 _state = {"depth": 0, "saved": None, "api": None}
 
 
 def _api():
-    """``(get, set)`` of the OpenBLAS numpy uses, or None."""
-    if _state["api"] is None:
-        _state["api"] = False
-        try:
-            import numpy  # noqa: F401 (loads the BLAS)
+    """``(get, set)`` of the OpenBLAS numpy uses, or None.
 
-            with open("/proc/self/maps") as fh:
-                paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", fh.read())))
-        except OSError:
-            paths = []
-        for path in paths:
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for pattern in _NAMES:
-                get_name = pattern.format("_get_num_threads")
-                set_name = pattern.format("_set_num_threads")
-                if hasattr(lib, get_name) and hasattr(lib, set_name):
-                    getter, setter = getattr(lib, get_name), getattr(lib, set_name)
-                    getter.restype = ctypes.c_int
-                    setter.argtypes = [ctypes.c_int]
-                    _state["api"] = (getter, setter)
-                    return _state["api"]
+    Looked up once, under a lock: two pool threads entering :func:`single_threaded_blas` at
+    once used to see the lookup half done, and one of them ran its GEMMs outside the count,
+    on OpenBLAS's own threads once the other left; the last bit of a filter then depended on
+    timing (the same command wrote other bytes from run to run on busy cores).
+    """
+    if _state["api"] is None:
+        with _lookup_lock:
+            if _state["api"] is None:
+                _state["api"] = _find() or False
     return _state["api"] or None
+
+
+def _find():
+    """Search the process's mapped files for OpenBLAS's thread-count functions."""
+    try:
+        import numpy  # noqa: F401 (loads the BLAS)
+
+        with open("/proc/self/maps") as fh:
+            paths = sorted(set(re.findall(r"(/\S*openblas\S*\.so\S*)", fh.read())))
+    except OSError:
+        paths = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern in _NAMES:
+            get_name = pattern.format("_get_num_threads")
+            set_name = pattern.format("_set_num_threads")
+            if hasattr(lib, get_name) and hasattr(lib, set_name):
+                getter, setter = getattr(lib, get_name), getattr(lib, set_name)
+                getter.restype = ctypes.c_int
+                setter.argtypes = [ctypes.c_int]
+                return getter, setter
+    return None
 
 
 def set_blas_threads(count: int) -> bool:

@@ -380,3 +380,34 @@ def test_blas_threads_outside_do_not_change_the_result(strategy, monkeypatch):
     _blas.set_blas_threads(before)
     assert seen == [1, 1, 1]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_threads_looking_up_openblas_at_once_all_get_it(monkeypatch):
+    """The lookup is done once, under a lock: a thread that saw it half done ran its GEMMs
+    outside single_threaded_blas, and a filter's last bit then depended on timing."""
+    import threading
+    import time
+
+    from convtool import _blas
+
+    calls = []
+
+    def slow_find():
+        calls.append(1)
+        time.sleep(0.05)
+        return ("get", "set")
+
+    monkeypatch.setitem(_blas._state, "api", None)
+    monkeypatch.setattr(_blas, "_find", slow_find)
+    start, seen = threading.Barrier(4), []
+
+    def look() -> None:
+        start.wait()
+        seen.append(_blas._api())
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [("get", "set")] * 4 and len(calls) == 1
