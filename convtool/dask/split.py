@@ -5,7 +5,7 @@ The output (``.npy``, or an uncompressed 8/16-bit TIFF: :func:`~convtool.images.
 is laid out by the client (the atomic writer's temporary file beside the target), then every
 task opens the input and that file by path on its worker, computes a run of
 :class:`~convtool.chain.bands.BandedChain` bands (each band reads the rows its halo needs) and
-stores them in place (a memory map of the ``.npy``, ``pwrite`` into the TIFF's strips); the
+stores them in place (``pwrite`` into the ``.npy``'s rows or the TIFF's strips); the
 file is committed when every band is in. Each band is computed
 exactly as the single-machine run computes it (the chain planned here, the same band edges,
 this process's engine thread count: BLAS sums in another order with another count), so the
@@ -33,7 +33,7 @@ from .._mmap import release_rows
 from ..chain.bands import BandedChain
 from ..chain.memory import FilterOptions
 from ..images import atomic_path, read_pixels, stored_layout, to_output_array
-from ..images.tiff import Strips, layout_tiff
+from ..images.tiff import Strips, layout_tiff, pwrite_array
 from ..kernels import Kernel, Magnitude
 
 __all__ = ["Plan", "Split", "SplitError", "filter_split", "plan_split", "run_split"]
@@ -90,16 +90,28 @@ def _bands(spec: _Spec, r0: int, r1: int, write: bool) -> tuple[float, float, st
 def _writer(spec: _Spec):
     """``put(a, b, values)``: output rows ``a:b`` stored in the target, opened here by path."""
     if spec.strips is None:
-        out = np.load(spec.target, mmap_mode="r+")
+        # pwrite into the .npy's rows, as into the TIFF's strips: no memory map whose flush per
+        # task waited on the disk (20000^2 float32: 14.7 s against 10.4 s for the TIFF split).
+        with open(spec.target, "rb") as fh:
+            # the client's own open_memmap file: version 1.0 (2.0 for a huge header)
+            header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                np.lib.format.read_magic(fh), np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = header(fh)
+            offset = fh.tell()
+        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        fd = os.open(spec.target, os.O_WRONLY)
+        try:
 
-        def put(a: int, b: int, values: np.ndarray) -> None:
-            values = values.reshape((b - a, *out.shape[1:]))
-            to_output_array(values, depth=spec.depth, mapping=spec.mapping, limits=spec.limits,
-                            out=out[a:b])  # fmt: skip
-            release_rows(out, a, b)  # written pages stay in the page cache, dirty
+            def put_rows(a: int, b: int, values: np.ndarray) -> None:
+                values = values.reshape((b - a, *shape[1:]))
+                rows = to_output_array(values, depth=spec.depth, mapping=spec.mapping,
+                                       limits=spec.limits)  # fmt: skip
+                pwrite_array(fd, np.asarray(rows, dtype=dtype), offset + a * row_bytes)
 
-        yield put
-        out.flush()  # once per task (a flush per band waited on the disk each time)
+            yield put_rows
+        finally:
+            os.close(fd)
         return
     fd, strips = os.open(spec.target, os.O_WRONLY), spec.strips
     try:
