@@ -189,16 +189,23 @@ def test_pillow_tiffs_match_the_block_means(tmp_path, monkeypatch, strips_used, 
         assert np.abs(values - old).max() <= 1 / 255 + 1e-6
 
 
-@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
-def test_the_exif_turn_is_kept(tmp_path, strips_used, orientation):
-    """Reduced as stored, then turned as shown: as read_reduced reads a PNG with the same tag."""
+def _turned_pair(tmp_path, orientation: int, compression: str) -> np.ndarray:
+    """turned.png and turned.tif (``compression``) of the same pixels with the same EXIF
+    orientation; returns the stored pixels."""
     stored = pixels((H, W, 3), np.uint8)
     exif = Image.Exif()
     exif[0x0112] = orientation
     Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif)
     Image.fromarray(stored).save(
-        tmp_path / "turned.tif", compression="tiff_deflate", tiffinfo={0x0112: orientation}
+        tmp_path / "turned.tif", compression=compression, tiffinfo={0x0112: orientation}
     )
+    return stored
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_the_exif_turn_is_kept(tmp_path, strips_used, orientation):
+    """Reduced as stored, then turned as shown: as read_reduced reads a PNG with the same tag."""
+    _turned_pair(tmp_path, orientation, "tiff_deflate")
     old, _, old_size = read_reduced(tmp_path / "turned.png", 14)
     new, _, size = read_reduced(tmp_path / "turned.tif", 14)
     turned = orientation in (5, 6, 7, 8)
@@ -211,13 +218,7 @@ def test_the_exif_turn_is_kept(tmp_path, strips_used, orientation):
 def test_the_pillow_path_turns_a_tiff_once(tmp_path, strips_used, orientation):
     """Pillow turns a TIFF as it loads it (and says its size as shown): the Pillow path must
     not turn it again (an LZW TIFF, which the strip reader leaves to Pillow)."""
-    stored = pixels((H, W, 3), np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif)
-    Image.fromarray(stored).save(
-        tmp_path / "turned.tif", compression="tiff_lzw", tiffinfo={0x0112: orientation}
-    )
+    stored = _turned_pair(tmp_path, orientation, "tiff_lzw")
     png, _, png_size = read_reduced(tmp_path / "turned.png", 14)
     lzw, _, size = read_reduced(tmp_path / "turned.tif", 14)
     assert not strips_used and size == png_size and lzw.shape == png.shape
