@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import runtime
 
-__all__ = ["Strips", "encode_tiff", "layout_tiff", "pwrite_array", "write_tiff"]
+__all__ = ["Strips", "encode_tiff", "layout_tiff", "write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 _TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
@@ -218,16 +218,14 @@ class Strips:
             r1 = r0 + len(data)
             for k in range(r0 // self.per, (r1 - 1) // self.per + 1 if r1 > r0 else 0):
                 a, b = max(r0, k * self.per), min(r1, (k + 1) * self.per)
-                pwrite_array(fd, data[a - r0 : b - r0], self.offsets[k] + (a - k * self.per) * line)
+                _pwrite(fd, data[a - r0 : b - r0], self.offsets[k] + (a - k * self.per) * line)
             return
         for i, row in enumerate(data):  # a column span: one write per row
             r = r0 + i
-            pwrite_array(fd, row, self.offsets[r // self.per] + (r % self.per) * line + c0 * pixel)
+            _pwrite(fd, row, self.offsets[r // self.per] + (r % self.per) * line + c0 * pixel)
 
 
-def pwrite_array(fd: int, data: np.ndarray, at: int) -> None:
-    """Write ``data``'s bytes (C order) at offset ``at`` of the open file ``fd``: any number
-    of processes at once, each its own part of the file (the split's workers)."""
+def _pwrite(fd: int, data: np.ndarray, at: int) -> None:
     view = memoryview(np.ascontiguousarray(data)).cast("B")
     while view:  # pwrite may write less than asked
         n = os.pwrite(fd, view, at)
