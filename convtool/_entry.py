@@ -11,6 +11,8 @@ from __future__ import annotations
 import signal
 import sys
 
+from ._signals import signal_cause
+
 
 def _quit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
@@ -26,4 +28,11 @@ def main() -> None:
         from .cli import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
+    except RuntimeError as exc:
+        cause = signal_cause(exc)
+        if isinstance(cause, KeyboardInterrupt):
+            sys.exit(130)
+        if cause is None:
+            raise
+        raise cause from None
     cli_main()

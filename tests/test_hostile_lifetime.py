@@ -219,3 +219,39 @@ def test_part_file_newer_than_the_run_is_left_alone(tmp_path, monkeypatch):
     write.write_bytes(b"y", tmp_path / "out.bin")
     assert not part.exists()
     assert (tmp_path / "out.bin").read_bytes() == b"y"
+
+
+@pytest.mark.parametrize(("raised", "code"), [(SystemExit(143), 143), (KeyboardInterrupt(), 130)])
+def test_a_signal_inside_a_class_being_made_at_start_up_is_a_quiet_exit(monkeypatch, raised, code):
+    """Python 3.11 wraps what ``__set_name__`` raises in RuntimeError: the start-up guard
+    must still end with the signal's status (it once printed a traceback and exit 1)."""
+    import types
+
+    from convtool import _entry
+
+    class Broken(types.ModuleType):
+        def __getattr__(self, name):
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from raised
+
+    monkeypatch.setitem(sys.modules, "convtool.cli", Broken("convtool.cli"))
+    monkeypatch.setattr(_entry.signal, "signal", lambda *args: None)  # keep pytest's handlers
+    with pytest.raises(SystemExit) as info:
+        _entry.main()
+    assert info.value.code == code
+
+
+def test_a_signal_inside_a_lazy_import_of_a_command_is_its_exit_status(monkeypatch):
+    """The same wrapping during a command's own lazy import (FilterOptions being made when a
+    SIGTERM lands): exit 128 + signum, not a traceback."""
+    from convtool import cli
+    from convtool.images.write import Terminated
+
+    def wrapped(args):
+        raise RuntimeError("Error calling __set_name__") from Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(cli, "_invoke", wrapped)
+    monkeypatch.setattr(cli, "install_signal_handlers", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["convtool", "filter"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 128 + signal.SIGTERM

@@ -22,6 +22,7 @@ import warnings
 
 import click
 
+from .._signals import signal_cause
 from ..images.write import Terminated, install_signal_handlers, remove_temps
 from . import common
 from .common import (
@@ -238,6 +239,11 @@ def _run(args: list[str]) -> int:
     except RecursionError:
         report_error("input nested too deeply")
         return 2
+    except RuntimeError as exc:  # a signal during a lazy import: its exit status (see there)
+        cause = signal_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def _invoke(args: list[str]) -> int:
