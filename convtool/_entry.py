@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from ._signals import signal_cause
+from ._signals import redeliver_swallowed_signals, signal_cause
 
 
 def _quit(signum: int, frame: object) -> None:
@@ -24,6 +24,7 @@ def main() -> None:
         signum = getattr(signal, name, None)
         if signum is not None:
             signal.signal(signum, _quit)
+    redeliver_swallowed_signals()
     try:
         from .cli import main as cli_main
     except KeyboardInterrupt:

@@ -1,13 +1,19 @@
-"""What a signal raised, found inside the exception Python wrapped it in.
+"""Signals whose exceptions Python wrapped (RuntimeError) or swallowed (unraisable).
 
-Owns :func:`signal_cause`, which the start-up guard (:mod:`convtool._entry`) and the CLI's
-entry point (:func:`convtool.cli.main`) use. Standard library only: it runs before the rest of
-convtool loads. Must not import: anything else of convtool.
+Owns :func:`signal_cause` and :func:`redeliver_swallowed_signals`, which the start-up guard
+(:mod:`convtool._entry`) and the CLI's signal handlers (:mod:`convtool.images.write`) use.
+Standard library only: it runs before the rest of convtool loads. Must not import: anything
+else of convtool.
 """
 
 from __future__ import annotations
 
-__all__ = ["signal_cause"]
+import os
+import signal
+import sys
+import threading
+
+__all__ = ["redeliver_swallowed_signals", "signal_cause"]
 
 
 def signal_cause(exc: BaseException) -> BaseException | None:
@@ -32,3 +38,46 @@ def signal_cause(exc: BaseException) -> BaseException | None:
     while cause is not None and isinstance(cause, Exception):
         cause = cause.__cause__
     return cause
+
+
+def _signum(exc: BaseException) -> int | None:
+    """The signal a signal handler's exception stands for (None: not one)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        return exc.code - 128
+    return getattr(exc, "signum", None)
+
+
+def _unraisable(unraisable) -> None:
+    signum = _signum(unraisable.exc_value) if unraisable.exc_value is not None else None
+    if signum is None:
+        _previous(unraisable)
+        return
+    # From another thread, a moment later: sent from here, the handler would run at once,
+    # still inside this hook, and its exception would be swallowed again.
+    timer = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+_previous = sys.unraisablehook
+
+
+def redeliver_swallowed_signals() -> None:
+    """Send a signal again when the exception its handler raised was swallowed.
+
+    A handler that raises runs in whatever the main thread is doing; inside a weakref callback
+    (importlib's module locks) Python cannot raise, prints ``Exception ignored in ...`` and goes
+    on: a SIGTERM during an import printed that and the run ended 0. The unraisable hook sends
+    the signal again a moment later, so the handler runs once more where the exception can
+    unwind; other unraisable exceptions are reported as before.
+
+    Examples
+    --------
+    >>> redeliver_swallowed_signals()
+    >>> sys.unraisablehook is _unraisable
+    True
+    >>> sys.unraisablehook = _previous
+    """
+    sys.unraisablehook = _unraisable

@@ -255,3 +255,35 @@ def test_a_signal_inside_a_lazy_import_of_a_command_is_its_exit_status(monkeypat
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 128 + signal.SIGTERM
+
+
+@pytest.mark.parametrize(
+    ("raised", "signum"),
+    [(KeyboardInterrupt(), signal.SIGINT), (SystemExit(143), signal.SIGTERM), (ValueError(), None)],
+)
+def test_a_signal_swallowed_as_unraisable_is_sent_again(monkeypatch, raised, signum):
+    """A handler's exception inside a weakref callback (importlib's module locks) is only
+    printed by Python ("Exception ignored in ..."): the hook sends the signal again instead;
+    other unraisable exceptions go to the hook that was there before."""
+    import types
+
+    from convtool import _signals
+    from convtool.images.write import Terminated
+
+    sent, reported = [], []
+    monkeypatch.setattr(_signals.os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    started = []
+    monkeypatch.setattr(
+        _signals.threading,
+        "Timer",
+        lambda delay, fn, args: types.SimpleNamespace(
+            daemon=False, start=lambda: started.append(delay) or fn(*args)
+        ),
+    )
+    monkeypatch.setattr(_signals, "_previous", reported.append)
+    hook = types.SimpleNamespace(exc_value=raised)
+    _signals._unraisable(hook)
+    _signals._unraisable(types.SimpleNamespace(exc_value=Terminated(signal.SIGHUP)))
+    expected = [] if signum is None else [(os.getpid(), signum)]
+    assert sent == [*expected, (os.getpid(), signal.SIGHUP)]
+    assert reported == ([hook] if signum is None else [])

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .._signals import redeliver_swallowed_signals
 from .info import ImageIOError
 
 # Bytes per write call: a signal that arrives mid-write is handled between two chunks.
@@ -91,6 +92,7 @@ def install_signal_handlers() -> None:
                 signal.signal(signum, _on_signal)
             except (ValueError, OSError):  # not the main thread, or not allowed here
                 pass
+    redeliver_swallowed_signals()
 
 
 @contextlib.contextmanager
