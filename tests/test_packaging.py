@@ -55,6 +55,30 @@ def test_importing_convtool_never_imports_dask():
     assert proc.stdout.strip() == "[]"
 
 
+def test_cluster_and_split_leave_dask_array_unloaded():
+    # --scheduler's client and every worker import these: dask.array (with pandas, scipy and
+    # xarray where installed) cost each of them about a second at start-up.
+    pytest.importorskip("distributed")
+    code = (
+        "import sys, convtool.dask.cluster, convtool.dask.split, convtool.batch.work\n"
+        "print('dask.array' in sys.modules)\n"
+        "from convtool import dask as cdask\n"
+        "print(callable(cdask.correlate), callable(cdask.to_npy), 'dask.array' in sys.modules)\n"
+        "print(set(cdask.__all__) <= set(dir(cdask)))\n"
+    )
+    proc = _run(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True", "True", "True", "True"]
+
+
+def test_convtool_dask_unknown_name_is_an_attribute_error():
+    pytest.importorskip("dask")
+    import convtool.dask
+
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        convtool.dask.nope  # noqa: B018
+
+
 def test_convtool_dask_without_the_extra_says_how_to_install_it():
     # None in sys.modules makes `import dask` fail as if the package were not installed.
     code = "import sys\nsys.modules['dask'] = None\nimport convtool.dask\n"
