@@ -1,7 +1,8 @@
 """Auto-levels: the percentiles that ``--values stretch[:P]`` maps to the output range.
 
 Owns :data:`DEFAULT_STRETCH`, :func:`parse_stretch`, :func:`stretch_limits` (one array) and
-:func:`band_percentiles` (a result seen a band of rows at a time, in bounded memory). Pure
+:func:`band_percentiles` (a result seen a band of rows at a time, in bounded memory; its
+:func:`band_histogram` and :func:`histogram_percentiles` for bands counted elsewhere). Pure
 numpy: must not import convtool.images, convtool.cli, click, rich, PIL.
 
 ``stretch:P`` maps the P-th percentile to black and the (100-P)-th to white and clips the rest,
@@ -15,7 +16,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["DEFAULT_STRETCH", "band_percentiles", "parse_stretch", "stretch_limits"]
+__all__ = [
+    "DEFAULT_STRETCH",
+    "band_histogram",
+    "band_percentiles",
+    "histogram_percentiles",
+    "parse_stretch",
+    "stretch_limits",
+]
 
 # Percent of pixels clipped at each end by a bare ``stretch``.
 DEFAULT_STRETCH = 1.0
@@ -81,9 +89,42 @@ def band_percentiles(
         return lo, hi
     counts = np.zeros(_BINS, dtype=np.int64)
     for band in bands:
-        flat = np.asarray(band, dtype=np.float64).ravel()
-        idx = ((flat - lo) * ((_BINS - 1) / (hi - lo))).astype(np.int64)
-        counts += np.bincount(np.clip(idx, 0, _BINS - 1), minlength=_BINS)
+        counts += band_histogram(band, lo, hi)
+    return histogram_percentiles(counts, percent, lo, hi)
+
+
+def band_histogram(band: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Counts of ``band``'s values in :data:`_BINS` bins from ``lo`` to ``hi`` (int64): the
+    histograms of the bands of one result add up to its own, in any order or place (the
+    workers of a split each count their bands; :func:`histogram_percentiles` reads the sum).
+
+    Examples
+    --------
+    >>> band_histogram(np.array([0.0, 0.5, 1.0, 1.0]), 0.0, 1.0)[[0, 32767, 65535]]
+    array([1, 1, 2])
+    """
+    if not hi > lo:
+        return np.zeros(_BINS, dtype=np.int64)
+    flat = np.asarray(band, dtype=np.float64).ravel()
+    idx = ((flat - lo) * ((_BINS - 1) / (hi - lo))).astype(np.int64)
+    return np.bincount(np.clip(idx, 0, _BINS - 1), minlength=_BINS)
+
+
+def histogram_percentiles(
+    counts: np.ndarray, percent: float, lo: float, hi: float
+) -> tuple[float, float]:
+    """The ``percent``-th and ``(100 - percent)``-th percentiles of the values counted in
+    ``counts`` (:func:`band_histogram`'s bins over ``lo..hi``), to a bin's width, linear
+    between order statistics as ``np.percentile``.
+
+    Examples
+    --------
+    >>> counts = band_histogram(np.arange(1001.0), 0.0, 1000.0)
+    >>> [round(v, 1) for v in histogram_percentiles(counts, 1.0, 0.0, 1000.0)]
+    [10.0, 990.0]
+    """
+    if not hi > lo:
+        return lo, hi
     cdf = np.cumsum(counts)
     total = cdf[-1]
     width = (hi - lo) / (_BINS - 1)

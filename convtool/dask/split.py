@@ -35,6 +35,7 @@ from ..chain.memory import FilterOptions
 from ..images import atomic_path, read_pixels, stored_layout, to_output_array
 from ..images.tiff import Strips, layout_tiff
 from ..kernels import Kernel, Magnitude
+from ..levels import band_histogram, histogram_percentiles, parse_stretch
 
 __all__ = ["Plan", "Split", "SplitError", "filter_split", "plan_split", "run_split"]
 
@@ -74,14 +75,27 @@ class Split:
     chain: BandedChain
 
 
-def _bands(spec: _Spec, r0: int, r1: int, write: bool) -> tuple[float, float, str, int]:
-    """Output rows ``r0:r1`` band by band: stored into the target (``write``) or only their
-    min and max (the first pass of ``--values rescale``). Runs on a worker."""
+def _bands(spec: _Spec, r0: int, r1: int, job: str) -> tuple[object, str, int]:
+    """Output rows ``r0:r1`` band by band, for ``job``: ``"write"`` stores them into the
+    target; ``"range"`` gives their min and max (the first pass of ``--values rescale`` and
+    ``stretch``), ``"histogram"`` their counts over ``spec.limits`` (stretch's second pass).
+    Runs on a worker; returns what it found, with the worker's host and pid."""
     pixels, chain, before = read_pixels(spec.source)[0], spec.chain, runtime.threads()
     runtime.set_threads(spec.threads)
     try:
-        with _writer(spec) if write else contextlib.nullcontext() as put:
-            return _compute(chain, pixels, put, r0, r1)
+        found: list = []  # per band: its min and max, or its histogram
+        if job == "write":
+            with _writer(spec) as put:
+                _compute(chain, pixels, put, r0, r1)
+        elif job == "histogram":
+            _compute(chain, pixels, lambda a, b, v: found.append(band_histogram(v, *spec.limits)),
+                     r0, r1)  # fmt: skip
+            found = [sum(found)]
+        else:
+            _compute(chain, pixels, lambda a, b, v: found.append((float(v.min()), float(v.max()))),
+                     r0, r1)  # fmt: skip
+            found = [(min(f[0] for f in found), max(f[1] for f in found))]
+        return (found[0] if found else None), os.uname().nodename, os.getpid()
     finally:
         runtime.set_threads(before)
 
@@ -118,26 +132,22 @@ def _npy_strip(path: str) -> Strips:
         return Strips((fh.tell(),), max(1, shape[0]), tuple(shape), dtype)
 
 
-def _compute(chain: BandedChain, pixels, put, r0: int, r1: int):
-    lo, hi = np.inf, -np.inf
+def _compute(chain: BandedChain, pixels, use, r0: int, r1: int) -> None:
+    """``use(a, b, values)`` for each band of output rows ``r0:r1``, releasing the input rows
+    no later band reads."""
     released = int(chain.needs(r0, min(r1, r0 + chain.band_rows))[0][0])
     for a in range(r0, r1, chain.band_rows):
         b = min(r1, a + chain.band_rows)
-        values = chain.compute(pixels, a, b)
-        if put is None:
-            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
-        else:
-            put(a, b, values)
+        use(a, b, chain.compute(pixels, a, b))
         if b < r1:  # input rows no later band of this task reads
             low = int(chain.needs(b, min(r1, b + chain.band_rows))[0][0])
             release_rows(pixels, released, low)
             released = max(released, low)
-    return lo, hi, os.uname().nodename, os.getpid()
 
 
-def _gather(executor: cf.Executor, spec: _Spec, edges, write: bool, progress) -> list:
+def _gather(executor: cf.Executor, spec: _Spec, edges, job: str, progress) -> list:
     """Run one task per pair of ``edges``; the first failure ends the run as one line."""
-    futures = {executor.submit(_bands, spec, a, b, write): (a, b) for a, b in edges}
+    futures = {executor.submit(_bands, spec, a, b, job): (a, b) for a, b in edges}
     pending, results, rows = set(futures), [], 0
     try:
         while pending:
@@ -191,8 +201,10 @@ def filter_split(
     source, target : str
         Paths every worker reaches (made absolute here): a ``.npy`` input, the output's.
     steps, opts, mapping, depth
-        As for ``convtool filter`` (``opts.runs`` gets the chain's strategies); ``--values
-        stretch`` is refused (its percentiles need every band's histogram first).
+        As for ``convtool filter`` (``opts.runs`` gets the chain's strategies). ``rescale``
+        takes a first pass over the bands for the result's min and max, ``stretch`` a second
+        for its histogram (each task counts its bands, the client adds the counts): the
+        limits, and so the file, are the single-machine run's.
     fmt : {"npy", "tiff"}
         The output's format. TIFF is written uncompressed, 8 or 16 bits a sample as the
         single-machine run stores it (float results are refused: .npy holds them), and is that
@@ -248,11 +260,6 @@ def plan_split(source, target, steps, opts: FilterOptions, *, mapping=None, band
     shape = chain.out_shape[:2] if chain.out_shape[2:] == (1,) else chain.out_shape
     channels = 1 if len(shape) == 2 else shape[2]
     depth, mapping = stored_layout(info, fmt, channels, mapping, depth=depth)
-    if mapping.startswith("stretch"):
-        raise SplitError(
-            "--values stretch is not split over a cluster (its percentiles need the whole "
-            "result first): use rescale, or filter on one machine"
-        )
     dtype = np.dtype({"8": np.uint8, "16": np.uint16}.get(depth, chain.dtype))
     if fmt == "tiff" and depth == "float":
         raise SplitError(f"{target}: a TIFF split over the cluster stores 8 or 16 bits a "
@@ -271,9 +278,13 @@ def run_split(plan: Plan, executor: cf.Executor, *, workers: int, progress=None)
     tasks = max(1, min(bands, _TASKS_PER_WORKER * max(1, workers)))
     cuts = [chain.band_rows * (bands * k // tasks) for k in range(tasks)] + [shape[0]]
     edges = [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
-    if spec.mapping == "rescale":  # a first pass for the min and max of the whole result
-        found = _gather(executor, spec, edges, False, None)
+    percent = parse_stretch(spec.mapping)
+    if spec.mapping == "rescale" or percent is not None:  # passes for the limits, as locally
+        found = [r[0] for r in _gather(executor, spec, edges, "range", None)]
         spec = _with(spec, limits=(min(r[0] for r in found), max(r[1] for r in found)))
+        if percent is not None:  # integer counts: their sum is the local run's histogram
+            counts = sum(r[0] for r in _gather(executor, spec, edges, "histogram", None))
+            spec = _with(spec, limits=histogram_percentiles(counts, percent, *spec.limits))
     with atomic_path(plan.target) as tmp:
         if plan.fmt == "tiff":
             with open(tmp, "wb") as fh:  # the single-machine run's tags: convtool's writer
@@ -281,9 +292,9 @@ def run_split(plan: Plan, executor: cf.Executor, *, workers: int, progress=None)
                                                       dpi=plan.dpi))  # fmt: skip
         else:
             np.lib.format.open_memmap(tmp, mode="w+", dtype=plan.dtype, shape=shape).flush()
-        done = _gather(executor, _with(spec, target=os.path.abspath(tmp)), edges, True, progress)
+        done = _gather(executor, _with(spec, target=os.path.abspath(tmp)), edges, "write", progress)
     plan.opts.runs.extend(chain.runs)
-    return Split(shape, len(edges), {(r[2], r[3]) for r in done}, chain)
+    return Split(shape, len(edges), {(r[1], r[2]) for r in done}, chain)
 
 
 def _with(spec: _Spec, **changes) -> _Spec:
