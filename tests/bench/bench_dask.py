@@ -20,7 +20,10 @@ with ``--scheduler local:W`` (starts and stops its LocalCluster inside the run) 
 ``--scheduler ADDRESS`` of a LocalCluster of W workers already running; W = the core count.
 One run each; outputs are checked byte-identical to the ``--jobs`` run. The last rows run the
 files on a cluster started the usual way: ``dask scheduler`` and ``dask worker --nworkers W
---nthreads 1`` (with its nanny), then W ``dask worker --nthreads 1 --no-nanny`` processes.
+--nthreads 1`` (with its nanny), then W ``dask worker --nthreads 1 --no-nanny`` processes;
+each row is the first run on its fresh workers. Then ``--repeats`` runs on the nanny cluster
+alternate with ``--jobs`` runs (the load of a shared machine drifts over minutes): the row
+gives the cluster's median against the ``--jobs`` median, and every pair.
 ``--threads`` prints what a nanny worker runs with once convtool's plugin has set it up
 (engine threads, OpenBLAS threads, the environment variables a nanny sets).
 
@@ -31,9 +34,13 @@ over its workers); the same into a 16-bit TIFF (``--depth 16``) locally and spli
 ``convtool.dask.correlate`` with the same 13x13 kernel over ``from_npy``/``to_npy`` (chunks
 of 2048 rows) on the cluster; and dask-image's ``ndfilters.gaussian_filter`` (sigma 2,
 truncate 3: the same 13 taps) on the same lazy array where dask-image is installed (a note
-otherwise). Peak RSS: the convtool process for the local runs; each worker process for the
-cluster runs (workers restarted first, so the figure is that run's). Split outputs are
-checked byte-identical to the local file; the lazy rows give the largest difference from it.
+otherwise). The local and split runs alternate ``--repeats`` times (medians, every run
+listed; the split's first run is on freshly restarted workers), and a row times what any
+``--scheduler`` run pays before its first task (a Python that imports distributed and
+connects). Peak RSS: the convtool process for the local runs; each worker process for the
+cluster runs (workers restarted before each pair of rows, so the figure is those runs').
+Split outputs are checked byte-identical to the local file; the lazy rows give the largest
+difference from it.
 """
 
 from __future__ import annotations
@@ -129,7 +136,7 @@ def _same_files(a: Path, b: Path) -> bool:
     )
 
 
-def batch_table(files: int) -> list[dict]:
+def batch_table(files: int, repeats: int) -> list[dict]:
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench_dask_"))
     try:
@@ -139,11 +146,14 @@ def batch_table(files: int) -> list[dict]:
         base = [sys.executable, "-m", "convtool", "filter", str(inputs), "-k", "gaussian:2", "-q"]
         rows = []
 
-        def run(label: str, extra: list[str]) -> None:
-            out = work / f"out{len(rows)}"
+        def run(label: str, extra: list[str], keep: bool = True) -> dict:
+            out = work / f"out{len(rows)}" if keep else work / "again"
+            shutil.rmtree(work / "again", ignore_errors=True)
             seconds = timed([*base, "-o", str(out), *extra])
-            same = not rows or _same_files(work / "out0", out)
-            rows.append({"path": label, "s": seconds, "same": same})
+            row = {"path": label, "s": seconds, "same": not rows or _same_files(work / "out0", out)}
+            if keep:
+                rows.append(row)
+            return row
 
         run(f"--jobs {cores}", ["--jobs", str(cores)])
         run(
@@ -165,9 +175,21 @@ def batch_table(files: int) -> list[dict]:
             with nanny_cluster(cores, work, nanny=nanny) as (address, _):
                 kind = "nanny" if nanny else "--no-nanny"
                 run(
-                    f"--scheduler ADDRESS (dask scheduler + dask worker, {kind}, {cores} workers)",
+                    f"--scheduler ADDRESS (dask scheduler + dask worker, {kind}, {cores} workers;"
+                    " its first run)",
                     ["--scheduler", address],
                 )
+                if nanny and repeats:  # the same cluster again, alternating with --jobs
+                    pairs = [(run(f"--jobs {cores}", ["--jobs", str(cores)], keep=False),
+                              run("", ["--scheduler", address], keep=False))
+                             for _ in range(repeats)]  # fmt: skip
+                    local = statistics.median(p[0]["s"] for p in pairs)
+                    cluster_s = statistics.median(p[1]["s"] for p in pairs)
+                    runs = [f"{p[0]['s']:.1f}/{p[1]['s']:.1f}" for p in pairs]
+                    rows.append({"path": f"--jobs {cores} / that nanny cluster, alternating, "
+                                 f"median of {repeats} ({', '.join(runs)})",
+                                 "s": cluster_s, "base": local,
+                                 "same": all(p[1]["same"] for p in pairs)})  # fmt: skip
         return rows
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -258,6 +280,10 @@ _PEAK = (
 )
 
 
+# What a --scheduler run does before its first task: start, import distributed, connect.
+_CONNECT = "import sys, distributed\ndistributed.Client(sys.argv[1]).close()\n"
+
+
 def _run_rss(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command."""
     start = time.perf_counter()
@@ -268,7 +294,7 @@ def _run_rss(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, int(proc.stdout.split()[-1]) / 1024
 
 
-def split_table(size: int) -> tuple[list[dict], str]:
+def split_table(size: int, repeats: int) -> tuple[list[dict], str]:
     cores = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="bench_split_"))
     note = ""
@@ -282,28 +308,33 @@ def split_table(size: int) -> tuple[list[dict], str]:
         del out
         base = [sys.executable, "-m", "convtool", "filter", str(big), "-k", "gaussian:2", "-o"]
         rows = []
-        seconds, rss = _run_rss([*base, str(work / "local.npy")])
-        rows.append({"path": "convtool filter (this machine, row bands)", "s": seconds,
-                     "rss": f"{rss:.0f}", "same": True})  # fmt: skip
         with nanny_cluster(cores, work) as (address, client):
-            client.restart()
-            seconds, rss = _run_rss([*base, str(work / "split.npy"), "--scheduler", address])
-            same = _same_npy(work / "local.npy", work / "split.npy")
-            workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
-            rows.append({"path": f"--scheduler ADDRESS, split over {cores} workers",
-                         "s": seconds, "rss": f"{rss:.0f} + workers {workers}",
-                         "same": same})  # fmt: skip
-            tif = ["--depth", "16"]
-            seconds, rss = _run_rss([*base, str(work / "local.tif"), *tif])
-            rows.append({"path": "convtool filter -o .tif --depth 16 (this machine)",
-                         "s": seconds, "rss": f"{rss:.0f}", "same": True})  # fmt: skip
-            client.restart()
-            seconds, rss = _run_rss([*base, str(work / "split.tif"), *tif, "--scheduler", address])
-            same = _same_bytes(work / "local.tif", work / "split.tif")
-            workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
-            rows.append({"path": "--scheduler ADDRESS -o .tif --depth 16, split",
-                         "s": seconds, "rss": f"{rss:.0f} + workers {workers}",
-                         "same": same})  # fmt: skip
+            for name, extra, same_as in [("npy", [], _same_npy),
+                                         ("tif", ["--depth", "16"], _same_bytes)]:  # fmt: skip
+                client.restart()  # the workers' peaks are these runs'
+                local, split, peak = [], [], 0.0
+                for _ in range(max(1, repeats)):  # alternating: the load changes over minutes
+                    seconds, rss = _run_rss([*base, str(work / f"local.{name}"), *extra])
+                    local.append(seconds)
+                    peak = max(peak, rss)
+                    seconds, client_rss = _run_rss(
+                        [*base, str(work / f"split.{name}"), *extra, "--scheduler", address]
+                    )
+                    split.append(seconds)
+                same = same_as(work / f"local.{name}", work / f"split.{name}")
+                workers = " / ".join(f"{p:.0f}" for p in _peaks(client))
+                what = "" if name == "npy" else " -o .tif --depth 16"
+                rows.append({"path": f"convtool filter{what} (this machine, row bands)",
+                             "s": statistics.median(local), "runs": local, "rss": f"{peak:.0f}",
+                             "same": True})  # fmt: skip
+                rss = f"{client_rss:.0f} + workers {workers}"
+                rows.append({"path": f"--scheduler ADDRESS{what}, split over {cores} workers",
+                             "s": statistics.median(split), "runs": split, "rss": rss,
+                             "base": statistics.median(local), "same": same})  # fmt: skip
+            start = [_run_rss([sys.executable, "-c", _CONNECT, address])[0] for _ in range(3)]
+            rows.append({"path": "of which the client's start-up (python, import distributed, "
+                         "connect)", "s": statistics.median(start), "runs": start,
+                         "base": rows[0]["s"], "rss": "", "same": ""})  # fmt: skip
             lazy = cdask.from_npy(big, chunks=(2048, size))
             weights = parse_kernel("gaussian:2").weights
             lazy_rows = [("convtool.dask.correlate (from_npy/to_npy)",
@@ -355,11 +386,12 @@ def _same_npy(a: Path, b: Path) -> bool:
 
 def _print_split(rows: list[dict], size: int, note: str) -> None:
     print(f"\n{size}x{size} float32 .npy, -k gaussian:2, load {os.getloadavg()[0]:.1f}\n")
-    print("| run | wall s | vs local | peak RSS MB | same as local |")
-    print("|---|---:|---:|---|---|")
+    print("| run | wall s (median) | runs s | vs local | peak RSS MB | same as local |")
+    print("|---|---:|---|---:|---|---|")
     for r in rows:
-        ratio = r["s"] / rows[0]["s"]
-        print(f"| {r['path']} | {r['s']:.1f} | {ratio:.2f}x | {r['rss']} | {r['same']} |")
+        ratio = r["s"] / r.get("base", rows[0]["s"])
+        runs = ", ".join(f"{t:.1f}" for t in r.get("runs", [r["s"]]))
+        print(f"| {r['path']} | {r['s']:.1f} | {runs} | {ratio:.2f}x | {r['rss']} | {r['same']} |")
     if note:
         print(f"\n{note}")
 
@@ -369,7 +401,7 @@ def _print_batch(rows: list[dict], files: int) -> None:
     print("| run | wall s | files/s | vs --jobs | same bytes |")
     print("|---|---:|---:|---:|---|")
     for r in rows:
-        ratio = r["s"] / rows[0]["s"]
+        ratio = r["s"] / r.get("base", rows[0]["s"])
         print(f"| {r['path']} | {r['s']:.1f} | {files / r['s']:.1f} | {ratio:.2f}x | {r['same']} |")
 
 
@@ -399,9 +431,9 @@ def main() -> None:
     if not args.no_array:
         _print(array_table(args.size, chunks, args.repeats), args.size)
     if args.files:
-        _print_batch(batch_table(args.files), args.files)
+        _print_batch(batch_table(args.files, args.repeats), args.files)
     if args.big:
-        rows, note = split_table(args.big)
+        rows, note = split_table(args.big, args.repeats)
         _print_split(rows, args.big, note)
 
 
