@@ -171,9 +171,10 @@ def test_socket_is_not_replaced(tmp_path):
 # --- full disk ---------------------------------------------------------------------------------
 
 
-def test_full_device_as_output_file_is_one_error(tmp_path):
+@pytest.mark.parametrize("name", ["full.png", "full.tif"])
+def test_full_device_as_output_file_is_one_error(tmp_path, name):
     src = png(tmp_path / "in.png")
-    link = tmp_path / "full.png"
+    link = tmp_path / name
     link.symlink_to("/dev/full")
     line = assert_one_error(convtool("filter", src, "-k", "box:3", "-o", link))
     assert "No space left on device" in line
@@ -220,16 +221,17 @@ def small_disk(tmp_path):
 
 
 @root_only
+@pytest.mark.parametrize("name", ["out.npy", "out.tif"])  # both laid out, then filled in place
 @pytest.mark.parametrize("existing", [False, True])
-def test_genuinely_full_disk_is_one_error_and_no_file(tmp_path, small_disk, existing):
+def test_genuinely_full_disk_is_one_error_and_no_file(tmp_path, small_disk, existing, name):
     src = tmp_path / "in.npy"
-    np.save(src, np.random.default_rng(2).random((200, 200)))  # 320 KB out: does not fit
-    target = small_disk / "out.npy"
+    np.save(src, np.random.default_rng(2).random((200, 200)))  # 320 / 80 KB out: no fit
+    target = small_disk / name
     if existing:
         target.write_bytes(b"precious")
     proc = convtool("filter", src, "-k", "box:3", "-o", target)
     assert "No space left on device" in assert_one_error(proc)
-    assert os.listdir(small_disk) == (["out.npy"] if existing else [])
+    assert os.listdir(small_disk) == ([name] if existing else [])
     if existing:
         assert target.read_bytes() == b"precious"
 

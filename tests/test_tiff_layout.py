@@ -108,3 +108,101 @@ def _temp(data: bytearray) -> tuple[int, str]:
 def _read(name: str) -> bytes:
     with open(name, "rb") as fh:
         return fh.read()
+
+
+# A single machine's banded run fills the same layout through one mapped array (before, it
+# held the whole result and handed it to write_tiff: 929 MB for a 20000² 16-bit page).
+
+IN_PLACE = [
+    ((61, 33), np.uint8, ["-k", "box:3"]),  # odd rows: even rows per strip, no pad between
+    ((45, 37, 3), np.uint8, ["-k", "gaussian:1", "--values", "abs"]),
+    ((40, 29, 4), np.uint16, ["-k", "sharpen"]),
+    ((38, 21, 2), np.uint8, ["-k", "emboss"]),
+    ((50, 30), np.float32, ["-k", "sobel", "--depth", "16", "--values", "stretch"]),
+]
+
+
+def _filter_tiff(tmp_path, name, args):
+    from click.testing import CliRunner
+
+    from convtool.cli import cli
+
+    result = CliRunner().invoke(cli, ["filter", str(tmp_path / "in.npy"), *args, "-o",
+                                      str(tmp_path / name)])  # fmt: skip
+    assert (result.exit_code, result.output) == (0, "")
+    return (tmp_path / name).read_bytes()
+
+
+@pytest.mark.parametrize(("shape", "dtype", "args"), IN_PLACE)
+def test_banded_tiff_filled_in_place_is_the_writers_file(tmp_path, monkeypatch, shape, dtype,
+                                                         args):  # fmt: skip
+    from convtool.chain import bands
+    from convtool.chain import file as chain_file
+
+    monkeypatch.setattr(bands, "BAND_BYTES", 64)  # bands of a row or two, across strip edges
+    data = _page(shape, np.uint16) if dtype != np.float32 else None
+    image = data.astype(dtype) if data is not None else np.random.default_rng(1).random(shape)
+    np.save(tmp_path / "in.npy", image.astype(dtype))
+    laid = []
+    layout = chain_file.layout_stored
+    monkeypatch.setattr(chain_file, "layout_stored", lambda *a: laid.append(a[1]) or layout(*a))
+    got = _filter_tiff(tmp_path, "out.tif", args)
+    assert laid == [shape[:2] if len(shape) == 2 else shape]  # the in-place path was taken
+    monkeypatch.setattr(chain_file, "stored_in_place", lambda *a, **k: False)
+    assert got == _filter_tiff(tmp_path, "ref.tif", args)  # the whole-result writer's bytes
+    with Image.open(tmp_path / "out.tif") as img:
+        assert img.size == (shape[1], shape[0])
+
+
+def test_rows_that_cannot_be_one_run_go_through_the_writer(tmp_path, monkeypatch):
+    # 1001 grey bytes a row with 1000-byte strips: one row a strip, each padded to even.
+    assert not tiff.one_run((9, 1001), np.uint8) and tiff.one_run((1, 1001), np.uint8)
+    from convtool.chain import file as chain_file
+
+    np.save(tmp_path / "in.npy", _page((9, 1001), np.uint8))
+    monkeypatch.setattr(chain_file, "layout_stored", None)  # never called
+    _filter_tiff(tmp_path, "out.tif", ["-k", "box:3"])
+    _filter_tiff(tmp_path, "out.npy", ["-k", "box:3"])
+    with Image.open(tmp_path / "out.tif") as img:
+        assert img.tag_v2[278] == 1  # rows per strip
+        np.testing.assert_array_equal(np.asarray(img), np.load(tmp_path / "out.npy"))
+
+
+def test_strips_of_odd_rows_hold_an_even_count_of_rows():
+    # 7 bytes a row: 142 rows (not 1000 // 7 = 142.8 -> 142, already even), 3 bytes: 332.
+    assert tiff._rows_per_strip((1000, 7), 1) == 142
+    assert tiff._rows_per_strip((1000, 1, 3), 1) == 332
+    assert tiff._rows_per_strip((1000, 5), 2) == 100  # even rows: as many as fit
+
+
+def test_a_page_over_classic_tiffs_4_gib_is_refused_before_any_pixel():
+    from convtool.images import ImageInfo, ImageIOError
+    from convtool.images.encode import layout_stored
+
+    buf = io.BytesIO()
+    with pytest.raises(ImageIOError) as info:
+        layout_stored(buf, (66000, 66000), np.uint8, ImageInfo())
+    assert str(info.value) == ("cannot encode as TIFF (4356000000 bytes of pixels are over "
+                               "classic TIFF's 4 GiB: write .npy)")  # fmt: skip
+    assert buf.getvalue() == b""
+    with pytest.raises(ValueError, match="over classic TIFF's 4 GiB"):
+        tiff.write_tiff(buf, [np.broadcast_to(np.uint8(0), (40000, 40000, 3))])
+    assert buf.getvalue() == b""
+
+
+def test_cli_refuses_a_4_gib_tiff_before_computing(tmp_path):
+    # A sparse 4.4 GB .npy: refused in well under a second; before, the whole result was
+    # computed and the writer failed at the end.
+    from click.testing import CliRunner
+
+    from convtool.cli import cli
+
+    np.lib.format.open_memmap(tmp_path / "in.npy", mode="w+", dtype=np.uint8,
+                              shape=(66000, 66000))  # fmt: skip
+    args = ["filter", str(tmp_path / "in.npy"), "-k", "box:3", "--max-pixels", "0", "-o",
+            str(tmp_path / "out.tif")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: cannot encode as TIFF (4356000000 bytes of pixels are over "
+                             "classic TIFF's 4 GiB: write .npy)\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]

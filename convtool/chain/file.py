@@ -31,9 +31,11 @@ from ..images import (
     atomic_path,
     encode_frames,
     encode_stored,
+    layout_stored,
     read_frames,
     read_pixels,
     save_stored,
+    stored_in_place,
     stored_layout,
     to_output_array,
     write_bytes,
@@ -193,9 +195,13 @@ def _one_frame(source, stdin, target, fmt, steps, opts: FilterOptions, mapping, 
             kept[r0] = values[(-r0) % step :: step, ::step].copy()
 
     _parent(target, make_dirs)
-    if fmt == "npy" and target != "-":
-        with atomic_path(target) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    if target != "-" and stored_in_place(fmt, shape, dtype, compression=compression):
+        with atomic_path(target) as tmp:  # the writer's file, its pixels filled band by band
+            if fmt == "npy":
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+            else:
+                with open(tmp, "wb") as fh:
+                    out = layout_stored(fh, shape, dtype, info).mapped(tmp)
             _reserve(tmp)
             chain.run(pixels, out, convert=convert, progress=progress)
             out.flush()

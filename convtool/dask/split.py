@@ -33,7 +33,7 @@ from .._mmap import release_rows
 from ..chain.bands import BandedChain
 from ..chain.memory import FilterOptions
 from ..images import atomic_path, read_pixels, stored_layout, to_output_array
-from ..images.tiff import Strips, layout_tiff
+from ..images.tiff import CLASSIC_BYTES, Strips, layout_tiff
 from ..kernels import Kernel, Magnitude
 from ..levels import band_histogram, histogram_percentiles, parse_stretch
 
@@ -42,7 +42,6 @@ __all__ = ["Plan", "Split", "SplitError", "filter_split", "plan_split", "run_spl
 # Tasks per worker: enough that a slow or restarted worker does not hold up the end.
 _TASKS_PER_WORKER = 4
 _POLL_SECONDS = 1.0
-_TIFF_BYTES = 2**32 - 2**24  # classic TIFF's 32-bit offsets, with room for the tags
 
 
 class SplitError(RuntimeError):
@@ -264,7 +263,7 @@ def plan_split(source, target, steps, opts: FilterOptions, *, mapping=None, band
     if fmt == "tiff" and depth == "float":
         raise SplitError(f"{target}: a TIFF split over the cluster stores 8 or 16 bits a "
                          "sample, not float: add --depth 16, or write .npy")  # fmt: skip
-    if fmt == "tiff" and np.prod(shape) * dtype.itemsize > _TIFF_BYTES:
+    if fmt == "tiff" and np.prod(shape) * dtype.itemsize > CLASSIC_BYTES:
         raise SplitError(f"{target}: over classic TIFF's 4 GiB: write .npy")
     page = (*shape[:2], 4) if (dtype == np.uint16 and channels == 2) else tuple(shape)
     spec = _Spec(source, "", chain, runtime.threads(), depth, mapping, None)

@@ -22,7 +22,7 @@ import tempfile
 import dask.array as da
 import numpy as np
 
-from ..images.tiff import Strips, layout_tiff
+from ..images.tiff import CLASSIC_BYTES, Strips, layout_tiff
 from ..images.write import atomic_path
 
 __all__ = ["MISSING_ZARR", "from_npy", "from_tiff", "from_zarr", "to_npy", "to_tiff", "to_zarr"]
@@ -197,7 +197,7 @@ def to_tiff(array, path: str | os.PathLike[str]) -> None:
             f"to_tiff writes uint8/uint16 (H, W[, 1..4]), got {x.dtype} {x.shape}: "
             "convert first, or use to_npy"
         )
-    if x.nbytes > 2**32 - 2**24:
+    if x.nbytes > CLASSIC_BYTES:
         raise ValueError(f"to_tiff: {x.nbytes} bytes is over classic TIFF's 4 GiB; use to_npy")
 
     if x.ndim == 3:

@@ -23,11 +23,11 @@ from PIL import Image
 from .. import runtime
 from .._mmap import discard_rows
 from ..levels import parse_stretch, stretch_limits
-from . import netpbm
+from . import netpbm, tiff
 from .depths import check_depth
 from .info import FORMATS, MULTI_FRAME_FORMATS, ImageInfo, ImageIOError
 from .png import DEFAULT_LEVEL, encode_png
-from .tiff import encode_tiff, write_tiff
+from .tiff import Strips, encode_tiff, layout_tiff, write_tiff
 
 _PIL_FORMAT = {"jpeg": "JPEG", "tiff": "TIFF", "bmp": "BMP", "webp": "WEBP", "gif": "GIF"}
 
@@ -365,6 +365,33 @@ def save_stored(
         _guard(fmt, lambda: write_tiff(fh, pages, level=level, icc=info.icc, dpi=info.dpi))
         return
     fh.write(encode_stored(arrs, info, fmt, compression=compression, **options))
+
+
+def stored_in_place(fmt: str, shape: tuple[int, ...], dtype, *, compression=None) -> bool:
+    """Whether the file :func:`save_stored` writes for one page of ``shape`` and ``dtype`` can
+    be laid out first and its pixels filled in place, band by band: ``.npy``, and uncompressed
+    8/16-bit TIFF (not 16-bit grey+alpha, stored as RGBA; not rows that cannot be one run).
+
+    Examples
+    --------
+    >>> stored_in_place("tiff", (100, 80, 3), np.uint8), stored_in_place("png", (1, 1), np.uint8)
+    (True, False)
+    """
+    dtype = np.dtype(dtype)
+    if fmt == "npy":
+        return True
+    if fmt != "tiff" or compression or dtype not in (np.uint8, np.uint16):
+        return False
+    if dtype == np.uint16 and len(shape) == 3 and shape[2] == 2:
+        return False
+    return tiff.one_run(tuple(shape), dtype)
+
+
+def layout_stored(fh: BinaryIO, shape: tuple[int, ...], dtype, info: ImageInfo) -> Strips:
+    """Lay out in ``fh`` the uncompressed TIFF :func:`save_stored` writes for one page
+    (:func:`stored_in_place`), its strips left to fill (:meth:`.tiff.Strips.mapped`); a page
+    over classic TIFF's 4 GiB is an :class:`ImageIOError` before any pixel is computed."""
+    return _guard("tiff", lambda: layout_tiff(fh, shape, dtype, icc=info.icc, dpi=info.dpi))
 
 
 def _tiff_pages(arrs: list[np.ndarray]) -> list[np.ndarray]:

@@ -3,7 +3,8 @@
 Owns :func:`encode_tiff` and :func:`write_tiff` (the same bytes into a seekable file, a group
 of strips at a time, so a big page is never held twice), and :func:`layout_tiff` with
 :class:`Strips` (the same file laid out with its uncompressed strips left empty, then filled
-in place rows at a time, by any process: a Dask cluster's workers). Baseline TIFF 6.0:
+in place rows at a time, by any process: a Dask cluster's workers; or mapped as one array,
+as a single machine's banded run fills it). Baseline TIFF 6.0:
 chunky samples in strips, uncompressed or Adobe deflate (compression 8; strips deflated in
 parallel on :mod:`convtool.runtime`), little- or big-endian, with resolution (DPI) and ICC
 profile tags; pages are chained IFDs. Float TIFF stays with Pillow (:mod:`.encode`). Returns
@@ -26,7 +27,7 @@ import numpy as np
 
 from .. import runtime
 
-__all__ = ["Strips", "encode_tiff", "layout_tiff", "write_tiff"]
+__all__ = ["CLASSIC_BYTES", "Strips", "encode_tiff", "layout_tiff", "one_run", "write_tiff"]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 _TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
@@ -34,8 +35,16 @@ _STRIP_BYTES = 1 << 20  # rows per strip: about this many bytes
 _GROUP_STRIPS = 32  # strips made (deflated in parallel) and written at a time: ~32 MB held
 
 
+# Classic TIFF's offsets are 32-bit: the pixels must end below 4 GiB, with room for the tags.
+CLASSIC_BYTES = 2**32 - 2**24
+
+
 def _rows_per_strip(shape: tuple[int, ...], itemsize: int) -> int:
-    return max(1, _STRIP_BYTES // max(1, int(np.prod(shape[1:])) * itemsize))
+    row = int(np.prod(shape[1:])) * itemsize
+    per = max(1, _STRIP_BYTES // max(1, row))
+    # Strips of an even byte count: no pad byte between them, so an uncompressed page is one
+    # run of rows in the file (mapped as one array by :meth:`Strips.mapped`).
+    return per - per % 2 if row % 2 and per > 1 else per
 
 
 def _strips(page: np.ndarray, order: str, level: int) -> Iterator[list[bytes]]:
@@ -158,7 +167,17 @@ def write_tiff(
     if isinstance(pages, np.ndarray):
         pages = [pages]
     for page in pages:
-        _check(page.shape, page.dtype)
+        _check(page.shape, page.dtype, level)
+    size = sum(int(np.prod(p.shape)) * p.dtype.itemsize for p in pages)
+    if level == 0 and size > CLASSIC_BYTES:  # the pages together
+        raise ValueError(f"{size} bytes of pixels are over classic TIFF's 4 GiB: write .npy")
+    try:
+        return _write_pages(fh, pages, byteorder, level, icc, dpi)
+    except struct.error:  # deflated strips that did not fit after all
+        raise ValueError("the file is over classic TIFF's 4 GiB: write .npy") from None
+
+
+def _write_pages(fh, pages, byteorder, level, icc, dpi) -> list[tuple[list[int], int]]:
     start = fh.tell()
     fh.write(_header(byteorder, 0))  # the first IFD's offset, filled in below
     pos, pointer_at = 8, 4
@@ -187,10 +206,27 @@ def write_tiff(
     return layout
 
 
-def _check(shape: tuple[int, ...], dtype) -> None:
+def one_run(shape: tuple[int, ...], dtype) -> bool:
+    """Whether an uncompressed page's strips follow each other with no pad byte between them
+    (always, but for rows over the strip size with an odd byte count: one row a strip).
+
+    Examples
+    --------
+    >>> one_run((4000, 3001), np.uint8), one_run((4, 2_000_001), np.uint8)
+    (True, False)
+    """
+    row = int(np.prod(shape[1:])) * np.dtype(dtype).itemsize
+    per = _rows_per_strip(tuple(shape), np.dtype(dtype).itemsize)
+    return (per * row) % 2 == 0 or shape[0] <= per
+
+
+def _check(shape: tuple[int, ...], dtype, level: int = 0) -> None:
     channels = 1 if len(shape) != 3 else shape[2]
     if np.dtype(dtype) not in (np.uint8, np.uint16) or len(shape) not in (2, 3) or channels > 4:
         raise ValueError(f"TIFF pages are uint8/uint16 (H, W[, 1..4]), got {np.dtype(dtype)}")
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if level == 0 and size > CLASSIC_BYTES:  # deflated strips may fit: found when written
+        raise ValueError(f"{size} bytes of pixels are over classic TIFF's 4 GiB: write .npy")
 
 
 def _header(byteorder: str, first_ifd: int) -> bytes:
@@ -206,6 +242,15 @@ class Strips:
     per: int
     shape: tuple[int, ...]
     dtype: np.dtype
+
+    def mapped(self, path: str) -> np.memmap:
+        """The page of the file at ``path`` as one writable array mapped from it: rows stored
+        into it land in their strips. Needs strips that are one run of bytes
+        (:func:`one_run`)."""
+        if not one_run(self.shape, self.dtype):
+            raise ValueError(f"strips of {self.shape} pages are not one run of bytes")
+        return np.memmap(path, dtype=self.dtype, mode="r+", offset=self.offsets[0],
+                         shape=self.shape)  # fmt: skip
 
     def write_rows(self, fd: int, r0: int, rows: np.ndarray, c0: int = 0) -> None:
         """Write ``rows`` (page rows ``r0:r0 + len(rows)``, columns ``c0:`` as wide as they are,
