@@ -206,3 +206,30 @@ def test_cli_refuses_a_4_gib_tiff_before_computing(tmp_path):
     assert result.stderr == ("Error: cannot encode as TIFF (4356000000 bytes of pixels are over "
                              "classic TIFF's 4 GiB: write .npy)\n")  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
+
+
+def test_in_place_tiff_keeps_the_inputs_dpi_and_icc(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from convtool.chain import file as chain_file
+    from convtool.cli import cli
+
+    icc = b"\0\0\0\x80" + b"profile" * 18  # carried as bytes, never parsed
+    rgb = _page((23, 31, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "in.png", dpi=(300, 300), icc_profile=icc)
+
+    def run(name):
+        args = ["filter", str(tmp_path / "in.png"), "-k", "box:3", "-o", str(tmp_path / name)]
+        assert CliRunner().invoke(cli, args).exit_code == 0
+        return (tmp_path / name).read_bytes()
+
+    laid = []
+    layout = chain_file.layout_stored
+    monkeypatch.setattr(chain_file, "layout_stored", lambda *a: laid.append(a[3]) or layout(*a))
+    got = run("out.tif")
+    assert [(i.icc, tuple(round(v) for v in i.dpi)) for i in laid] == [(icc, (300, 300))]
+    monkeypatch.setattr(chain_file, "stored_in_place", lambda *a, **k: False)
+    assert got == run("ref.tif")
+    with Image.open(tmp_path / "out.tif") as img:
+        assert img.info.get("icc_profile") == icc
+        assert tuple(round(v) for v in img.info["dpi"]) == (300, 300)
