@@ -29,7 +29,7 @@ def _rank_factors(kernel: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.n
     Returns ``col (r, kh, C)`` and ``row (r, kw, C)``.
     """
     k = np.moveaxis(kernel.astype(np.float64), 2, 0)
-    tol = 8 * np.finfo(dtype).eps * float(np.max(np.abs(k), initial=0.0))
+    tol = 8 * float(np.finfo(dtype).eps) * float(np.max(np.abs(k), initial=0.0))  # float64
     cols: list[list[np.ndarray]] = []
     rows: list[list[np.ndarray]] = []
     for residual in k.copy():
