@@ -257,8 +257,15 @@ def test_remove_stale_temps_only_touches_its_targets(tmp_path):
 
 def _descendants(pid: int) -> list[int]:
     out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended meanwhile
+        return out
+    for task in tasks:
+        try:  # a thread (a pool's, ending) may be gone between the listing and the read
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
         for child in map(int, children):
             out += [child, *_descendants(child)]
     return out
