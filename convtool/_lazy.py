@@ -1,8 +1,9 @@
 """Names a package loads on first use (PEP 562): the one lazy ``__getattr__``.
 
-``convtool``, ``convtool.images`` and ``convtool.batch`` export names whose modules are costly
-to import (numpy, Pillow, the engine, multiprocessing); each maps its names to their modules
-with :func:`lazy_exports`, so that a command imports only what it uses.
+``convtool``, ``convtool.images``, ``convtool.batch`` and ``convtool.dask`` export names whose
+modules are costly to import (numpy, Pillow, the engine, multiprocessing, dask.array); each maps
+its names to their modules with :func:`lazy_exports`, so that a command imports only what it
+uses.
 Must not import: anything but the standard library (``import convtool`` stays instant).
 """
 

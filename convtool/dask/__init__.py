@@ -17,13 +17,23 @@ Must not import: click, rich, PIL, convtool.cli (core code; dask is the optional
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 try:
     import dask  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError("convtool.dask needs the dask extra: pip install 'convtool[dask]'") from exc
+
+# Loaded on first use: dask.array (with what it pulls in: pandas, scipy, xarray where
+# installed) takes about a second, which --scheduler's client and every worker would pay
+# at start-up for the cluster and split rooms, which do not use it.
+_EXPORTS = {
+    "array": ("apply_chain", "convolve", "correlate"),
+    "storage": ("from_npy", "from_tiff", "from_zarr", "to_npy", "to_tiff", "to_zarr"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 if TYPE_CHECKING:
     from .array import apply_chain, convolve, correlate
@@ -40,22 +50,3 @@ __all__ = [
     "to_tiff",
     "to_zarr",
 ]
-
-# Imported on first use: dask.array (with what it pulls in: pandas, scipy, xarray where
-# installed) takes about a second, which --scheduler's client and every worker would pay
-# at start-up for the cluster and split rooms, which do not use it.
-_ROOMS = {"apply_chain": "array", "convolve": "array", "correlate": "array"} | {
-    name: "storage" for name in __all__ if name.startswith(("from_", "to_"))
-}
-
-
-def __getattr__(name: str):
-    if name not in _ROOMS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_ROOMS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
