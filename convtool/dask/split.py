@@ -33,7 +33,7 @@ from .._mmap import release_rows
 from ..chain.bands import BandedChain
 from ..chain.memory import FilterOptions
 from ..images import atomic_path, read_pixels, stored_layout, to_output_array
-from ..images.tiff import CLASSIC_BYTES, Strips, layout_tiff
+from ..images.tiff import CLASSIC_BYTES, Strips, layout_tiff, stored_page
 from ..kernels import Kernel, Magnitude
 from ..levels import band_histogram, histogram_percentiles, parse_stretch
 
@@ -263,9 +263,9 @@ def plan_split(source, target, steps, opts: FilterOptions, *, mapping=None, band
     if fmt == "tiff" and depth == "float":
         raise SplitError(f"{target}: a TIFF split over the cluster stores 8 or 16 bits a "
                          "sample, not float: add --depth 16, or write .npy")  # fmt: skip
-    if fmt == "tiff" and np.prod(shape) * dtype.itemsize > CLASSIC_BYTES:
+    page = stored_page(shape, dtype)
+    if fmt == "tiff" and np.prod(page) * dtype.itemsize > CLASSIC_BYTES:
         raise SplitError(f"{target}: over classic TIFF's 4 GiB: write .npy")
-    page = (*shape[:2], 4) if (dtype == np.uint16 and channels == 2) else tuple(shape)
     spec = _Spec(source, "", chain, runtime.threads(), depth, mapping, None)
     return Plan(spec, target, fmt, tuple(shape), dtype, page, info.icc, info.dpi, opts)
 

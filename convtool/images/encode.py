@@ -382,9 +382,7 @@ def stored_in_place(fmt: str, shape: tuple[int, ...], dtype, *, compression=None
         return True
     if fmt != "tiff" or compression or dtype not in (np.uint8, np.uint16):
         return False
-    if dtype == np.uint16 and len(shape) == 3 and shape[2] == 2:
-        return False
-    return tiff.one_run(tuple(shape), dtype)
+    return tiff.stored_page(shape, dtype) == tuple(shape) and tiff.one_run(tuple(shape), dtype)
 
 
 def layout_stored(fh: BinaryIO, shape: tuple[int, ...], dtype, info: ImageInfo) -> Strips:
@@ -395,8 +393,8 @@ def layout_stored(fh: BinaryIO, shape: tuple[int, ...], dtype, info: ImageInfo) 
 
 
 def _tiff_pages(arrs: list[np.ndarray]) -> list[np.ndarray]:
-    if arrs[0].dtype == np.uint16 and arrs[0].ndim == 3 and arrs[0].shape[2] == 2:
-        return [a[:, :, [0, 0, 0, 1]] for a in arrs]  # few readers take 16-bit grey+alpha
+    if tiff.stored_page(arrs[0].shape, arrs[0].dtype) != arrs[0].shape:  # grey+alpha: RGBA
+        return [a[:, :, [0, 0, 0, 1]] for a in arrs]
     return arrs
 
 

@@ -27,7 +27,15 @@ import numpy as np
 
 from .. import runtime
 
-__all__ = ["CLASSIC_BYTES", "Strips", "encode_tiff", "layout_tiff", "one_run", "write_tiff"]
+__all__ = [
+    "CLASSIC_BYTES",
+    "Strips",
+    "encode_tiff",
+    "layout_tiff",
+    "one_run",
+    "stored_page",
+    "write_tiff",
+]
 
 _SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
 _TYPE_SIZE = {_SHORT: 2, _LONG: 4, _RATIONAL: 8, _UNDEFINED: 1}
@@ -167,10 +175,9 @@ def write_tiff(
     if isinstance(pages, np.ndarray):
         pages = [pages]
     for page in pages:
-        _check(page.shape, page.dtype, level)
-    size = sum(int(np.prod(p.shape)) * p.dtype.itemsize for p in pages)
-    if level == 0 and size > CLASSIC_BYTES:  # the pages together
-        raise ValueError(f"{size} bytes of pixels are over classic TIFF's 4 GiB: write .npy")
+        _check(page.shape, page.dtype)
+    if level == 0:  # deflated strips may fit: found when they are written
+        _check_size(sum(int(np.prod(p.shape)) * p.dtype.itemsize for p in pages))
     try:
         return _write_pages(fh, pages, byteorder, level, icc, dpi)
     except struct.error:  # deflated strips that did not fit after all
@@ -206,6 +213,20 @@ def _write_pages(fh, pages, byteorder, level, icc, dpi) -> list[tuple[list[int],
     return layout
 
 
+def stored_page(shape: tuple[int, ...], dtype) -> tuple[int, ...]:
+    """The shape a page of ``shape`` and ``dtype`` is stored with: 16-bit grey+alpha as RGBA
+    (grey in R, G and B; few readers take 16-bit grey+alpha), any other as it is.
+
+    Examples
+    --------
+    >>> stored_page((5, 4, 2), np.uint16), stored_page((5, 4, 2), np.uint8)
+    ((5, 4, 4), (5, 4, 2))
+    """
+    if np.dtype(dtype) == np.uint16 and len(shape) == 3 and shape[2] == 2:
+        return (*shape[:2], 4)
+    return tuple(shape)
+
+
 def one_run(shape: tuple[int, ...], dtype) -> bool:
     """Whether an uncompressed page's strips follow each other with no pad byte between them
     (always, but for rows over the strip size with an odd byte count: one row a strip).
@@ -220,12 +241,14 @@ def one_run(shape: tuple[int, ...], dtype) -> bool:
     return (per * row) % 2 == 0 or shape[0] <= per
 
 
-def _check(shape: tuple[int, ...], dtype, level: int = 0) -> None:
+def _check(shape: tuple[int, ...], dtype) -> None:
     channels = 1 if len(shape) != 3 else shape[2]
     if np.dtype(dtype) not in (np.uint8, np.uint16) or len(shape) not in (2, 3) or channels > 4:
         raise ValueError(f"TIFF pages are uint8/uint16 (H, W[, 1..4]), got {np.dtype(dtype)}")
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if level == 0 and size > CLASSIC_BYTES:  # deflated strips may fit: found when written
+
+
+def _check_size(size: int) -> None:
+    if size > CLASSIC_BYTES:
         raise ValueError(f"{size} bytes of pixels are over classic TIFF's 4 GiB: write .npy")
 
 
@@ -304,6 +327,7 @@ def layout_tiff(
     True
     """
     _check(tuple(shape), dtype)
+    _check_size(int(np.prod(shape)) * np.dtype(dtype).itemsize)
     itemsize = np.dtype(dtype).itemsize
     per = _rows_per_strip(tuple(shape), itemsize)
     row = int(np.prod(shape[1:])) * itemsize
