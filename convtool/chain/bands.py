@@ -152,21 +152,17 @@ def _alpha_maps(kernel: Kernel, shape, opts: FilterOptions):
 
 def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
     """Sorted unique row indices as ``[start, stop)`` runs of consecutive rows."""
-    if rows.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.r_[rows[0], rows[breaks]]
-    stops = np.r_[rows[breaks - 1] + 1, rows[-1] + 1]
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+    return [(int(rows[a]), int(rows[b - 1]) + 1) for a, b in _runs_of(rows)]
 
 
 def _runs_of(where: np.ndarray) -> list[tuple[int, int]]:
     """``[a, b)`` spans of ``where`` that are consecutive source rows (or all -1: fill)."""
+    if where.size == 0:
+        return []
     held = where >= 0
     jump = held[1:] & held[:-1] & (np.diff(where) != 1)
     breaks = np.flatnonzero(jump | (held[1:] != held[:-1])) + 1
-    edges = [0, *breaks.tolist(), where.size]
-    return list(itertools.pairwise(edges))
+    return list(itertools.pairwise([0, *breaks.tolist(), where.size]))
 
 
 def _convert(raw: np.ndarray, dst: np.ndarray, scale: float | None) -> None:
